@@ -1,0 +1,20 @@
+//! passmint: short-lived PostgreSQL passwords from cloud identity.
+//!
+//! ```no_run
+//! # async fn demo() -> passmint::Result<()> {
+//! let provider = passmint::Provider::from_url("dsql://abc123.dsql.us-east-1.on.aws?user=admin")?;
+//! let token = provider.token().await?;
+//! // hand token.secret() to the driver as the password
+//! # Ok(()) }
+//! ```
+
+mod cache;
+mod error;
+mod provider;
+mod runtime;
+mod token;
+mod url;
+
+pub use error::{Error, ErrorKind, Result};
+pub use provider::{Provider, offline};
+pub use token::Token;

@@ -1,0 +1,273 @@
+//! `Provider`: a configured source of tokens with its own cache.
+
+mod aws_credentials;
+mod dsql;
+mod rds;
+mod sigv4;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use aws_credential_types::Credentials;
+
+use crate::cache::{self, BoxFuture, Cache, Clock, Fetch, Lease};
+use crate::error::{Error, ErrorKind, Result};
+use crate::runtime::runtime;
+use crate::token::Token;
+use crate::url::{self, DsqlConfig, ProviderConfig, RdsConfig};
+
+pub(crate) use aws_credentials::CredentialSource;
+
+/// A configured source of database tokens. Build it once per database target and share it:
+/// clones share one cache, and it is `Send + Sync`.
+#[derive(Clone)]
+pub struct Provider {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: &'static str,
+    /// Host, region and role: enough to tell providers apart in logs, nothing secret.
+    description: String,
+    username: Option<String>,
+    cache: Cache<Token>,
+    deadline: Duration,
+}
+
+impl Provider {
+    /// Builds a provider from a provider URL (`dsql://…`, `rds://…`, `azure://…`).
+    pub fn from_url(url: &str) -> Result<Provider> {
+        Self::from_config(url::parse_provider_url(url)?)
+    }
+
+    /// Picks the provider from a postgres URL's host (`*.dsql.<region>.on.aws`,
+    /// `*.rds.amazonaws.com`, `*.postgres.database.azure.com`); user and port come from it.
+    pub fn for_postgres_url(url: &str) -> Result<Provider> {
+        Self::from_config(url::parse_postgres_url(url)?)
+    }
+
+    fn from_config(config: ProviderConfig) -> Result<Provider> {
+        let source = |region: &str, profile: &Option<String>| CredentialSource::DefaultChain {
+            region: region.to_string(),
+            profile: profile.clone(),
+        };
+        match config {
+            ProviderConfig::Dsql(c) => {
+                let creds = source(&c.region, &c.profile);
+                Ok(Self::aws(AwsTarget::Dsql(c), creds, cache::system_clock(), cache::DEFAULT_DEADLINE))
+            }
+            ProviderConfig::Rds(c) => {
+                let creds = source(&c.region, &c.profile);
+                Ok(Self::aws(AwsTarget::Rds(c), creds, cache::system_clock(), cache::DEFAULT_DEADLINE))
+            }
+            ProviderConfig::Azure(_) => Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "azure:// is parsed and valid, but this build of passmint has no Entra ID provider yet: use dsql:// or rds://",
+            )),
+        }
+    }
+
+    pub(crate) fn aws(
+        target: AwsTarget,
+        creds: CredentialSource,
+        clock: Clock,
+        deadline: Duration,
+    ) -> Provider {
+        let credentials = aws_credentials::credentials_cache(creds, clock.clone(), deadline);
+        let (kind, description, username) = match &target {
+            AwsTarget::Dsql(c) => (
+                "dsql",
+                format!("dsql://{} (region {}, user {})", c.host, c.region, c.user),
+                c.user.clone(),
+            ),
+            AwsTarget::Rds(c) => (
+                "rds",
+                format!("rds://{}:{} (region {}, user {})", c.host, c.port, c.region, c.user),
+                c.user.clone(),
+            ),
+        };
+        let target = Arc::new(target);
+        let fetch_clock = clock.clone();
+        let fetch: Fetch<Token> = Arc::new(move || {
+            let credentials = credentials.clone();
+            let target = target.clone();
+            let clock = fetch_clock.clone();
+            Box::pin(async move {
+                let creds = credentials.get().await?;
+                target.mint(&creds, clock())
+            }) as BoxFuture<_>
+        });
+        Provider {
+            inner: Arc::new(Inner {
+                kind,
+                description,
+                username: Some(username),
+                cache: Cache::new("token", fetch, clock, deadline),
+                deadline,
+            }),
+        }
+    }
+
+    /// A token, from the cache when it is fresh; concurrent callers share one fetch.
+    ///
+    /// The returned future does not need a tokio runtime: fetches run on passmint's own.
+    pub async fn token(&self) -> Result<Token> {
+        self.inner.cache.get().await
+    }
+
+    /// [`Provider::token`] for synchronous code. Returns at once on a cache hit; otherwise
+    /// blocks this thread (never longer than the deadline). Safe to call from any thread,
+    /// including inside an async runtime and in a `fork()`ed child.
+    pub fn token_blocking(&self) -> Result<Token> {
+        if let Some(token) = self.inner.cache.peek() {
+            return Ok(token);
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let this = self.clone();
+        runtime()?.spawn(async move {
+            let _ = tx.send(this.token().await);
+        });
+        // The refresh enforces the deadline itself; this margin only guards against a
+        // runtime that cannot run at all.
+        match rx.recv_timeout(self.inner.deadline + Duration::from_secs(2)) {
+            Ok(result) => result,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "no token within the {} s deadline",
+                    self.inner.deadline.as_secs()
+                ),
+            )),
+        }
+    }
+
+    /// The provider kind: `"dsql"`, `"rds"` or `"azure"`.
+    pub fn kind(&self) -> &'static str {
+        self.inner.kind
+    }
+
+    /// The database role tokens are for, when configured or known.
+    pub fn username(&self) -> Option<&str> {
+        self.inner.username.as_deref()
+    }
+}
+
+impl fmt::Debug for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Provider")
+            .field(&self.inner.description)
+            .finish()
+    }
+}
+
+pub(crate) enum AwsTarget {
+    Dsql(DsqlConfig),
+    Rds(RdsConfig),
+}
+
+impl AwsTarget {
+    fn sign(&self, creds: &Credentials, now_ms: i64) -> Result<String> {
+        let time = UNIX_EPOCH + Duration::from_millis(now_ms.max(0) as u64);
+        match self {
+            AwsTarget::Dsql(c) => dsql::sign(c, creds, time),
+            AwsTarget::Rds(c) => rds::sign(c, creds, time),
+        }
+    }
+
+    /// Signs locally; a token never outlives the credentials that signed it.
+    fn mint(&self, creds: &Credentials, now_ms: i64) -> Result<Lease<Token>> {
+        let secret = self.sign(creds, now_ms)?;
+        let (expires_in, user, kind) = match self {
+            AwsTarget::Dsql(c) => (c.expires_in, &c.user, "dsql"),
+            AwsTarget::Rds(c) => (url::RDS_EXPIRES_IN, &c.user, "rds"),
+        };
+        // SigV4 counts from the whole second it signed in.
+        let signed_ms = now_ms - now_ms.rem_euclid(1000);
+        let mut expires_ms = signed_ms + expires_in as i64 * 1000;
+        if let Some(cred_expiry) = creds.expiry() {
+            let cred_ms = cred_expiry
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            expires_ms = expires_ms.min(cred_ms);
+        }
+        Ok(Lease {
+            value: Token::new(secret, expires_ms.div_euclid(1000), Some(user.clone()), kind),
+            expires_at_ms: Some(expires_ms),
+        })
+    }
+}
+
+/// Signing with credentials you already hold, at a time you choose: no network, no cache.
+/// For tests, comparisons with other SDKs and benchmarks.
+pub mod offline {
+    use super::*;
+    use std::time::SystemTime;
+
+    /// AWS credentials held by the caller. `Debug` hides the secret key and session token.
+    #[derive(Clone)]
+    pub struct StaticCredentials {
+        pub access_key_id: String,
+        pub secret_access_key: String,
+        pub session_token: Option<String>,
+    }
+
+    impl fmt::Debug for StaticCredentials {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("StaticCredentials")
+                .field("access_key_id", &self.access_key_id)
+                .field("secret_access_key", &"<redacted>")
+                .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+                .finish()
+        }
+    }
+
+    /// A DSQL or RDS provider URL bound to fixed credentials.
+    pub struct Signer {
+        target: AwsTarget,
+        creds: Credentials,
+    }
+
+    impl Signer {
+        pub fn new(provider_url: &str, creds: &StaticCredentials) -> Result<Signer> {
+            let target = match url::parse_provider_url(provider_url)? {
+                ProviderConfig::Dsql(c) => AwsTarget::Dsql(c),
+                ProviderConfig::Rds(c) => AwsTarget::Rds(c),
+                ProviderConfig::Azure(_) => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidArgument,
+                        "offline signing is for dsql:// and rds:// (SigV4) only",
+                    ));
+                }
+            };
+            let creds = Credentials::new(
+                &creds.access_key_id,
+                &creds.secret_access_key,
+                creds.session_token.clone(),
+                None,
+                "passmint-static",
+            );
+            Ok(Signer { target, creds })
+        }
+
+        /// The token as it would be minted at `time`.
+        pub fn sign_at(&self, time: SystemTime) -> Result<String> {
+            let ms = time
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .map_err(|_| Error::new(ErrorKind::InvalidArgument, "time is before 1970"))?;
+            self.target.sign(&self.creds, ms)
+        }
+
+        /// A provider with these fixed credentials: caches tokens like any other provider.
+        pub fn into_provider(self) -> Provider {
+            Provider::aws(
+                self.target,
+                CredentialSource::Static(self.creds),
+                cache::system_clock(),
+                cache::DEFAULT_DEADLINE,
+            )
+        }
+    }
+}
