@@ -115,6 +115,23 @@ pub(crate) fn parse_provider_url(input: &str) -> Result<ProviderConfig> {
             shorten(input)
         )));
     };
+    let scheme = scheme.to_ascii_lowercase();
+    let allowed = match scheme.as_str() {
+        "dsql" => DSQL_PARAMS,
+        "rds" => RDS_PARAMS,
+        "azure" => AZURE_PARAMS,
+        "postgres" | "postgresql" => {
+            return Err(Error::config(
+                "this is a postgres URL, not a provider URL: use Provider::for_postgres_url (CLI: --for)",
+            ));
+        }
+        other => {
+            return Err(Error::config(format!(
+                "unknown provider `{}`: use dsql://, rds:// or azure://",
+                shorten(other)
+            )));
+        }
+    };
     if rest.contains('#') {
         return Err(Error::config(
             "provider URLs take no #fragment: remove everything from `#`",
@@ -136,17 +153,11 @@ pub(crate) fn parse_provider_url(input: &str) -> Result<ProviderConfig> {
             "provider URLs take no user@ part: pass the database role as ?user=<role>",
         ));
     }
-    match scheme.to_ascii_lowercase().as_str() {
-        "dsql" => parse_dsql(authority, Query::parse(query, "dsql", DSQL_PARAMS)?),
-        "rds" => parse_rds(authority, Query::parse(query, "rds", RDS_PARAMS)?),
-        "azure" => parse_azure(authority, Query::parse(query, "azure", AZURE_PARAMS)?),
-        "postgres" | "postgresql" => Err(Error::config(
-            "this is a postgres URL, not a provider URL: use Provider::for_postgres_url (CLI: --for)",
-        )),
-        other => Err(Error::config(format!(
-            "unknown provider `{}`: use dsql://, rds:// or azure://",
-            shorten(other)
-        ))),
+    let query = Query::parse(query, &scheme, allowed)?;
+    match scheme.as_str() {
+        "dsql" => parse_dsql(authority, query),
+        "rds" => parse_rds(authority, query),
+        _ => parse_azure(authority, query),
     }
 }
 

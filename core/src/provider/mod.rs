@@ -271,3 +271,62 @@ pub mod offline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::url::parse_provider_url;
+    use std::time::SystemTime;
+
+    fn dsql(url: &str) -> AwsTarget {
+        match parse_provider_url(url).unwrap() {
+            ProviderConfig::Dsql(c) => AwsTarget::Dsql(c),
+            _ => unreachable!(),
+        }
+    }
+
+    #[tokio::test]
+    async fn token_never_outlives_its_signing_credentials() {
+        let now = SystemTime::now();
+        let cred_expiry = now + Duration::from_secs(120);
+        let creds = Credentials::new("AKID", "secret", Some("tok".into()), Some(cred_expiry), "t");
+        let p = Provider::aws(
+            dsql("dsql://abc.dsql.us-east-1.on.aws?expires_in=900"),
+            CredentialSource::Static(creds),
+            cache::system_clock(),
+            cache::DEFAULT_DEADLINE,
+        );
+        let token = p.token().await.unwrap();
+        let cred_secs = cred_expiry.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+        assert_eq!(token.expires_at(), cred_secs);
+        assert!(token.secret().contains("X-Amz-Expires=900"));
+        assert!(token.secret().contains("X-Amz-Security-Token=tok"));
+
+        // Long-lived credentials: the token's own expiry governs.
+        let creds = Credentials::new("AKID", "secret", None, Some(now + Duration::from_secs(7200)), "t");
+        let p = Provider::aws(
+            dsql("dsql://abc.dsql.us-east-1.on.aws?expires_in=900"),
+            CredentialSource::Static(creds),
+            cache::system_clock(),
+            cache::DEFAULT_DEADLINE,
+        );
+        let token = p.token().await.unwrap();
+        let now_secs = now.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+        assert!((now_secs + 899..=now_secs + 901).contains(&token.expires_at()));
+        assert_eq!(token.username(), Some("admin"));
+    }
+
+    #[test]
+    fn cached_hit_returns_the_same_token_without_signing_again() {
+        let creds = Credentials::new("AKID", "secret", None, None, "t");
+        let p = Provider::aws(
+            dsql("dsql://abc.dsql.us-east-1.on.aws"),
+            CredentialSource::Static(creds),
+            cache::system_clock(),
+            cache::DEFAULT_DEADLINE,
+        );
+        let a = p.token_blocking().unwrap();
+        let b = p.token_blocking().unwrap();
+        assert!(std::ptr::eq(a.secret(), b.secret()), "same Arc, no re-sign");
+    }
+}
