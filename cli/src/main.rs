@@ -43,7 +43,11 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         None | Some("-h") | Some("--help") | Some("help") => return Ok(Parsed::Help),
         Some("-V") | Some("--version") => return Ok(Parsed::Version),
         Some("token") => {}
-        Some(other) => return Err(format!("unknown command `{other}`: try `passmint token <provider-url>`")),
+        Some(other) => {
+            return Err(format!(
+                "unknown command `{other}`: try `passmint token <provider-url>`"
+            ));
+        }
     }
     let mut json = false;
     let mut target = None;
@@ -56,7 +60,11 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             }
             "--for" => match it.next() {
                 Some(url) => Target::Postgres(url.clone()),
-                None => return Err("--for needs a postgres URL: --for postgresql://user@host/db".into()),
+                None => {
+                    return Err(
+                        "--for needs a postgres URL: --for postgresql://user@host/db".into(),
+                    );
+                }
             },
             s if s.starts_with("--for=") => Target::Postgres(s["--for=".len()..].to_string()),
             s if s.starts_with('-') && s.len() > 1 => {
@@ -113,7 +121,10 @@ fn main() -> ExitCode {
     match run(cmd) {
         Ok(out) => {
             let mut stdout = std::io::stdout().lock();
-            if writeln!(stdout, "{out}").and_then(|_| stdout.flush()).is_err() {
+            if writeln!(stdout, "{out}")
+                .and_then(|_| stdout.flush())
+                .is_err()
+            {
                 eprintln!("passmint: could not write the token to stdout");
                 return ExitCode::from(1);
             }

@@ -8,13 +8,21 @@ use std::time::Duration;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let url = args.next().expect("usage: mint <provider-url> [count] [pause-ms]");
+    let url = args
+        .next()
+        .expect("usage: mint <provider-url> [count] [pause-ms]");
     let count: usize = args.next().map(|n| n.parse().expect("count")).unwrap_or(1);
-    let pause: u64 = args.next().map(|n| n.parse().expect("pause-ms")).unwrap_or(0);
+    let pause: u64 = args
+        .next()
+        .map(|n| n.parse().expect("pause-ms"))
+        .unwrap_or(0);
     let provider = match passmint::Provider::from_url(&url) {
         Ok(p) => p,
         Err(e) => {
-            println!("{}", serde_json::json!({"error": e.message(), "kind": e.kind().code()}));
+            println!(
+                "{}",
+                serde_json::json!({"error": e.message(), "kind": e.kind().code()})
+            );
             std::process::exit(2);
         }
     };

@@ -23,7 +23,8 @@ fn main() {
             session_token: s("session_token"),
         };
         let time = UNIX_EPOCH + Duration::from_secs(case["time"].as_u64().expect("time"));
-        let result = Signer::new(&s("url").expect("url"), &creds).and_then(|signer| signer.sign_at(time));
+        let result =
+            Signer::new(&s("url").expect("url"), &creds).and_then(|signer| signer.sign_at(time));
         match result {
             Ok(token) => writeln!(out, "{token}").unwrap(),
             Err(e) => writeln!(out, "ERROR {}: {}", e.kind().code(), e.message()).unwrap(),

@@ -396,8 +396,15 @@ mod tests {
         now.fetch_add(2_000, Ordering::SeqCst);
         ep.delay_ms.store(300, Ordering::SeqCst);
         let started = std::time::Instant::now();
-        assert_eq!(cache.get().await.unwrap(), "token-1", "stale but valid is served");
-        assert!(started.elapsed() < Duration::from_millis(100), "caller did not wait");
+        assert_eq!(
+            cache.get().await.unwrap(),
+            "token-1",
+            "stale but valid is served"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "caller did not wait"
+        );
         // The background refresh lands on its own; poll rather than guess how long it takes.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while cache.get().await.unwrap() != "token-2" {
@@ -445,7 +452,11 @@ mod tests {
         assert_eq!(ep.calls.load(Ordering::SeqCst), 1);
         now.fetch_add(1_001, Ordering::SeqCst);
         ep.failing.store(false, Ordering::SeqCst);
-        assert_eq!(cache.get().await.unwrap(), "token-2", "retried after the backoff");
+        assert_eq!(
+            cache.get().await.unwrap(),
+            "token-2",
+            "retried after the backoff"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -458,7 +469,10 @@ mod tests {
         let err = cache.get().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout);
         let took = started.elapsed();
-        assert!(took >= Duration::from_millis(290) && took < Duration::from_millis(1500), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(290) && took < Duration::from_millis(1500),
+            "{took:?}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -469,20 +483,49 @@ mod tests {
         // A 25 s token keeps half its life as the floor; a token expiring in 0 s is refused.
         cache.get().await.unwrap();
         now.fetch_add(13_000, Ordering::SeqCst);
-        assert_eq!(cache.get().await.unwrap(), "token-2", "past half-life: fetched anew");
+        assert_eq!(
+            cache.get().await.unwrap(),
+            "token-2",
+            "past half-life: fetched anew"
+        );
 
         let expired = endpoint(&now, 0);
         let cache = cache_with(&expired, clock, DEFAULT_DEADLINE);
-        assert_eq!(cache.get().await.unwrap_err().kind(), ErrorKind::ProviderResponse);
+        assert_eq!(
+            cache.get().await.unwrap_err().kind(),
+            ErrorKind::ProviderResponse
+        );
     }
 
     #[test]
     fn refresh_margin_follows_the_rule() {
-        let e = Entry::new(Lease { value: (), expires_at_ms: Some(3_600_000) }, 0);
-        assert_eq!(e.refresh_at_ms, Some(3_600_000 - 360_000), "10 % of an hour");
-        let e = Entry::new(Lease { value: (), expires_at_ms: Some(900_000) }, 0);
+        let e = Entry::new(
+            Lease {
+                value: (),
+                expires_at_ms: Some(3_600_000),
+            },
+            0,
+        );
+        assert_eq!(
+            e.refresh_at_ms,
+            Some(3_600_000 - 360_000),
+            "10 % of an hour"
+        );
+        let e = Entry::new(
+            Lease {
+                value: (),
+                expires_at_ms: Some(900_000),
+            },
+            0,
+        );
         assert_eq!(e.refresh_at_ms, Some(600_000), "5 min floor");
-        let e = Entry::new(Lease { value: (), expires_at_ms: Some(120_000) }, 0);
+        let e = Entry::new(
+            Lease {
+                value: (),
+                expires_at_ms: Some(120_000),
+            },
+            0,
+        );
         assert_eq!(e.refresh_at_ms, Some(60_000), "capped at half the lifetime");
         assert_eq!(e.usable_until_ms, Some(90_000));
     }

@@ -75,7 +75,11 @@ impl fmt::Display for Token {
         if let Some(user) = &self.inner.username {
             write!(f, " for {user}")?;
         }
-        write!(f, " expiring at {} (secret redacted)", self.inner.expires_at)
+        write!(
+            f,
+            " expiring at {} (secret redacted)",
+            self.inner.expires_at
+        )
     }
 }
 

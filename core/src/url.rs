@@ -305,7 +305,10 @@ fn parse_rds(authority: &str, q: Query) -> Result<ProviderConfig> {
             "rds:// needs ?user=<role>: the database user is signed into the token",
         ));
     };
-    let region = match (q.get("region")?.map(validate_region).transpose()?, rds_region(&host)) {
+    let region = match (
+        q.get("region")?.map(validate_region).transpose()?,
+        rds_region(&host),
+    ) {
         (Some(e), _) => e,
         (None, Some(p)) => p,
         (None, None) => {
@@ -355,8 +358,14 @@ fn parse_azure(authority: &str, q: Query) -> Result<ProviderConfig> {
             )));
         }
     };
-    let client_id = q.get("client_id")?.map(|v| guid(v, "client_id")).transpose()?;
-    let object_id = q.get("object_id")?.map(|v| guid(v, "object_id")).transpose()?;
+    let client_id = q
+        .get("client_id")?
+        .map(|v| guid(v, "client_id"))
+        .transpose()?;
+    let object_id = q
+        .get("object_id")?
+        .map(|v| guid(v, "object_id"))
+        .transpose()?;
     let resource_id = q.get("resource_id")?.map(str::to_owned);
     if let Some(r) = &resource_id
         && !r.to_ascii_lowercase().starts_with("/subscriptions/")
@@ -375,10 +384,7 @@ fn parse_azure(authority: &str, q: Query) -> Result<ProviderConfig> {
         ));
     }
     if (object_id.is_some() || resource_id.is_some())
-        && !matches!(
-            credential,
-            AzureCredential::Auto | AzureCredential::Managed
-        )
+        && !matches!(credential, AzureCredential::Auto | AzureCredential::Managed)
     {
         return Err(Error::config(
             "object_id and resource_id select a managed identity: use them with credential=managed (or auto)",
@@ -445,9 +451,7 @@ fn validate_host(host: &str) -> Result<()> {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         });
     if ok {
         Ok(())
@@ -463,9 +467,11 @@ fn validate_region(region: &str) -> Result<String> {
     let ok = !region.is_empty()
         && region.len() <= 32
         && region.contains('-')
-        && region
-            .split('-')
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        && region.split('-').all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
     if ok {
         Ok(region.to_string())
     } else {

@@ -14,12 +14,27 @@ const PROVIDER_URLS: &[(&str, &str)] = &[
     ("dsql://", "needs a cluster"),
     ("dsql://abc123", "?region="),
     ("dsql://abc.example.com", "?region="),
-    ("dsql://abc.dsql.us-east-1.on.aws?region=eu-west-1", "contradicts"),
+    (
+        "dsql://abc.dsql.us-east-1.on.aws?region=eu-west-1",
+        "contradicts",
+    ),
     ("dsql://abc.dsql.us-east-1.on.aws:5432", "no port"),
-    ("dsql://abc.dsql.us-east-1.on.aws?expires_in=0", "1 to 604800"),
-    ("dsql://abc.dsql.us-east-1.on.aws?expires_in=604801", "1 to 604800"),
-    ("dsql://abc.dsql.us-east-1.on.aws?expires_in=-5", "1 to 604800"),
-    ("dsql://abc.dsql.us-east-1.on.aws?expires_in=15m", "1 to 604800"),
+    (
+        "dsql://abc.dsql.us-east-1.on.aws?expires_in=0",
+        "1 to 604800",
+    ),
+    (
+        "dsql://abc.dsql.us-east-1.on.aws?expires_in=604801",
+        "1 to 604800",
+    ),
+    (
+        "dsql://abc.dsql.us-east-1.on.aws?expires_in=-5",
+        "1 to 604800",
+    ),
+    (
+        "dsql://abc.dsql.us-east-1.on.aws?expires_in=15m",
+        "1 to 604800",
+    ),
     ("dsql://abc.dsql.us-east-1.on.aws?user=", "empty"),
     ("dsql://abc.dsql.us-east-1.on.aws?usr=app", "accepted are"),
     ("dsql://abc.dsql.us-east-1.on.aws?user=a&user=b", "twice"),
@@ -31,28 +46,55 @@ const PROVIDER_URLS: &[(&str, &str)] = &[
     ("dsql://admin@abc.dsql.us-east-1.on.aws", "?user="),
     ("dsql://bad_host!.dsql.us-east-1.on.aws", "host name"),
     ("rds://db.abc.eu-west-1.rds.amazonaws.com", "?user="),
-    ("rds://db.example.com:5432?user=app", "never guesses us-east-1"),
-    ("rds://db.abc.eu-west-1.rds.amazonaws.com:0?user=app", "1-65535"),
-    ("rds://db.abc.eu-west-1.rds.amazonaws.com:70000?user=app", "1-65535"),
-    ("rds://db.abc.eu-west-1.rds.amazonaws.com:pg?user=app", "1-65535"),
+    (
+        "rds://db.example.com:5432?user=app",
+        "never guesses us-east-1",
+    ),
+    (
+        "rds://db.abc.eu-west-1.rds.amazonaws.com:0?user=app",
+        "1-65535",
+    ),
+    (
+        "rds://db.abc.eu-west-1.rds.amazonaws.com:70000?user=app",
+        "1-65535",
+    ),
+    (
+        "rds://db.abc.eu-west-1.rds.amazonaws.com:pg?user=app",
+        "1-65535",
+    ),
     ("rds://:5432?user=app&region=eu-west-1", "database host"),
-    ("rds://db.abc.eu-west-1.rds.amazonaws.com?user=app&expires_in=3600", "accepted are"),
+    (
+        "rds://db.abc.eu-west-1.rds.amazonaws.com?user=app&expires_in=3600",
+        "accepted are",
+    ),
     ("azure://server.postgres.database.azure.com", "no host"),
     ("azure://?credential=password", "auto, environment"),
     ("azure://?cloud=mars", "public, usgov or china"),
     ("azure://?client_id=not-a-guid", "GUID"),
-    ("azure://?client_id=6f1a2b3c-0000-4000-8000-123456789abc&object_id=6f1a2b3c-0000-4000-8000-123456789abd", "only one"),
-    ("azure://?credential=cli&object_id=6f1a2b3c-0000-4000-8000-123456789abd", "credential=managed"),
+    (
+        "azure://?client_id=6f1a2b3c-0000-4000-8000-123456789abc&object_id=6f1a2b3c-0000-4000-8000-123456789abd",
+        "only one",
+    ),
+    (
+        "azure://?credential=cli&object_id=6f1a2b3c-0000-4000-8000-123456789abd",
+        "credential=managed",
+    ),
     ("azure://?resource_id=identity-name", "/subscriptions/"),
     ("azure://?scope=ossrdbms", "/.default"),
 ];
 
 const POSTGRES_URLS: &[(&str, &str)] = &[
     ("host=db user=app", "postgresql://"),
-    ("mysql://app@db.abc.eu-west-1.rds.amazonaws.com/db", "postgresql://"),
+    (
+        "mysql://app@db.abc.eu-west-1.rds.amazonaws.com/db",
+        "postgresql://",
+    ),
     ("postgresql:///db", "no host"),
     ("postgresql://app@db.example.com/db", "provider URL instead"),
-    ("postgresql://db.abc.eu-west-1.rds.amazonaws.com/db", "no user"),
+    (
+        "postgresql://db.abc.eu-west-1.rds.amazonaws.com/db",
+        "no user",
+    ),
     ("postgresql://app@[::1/db", "cannot parse"),
 ];
 
@@ -76,7 +118,11 @@ fn malformed_postgres_urls_are_config_errors_that_name_the_fix() {
     for (input, hint) in POSTGRES_URLS {
         let err = Provider::for_postgres_url(input).expect_err(input);
         assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{input}: {err}");
-        assert!(err.message().contains(hint), "{input}: `{}` lacks `{hint}`", err.message());
+        assert!(
+            err.message().contains(hint),
+            "{input}: `{}` lacks `{hint}`",
+            err.message()
+        );
     }
 }
 
@@ -102,23 +148,52 @@ fn huge_and_binary_inputs_give_short_errors() {
 fn valid_urls_build_providers_with_the_right_role() {
     let cases: &[(&str, &str, &str)] = &[
         ("dsql://abc.dsql.us-east-1.on.aws", "dsql", "admin"),
-        ("DSQL://ABC.dsql.us-east-1.on.aws?user=reader", "dsql", "reader"),
-        ("dsql://abc123?region=eu-central-1&expires_in=604800", "dsql", "admin"),
-        ("dsql://abc.dsql.us-east-1.on.aws?expires_in=1", "dsql", "admin"),
-        ("rds://db.abc.eu-west-1.rds.amazonaws.com:6543?user=app%40corp%2B1%20x", "rds", "app@corp+1 x"),
-        ("rds://db.internal:5432?user=app&region=ap-southeast-2&profile=prod", "rds", "app"),
-        ("rds://db.abc.cn-north-1.rds.amazonaws.com.cn?user=app", "rds", "app"),
+        (
+            "DSQL://ABC.dsql.us-east-1.on.aws?user=reader",
+            "dsql",
+            "reader",
+        ),
+        (
+            "dsql://abc123?region=eu-central-1&expires_in=604800",
+            "dsql",
+            "admin",
+        ),
+        (
+            "dsql://abc.dsql.us-east-1.on.aws?expires_in=1",
+            "dsql",
+            "admin",
+        ),
+        (
+            "rds://db.abc.eu-west-1.rds.amazonaws.com:6543?user=app%40corp%2B1%20x",
+            "rds",
+            "app@corp+1 x",
+        ),
+        (
+            "rds://db.internal:5432?user=app&region=ap-southeast-2&profile=prod",
+            "rds",
+            "app",
+        ),
+        (
+            "rds://db.abc.cn-north-1.rds.amazonaws.com.cn?user=app",
+            "rds",
+            "app",
+        ),
     ];
     for (url, kind, user) in cases {
         let p = Provider::from_url(url).unwrap_or_else(|e| panic!("{url}: {e}"));
         assert_eq!(p.kind(), *kind, "{url}");
         assert_eq!(p.username(), Some(*user), "{url}");
     }
-    let p = Provider::for_postgres_url("postgresql://reader@abc.dsql.us-east-2.on.aws/postgres").unwrap();
+    let p = Provider::for_postgres_url("postgresql://reader@abc.dsql.us-east-2.on.aws/postgres")
+        .unwrap();
     assert_eq!((p.kind(), p.username()), ("dsql", Some("reader")));
-    let p = Provider::for_postgres_url("postgres://abc.dsql.us-east-2.on.aws:5432/postgres").unwrap();
+    let p =
+        Provider::for_postgres_url("postgres://abc.dsql.us-east-2.on.aws:5432/postgres").unwrap();
     assert_eq!(p.username(), Some("admin"));
-    let p = Provider::for_postgres_url("postgresql://app%40x@db.abc.eu-west-1.rds.amazonaws.com:5433/db?sslmode=verify-full").unwrap();
+    let p = Provider::for_postgres_url(
+        "postgresql://app%40x@db.abc.eu-west-1.rds.amazonaws.com:5433/db?sslmode=verify-full",
+    )
+    .unwrap();
     assert_eq!((p.kind(), p.username()), ("rds", Some("app@x")));
     assert!(format!("{p:?}").contains("5433"));
 }
@@ -132,8 +207,12 @@ fn azure_urls_are_validated_before_the_provider_is_built() {
         "azure://?credential=cli&tenant_id=contoso.onmicrosoft.com&cloud=usgov&user=me%40contoso.com",
     ] {
         let err = Provider::from_url(url).unwrap_err();
-        assert!(err.message().contains("no Entra ID provider yet"), "{url}: {err}");
+        assert!(
+            err.message().contains("no Entra ID provider yet"),
+            "{url}: {err}"
+        );
     }
-    let err = Provider::for_postgres_url("postgresql://me@srv.postgres.database.azure.com/db").unwrap_err();
+    let err = Provider::for_postgres_url("postgresql://me@srv.postgres.database.azure.com/db")
+        .unwrap_err();
     assert!(err.message().contains("no Entra ID provider yet"));
 }

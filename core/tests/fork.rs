@@ -9,7 +9,9 @@ fn provider(host: &str) -> passmint::Provider {
         secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
         session_token: None,
     };
-    Signer::new(&format!("dsql://{host}"), &creds).unwrap().into_provider()
+    Signer::new(&format!("dsql://{host}"), &creds)
+        .unwrap()
+        .into_provider()
 }
 
 #[test]
@@ -25,7 +27,10 @@ fn blocking_token_in_forked_child() {
     if pid == 0 {
         let ok = cold
             .token_blocking()
-            .map(|t| t.secret().starts_with("child.dsql.us-east-1.on.aws/?Action=DbConnectAdmin"))
+            .map(|t| {
+                t.secret()
+                    .starts_with("child.dsql.us-east-1.on.aws/?Action=DbConnectAdmin")
+            })
             .unwrap_or(false);
         let ok = ok && warm.token_blocking().is_ok();
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };

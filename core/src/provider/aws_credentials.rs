@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use arc_swap::ArcSwapOption;
+use aws_config::Region;
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::meta::region::RegionProviderChain;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_smithy_runtime_api::client::result::ConnectorError;
-use aws_config::Region;
 
 use crate::cache::{BoxFuture, Cache, Clock, Fetch, Lease};
 use crate::error::{Error, ErrorKind, Result};
@@ -114,7 +114,10 @@ fn credentials_error(e: &CredentialsError, profile: Option<&str>) -> Error {
         }
         _ => String::new(),
     };
-    Error::new(kind, format!("could not get AWS credentials: {detail}.{hint}"))
+    Error::new(
+        kind,
+        format!("could not get AWS credentials: {detail}.{hint}"),
+    )
 }
 
 /// Connection failures deep in the chain's error sources are network problems, not a "no".

@@ -55,11 +55,21 @@ impl Provider {
         match config {
             ProviderConfig::Dsql(c) => {
                 let creds = source(&c.region, &c.profile);
-                Ok(Self::aws(AwsTarget::Dsql(c), creds, cache::system_clock(), cache::DEFAULT_DEADLINE))
+                Ok(Self::aws(
+                    AwsTarget::Dsql(c),
+                    creds,
+                    cache::system_clock(),
+                    cache::DEFAULT_DEADLINE,
+                ))
             }
             ProviderConfig::Rds(c) => {
                 let creds = source(&c.region, &c.profile);
-                Ok(Self::aws(AwsTarget::Rds(c), creds, cache::system_clock(), cache::DEFAULT_DEADLINE))
+                Ok(Self::aws(
+                    AwsTarget::Rds(c),
+                    creds,
+                    cache::system_clock(),
+                    cache::DEFAULT_DEADLINE,
+                ))
             }
             ProviderConfig::Azure(_) => Err(Error::new(
                 ErrorKind::InvalidConfig,
@@ -83,7 +93,10 @@ impl Provider {
             ),
             AwsTarget::Rds(c) => (
                 "rds",
-                format!("rds://{}:{} (region {}, user {})", c.host, c.port, c.region, c.user),
+                format!(
+                    "rds://{}:{} (region {}, user {})",
+                    c.host, c.port, c.region, c.user
+                ),
                 c.user.clone(),
             ),
         };
@@ -193,7 +206,12 @@ impl AwsTarget {
             expires_ms = expires_ms.min(cred_ms);
         }
         Ok(Lease {
-            value: Token::new(secret, expires_ms.div_euclid(1000), Some(user.clone()), kind),
+            value: Token::new(
+                secret,
+                expires_ms.div_euclid(1000),
+                Some(user.clone()),
+                kind,
+            ),
             expires_at_ms: Some(expires_ms),
         })
     }
@@ -218,7 +236,10 @@ pub mod offline {
             f.debug_struct("StaticCredentials")
                 .field("access_key_id", &self.access_key_id)
                 .field("secret_access_key", &"<redacted>")
-                .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+                .field(
+                    "session_token",
+                    &self.session_token.as_ref().map(|_| "<redacted>"),
+                )
                 .finish()
         }
     }
@@ -303,7 +324,13 @@ mod tests {
         assert!(token.secret().contains("X-Amz-Security-Token=tok"));
 
         // Long-lived credentials: the token's own expiry governs.
-        let creds = Credentials::new("AKID", "secret", None, Some(now + Duration::from_secs(7200)), "t");
+        let creds = Credentials::new(
+            "AKID",
+            "secret",
+            None,
+            Some(now + Duration::from_secs(7200)),
+            "t",
+        );
         let p = Provider::aws(
             dsql("dsql://abc.dsql.us-east-1.on.aws?expires_in=900"),
             CredentialSource::Static(creds),

@@ -90,8 +90,5 @@ fn boto3_rank(name: &str) -> u8 {
 }
 
 fn signing_error(e: impl std::fmt::Display) -> Error {
-    Error::new(
-        ErrorKind::Internal,
-        format!("SigV4 signing failed: {e}"),
-    )
+    Error::new(ErrorKind::Internal, format!("SigV4 signing failed: {e}"))
 }

@@ -1,0 +1,57 @@
+"""Clean environments for SDK and passmint subprocesses (hermetic rule, §0).
+
+Starting from nothing rather than os.environ means a developer's real AWS
+profile, proxy or PG* settings can never reach a test, and every endpoint a
+credential chain might try is either pointed at the mock or switched off.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def hermetic_env(base_dir: PathLike, ca_pem: PathLike | None = None, **overrides: str | None) -> dict[str, str]:
+    """Environment dict for a subprocess; an override of None removes a name.
+
+    ``base_dir`` receives an empty HOME and empty AWS config files.
+    AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_ENDPOINT_URL_STS and
+    AWS_CONTAINER_CREDENTIALS_FULL_URI are absent unless given.
+    """
+    base = Path(base_dir)
+    home = base / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    aws_config = base / "aws-config"
+    aws_credentials = base / "aws-credentials"
+    aws_config.touch()
+    aws_credentials.touch()
+
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+        "AWS_CONFIG_FILE": str(aws_config),
+        "AWS_SHARED_CREDENTIALS_FILE": str(aws_credentials),
+        # A stray IMDS lookup would go to a link-local address: never.
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "NO_GCE_CHECK": "true",
+        # A proxy would turn loopback calls into calls elsewhere.
+        "NO_PROXY": "*",
+        "no_proxy": "*",
+    }
+    if ca_pem is not None:
+        ca = str(ca_pem)
+        # Only the test CA is trusted, so nothing real could be verified anyway.
+        for name in ("PASSMINT_CA_BUNDLE", "SSL_CERT_FILE", "AWS_CA_BUNDLE",
+                     "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"):
+            env[name] = ca
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = str(value)
+    return env

@@ -1,0 +1,24 @@
+"""Request and reply values passed between the mock's transport and its routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: str
+    query_params: dict[str, str]
+    headers: dict[str, str]  # keys lower-cased: HTTP names are case-insensitive
+    body: bytes
+    form: dict[str, str] | None
+    tls: bool
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)

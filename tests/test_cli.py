@@ -1,0 +1,77 @@
+"""The `passmint` CLI: only the token on stdout, one clear line on stderr on failure."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import unquote
+
+from harness import bins
+
+RDS_PG_URL = "postgresql://app%40corp@db.abc123.eu-west-1.rds.amazonaws.com:6432/app"
+
+
+def env_creds(hermetic_env, **extra):
+    return hermetic_env(AWS_ACCESS_KEY_ID="AKIACLITEST", AWS_SECRET_ACCESS_KEY="clisecret", **extra)
+
+
+def test_token_prints_only_the_token(hermetic_env):
+    r = bins.cli(["token", "dsql://abc.dsql.us-east-1.on.aws"], env_creds(hermetic_env))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    lines = r.stdout.split("\n")
+    assert lines[1:] == [""], "exactly one line"
+    assert lines[0].startswith("abc.dsql.us-east-1.on.aws/?Action=DbConnectAdmin&X-Amz-Algorithm=")
+
+
+def test_for_postgres_url_and_json(hermetic_env):
+    before = int(time.time())
+    r = bins.cli(["token", "--json", "--for", RDS_PG_URL], env_creds(hermetic_env))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) == {"token", "expires_at", "username", "provider"}
+    assert out["provider"] == "rds" and out["username"] == "app@corp"
+    assert out["token"].startswith("db.abc123.eu-west-1.rds.amazonaws.com:6432/?Action=connect&DBUser=app%40corp&")
+    assert before + 895 <= out["expires_at"] <= before + 905
+    cred = unquote(out["token"].split("X-Amz-Credential=")[1].split("&")[0])
+    assert cred.startswith("AKIACLITEST/") and cred.endswith("/eu-west-1/rds-db/aws4_request")
+
+
+def test_bad_url_is_exit_2_with_one_line(hermetic_env):
+    r = bins.cli(["token", "rds://db.example.com?user=app"], env_creds(hermetic_env))
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert r.stderr.count("\n") == 1
+    assert "region" in r.stderr and "INVALID_CONFIG" in r.stderr
+
+
+def test_usage_errors(hermetic_env):
+    env = env_creds(hermetic_env)
+    for args in (["token"], ["token", "--for"], ["frobnicate"], ["token", "--bogus", "dsql://x"],
+                 ["token", "dsql://a?region=us-east-1", "--for", RDS_PG_URL]):
+        r = bins.cli(args, env)
+        assert r.returncode == 2, args
+        assert r.stdout == "" and r.stderr.startswith("passmint: "), args
+    r = bins.cli(["--help"], env)
+    assert r.returncode == 0 and "passmint token" in r.stdout
+    r = bins.cli(["--version"], env)
+    assert r.returncode == 0 and r.stdout.startswith("passmint ")
+
+
+def test_missing_credentials_is_exit_3_and_names_the_fix(hermetic_env):
+    r = bins.cli(["token", "dsql://abc.dsql.us-east-1.on.aws"], hermetic_env())
+    assert r.returncode == 3
+    assert r.stdout == ""
+    assert r.stderr.count("\n") == 1
+    assert "CREDENTIAL_UNAVAILABLE" in r.stderr and "AWS_ACCESS_KEY_ID" in r.stderr
+
+
+def test_errors_never_contain_secrets(mock, hermetic_env):
+    mock.fault("container", status=500, body='{"AccessKeyId":"AKIALEAK","SecretAccessKey":"leaked-secret"}')
+    env = hermetic_env(AWS_CONTAINER_CREDENTIALS_FULL_URI=mock.http_url + "/aws/container-credentials",
+                       AWS_CONTAINER_AUTHORIZATION_TOKEN="very-secret-auth")
+    mock.configure(container_token="very-secret-auth")
+    r = bins.cli(["token", "dsql://abc.dsql.us-east-1.on.aws"], env)
+    assert r.returncode != 0
+    for secret in ["leaked-secret", "very-secret-auth", *mock.issued_secrets()]:
+        assert secret not in r.stderr
