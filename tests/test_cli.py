@@ -75,3 +75,14 @@ def test_errors_never_contain_secrets(mock, hermetic_env):
     assert r.returncode != 0
     for secret in ["leaked-secret", "very-secret-auth", *mock.issued_secrets()]:
         assert secret not in r.stderr
+
+
+def test_provider_from_passmint_provider_env(hermetic_env):
+    env = env_creds(hermetic_env, PASSMINT_PROVIDER="rds://db.internal:5433?user=svc&region=ap-south-1")
+    r = bins.cli(["token", "--json"], env)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["token"].startswith("db.internal:5433/?Action=connect&DBUser=svc&")
+    assert "%2Fap-south-1%2Frds-db%2F" in out["token"]
+    r = bins.cli(["token"], env_creds(hermetic_env, PASSMINT_PROVIDER="rds://db.internal?user=svc"))
+    assert r.returncode == 2 and "region" in r.stderr

@@ -9,6 +9,7 @@ use passmint::{Error, ErrorKind, Provider};
 const USAGE: &str = "\
 usage: passmint token [--json] <provider-url>
        passmint token [--json] --for <postgres-url>
+       passmint token [--json]              (provider URL from PASSMINT_PROVIDER)
        passmint --version
 
 Prints a short-lived database password minted from cloud identity.
@@ -24,6 +25,7 @@ example: PGPASSWORD=\"$(passmint token --for postgresql://app@db.abc.eu-west-1.r
 enum Target {
     Provider(String),
     Postgres(String),
+    Environment,
 }
 
 struct Command {
@@ -78,7 +80,11 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
     }
     match target {
         Some(target) => Ok(Parsed::Run(Command { target, json })),
-        None => Err("missing provider URL: `passmint token <provider-url>` or `passmint token --for <postgres-url>`".into()),
+        None if std::env::var_os("PASSMINT_PROVIDER").is_some() => Ok(Parsed::Run(Command {
+            target: Target::Environment,
+            json,
+        })),
+        None => Err("missing provider URL: `passmint token <provider-url>`, `passmint token --for <postgres-url>`, or set PASSMINT_PROVIDER".into()),
     }
 }
 
@@ -86,6 +92,7 @@ fn run(cmd: Command) -> Result<String, Error> {
     let provider = match &cmd.target {
         Target::Provider(url) => Provider::from_url(url)?,
         Target::Postgres(url) => Provider::for_postgres_url(url)?,
+        Target::Environment => Provider::from_env()?,
     };
     let token = provider.token_blocking()?;
     if cmd.json {

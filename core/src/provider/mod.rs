@@ -41,6 +41,21 @@ impl Provider {
         Self::from_config(url::parse_provider_url(url)?)
     }
 
+    /// Builds the provider named by the `PASSMINT_PROVIDER` environment variable.
+    pub fn from_env() -> Result<Provider> {
+        match std::env::var("PASSMINT_PROVIDER") {
+            Ok(url) if !url.trim().is_empty() => Self::from_url(&url),
+            Ok(_) | Err(std::env::VarError::NotPresent) => Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "PASSMINT_PROVIDER is not set: set it to a provider URL such as dsql://<cluster>?region=<region>",
+            )),
+            Err(std::env::VarError::NotUnicode(_)) => Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "PASSMINT_PROVIDER is not valid UTF-8",
+            )),
+        }
+    }
+
     /// Picks the provider from a postgres URL's host (`*.dsql.<region>.on.aws`,
     /// `*.rds.amazonaws.com`, `*.postgres.database.azure.com`); user and port come from it.
     pub fn for_postgres_url(url: &str) -> Result<Provider> {
