@@ -20,11 +20,7 @@ SESSION = "IQoJb3JpZ2luX2VjE/+abc==//xyz+def=ghi" * 20
 
 def criterion(name: str) -> tuple[float, float]:
     """(median ns, median absolute deviation ns) of a criterion benchmark."""
-    folder = CRITERION / name.replace("(", "_").replace(")", "_").replace(".", "_").replace(" ", "_").replace("+", "_")
-    if not folder.exists():  # criterion's own escaping differs by version: match loosely
-        candidates = [p for p in CRITERION.iterdir() if p.is_dir()
-                      and p.name.replace("_", "") == "".join(ch for ch in name if ch.isalnum())]
-        folder = candidates[0]
+    folder = CRITERION / name
     est = json.loads((folder / "new" / "estimates.json").read_text())
     return est["median"]["point_estimate"], est["median_abs_dev"]["point_estimate"]
 

@@ -153,3 +153,34 @@ def test_hung_credential_endpoint_times_out_within_the_deadline(mock, hermetic_e
     elapsed = time.monotonic() - started
     assert line["kind"] == "TIMEOUT", line
     assert elapsed < 12.5, elapsed
+
+
+def _web_identity_env(mock, hermetic_env, tmp_path, **extra):
+    jwt = tmp_path / "web-identity-token"
+    jwt.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwb2QifQ.c2ln")
+    # Only PASSMINT_CA_BUNDLE may make the test CA trusted here: drop every other CA variable.
+    untrusted = {"SSL_CERT_FILE": None, "SSL_CERT_DIR": None, "AWS_CA_BUNDLE": None,
+                 "REQUESTS_CA_BUNDLE": None, "PASSMINT_CA_BUNDLE": None}
+    return hermetic_env(AWS_WEB_IDENTITY_TOKEN_FILE=str(jwt),
+                        AWS_ROLE_ARN="arn:aws:iam::123456789012:role/mock",
+                        AWS_ENDPOINT_URL_STS=mock.https_url, **{**untrusted, **extra})
+
+
+def test_https_sts_is_trusted_through_passmint_ca_bundle(mock, hermetic_env, tmp_path, ca):
+    env = _web_identity_env(mock, hermetic_env, tmp_path, PASSMINT_CA_BUNDLE=str(ca.ca_pem))
+    lines, [issued] = issued_during(mock, lambda: bins.mint(DSQL, env, count=3))
+    assert [r["tls"] for r in mock.requests("/") if r["method"] == "POST"] == [True]
+    assert_signed_by(lines, issued)
+
+
+def test_https_sts_with_an_unknown_ca_is_refused(mock, hermetic_env, tmp_path):
+    env = _web_identity_env(mock, hermetic_env, tmp_path)
+    [line] = bins.mint(DSQL, env)
+    assert "error" in line, "an untrusted certificate must not be accepted"
+    assert line["kind"] == "NETWORK" and "certificate" in line["error"], line
+
+
+def test_unreadable_ca_bundle_is_a_config_error(mock, hermetic_env, tmp_path):
+    env = _web_identity_env(mock, hermetic_env, tmp_path, PASSMINT_CA_BUNDLE=str(tmp_path / "missing.pem"))
+    [line] = bins.mint(DSQL, env)
+    assert line["kind"] == "INVALID_CONFIG" and "PASSMINT_CA_BUNDLE" in line["error"]

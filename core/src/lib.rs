@@ -12,6 +12,7 @@ mod cache;
 mod error;
 mod provider;
 mod runtime;
+mod tls;
 mod token;
 mod url;
 

@@ -8,6 +8,7 @@ use arc_swap::ArcSwapOption;
 use aws_config::Region;
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::provider_config::ProviderConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
@@ -79,6 +80,9 @@ impl PerProcessChain {
             _ => {
                 let region = RegionProviderChain::first_try(Region::new(self.region.clone()));
                 let mut builder = DefaultCredentialsChain::builder().region(region);
+                if let Some(client) = crate::tls::aws_http_client()? {
+                    builder = builder.configure(ProviderConfig::default().with_http_client(client));
+                }
                 if let Some(p) = &self.profile {
                     builder = builder.profile_name(p);
                 }
