@@ -8,13 +8,14 @@ use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 
-use super::sigv4::{Presign, presign, rfc3986};
+use super::sigv4::{Presign, presign, push_rfc3986};
 use crate::error::Result;
 use crate::url::{RDS_EXPIRES_IN, RdsConfig};
 
 pub(crate) fn sign(cfg: &RdsConfig, creds: &Credentials, time: SystemTime) -> Result<String> {
     let authority = format!("{}:{}", cfg.host, cfg.port);
-    let query = format!("Action=connect&DBUser={}", rfc3986(&cfg.user));
+    let mut query = String::from("Action=connect&DBUser=");
+    push_rfc3986(&mut query, &cfg.user);
     presign(
         &Presign {
             authority: &authority,

@@ -11,20 +11,25 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// RFC 3986 unreserved characters stay; everything else is `%XX` — what boto3 and the JS
-/// signers produce (a space is `%20`, never `+`).
-const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-pub(crate) fn rfc3986(s: &str) -> impl std::fmt::Display + '_ {
-    utf8_percent_encode(s, RFC3986)
+/// Appends `s` percent-encoded per RFC 3986: unreserved characters stay, every other byte
+/// is `%XX` — what boto3 and the JS signers produce (a space is `%20`, never `+`).
+/// Byte-at-a-time into one buffer: session tokens run to a kilobyte and are encoded on
+/// every mint.
+pub(crate) fn push_rfc3986(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.reserve(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
 }
 
 /// What to sign: `https://{authority}/?{query}` with `service` in `region`.
@@ -70,8 +75,10 @@ pub(crate) fn presign(p: &Presign<'_>, creds: &Credentials, time: SystemTime) ->
     token.push_str("/?");
     token.push_str(p.query);
     for (k, v) in signed {
-        use std::fmt::Write;
-        let _ = write!(token, "&{k}={}", rfc3986(v));
+        token.push('&');
+        token.push_str(k);
+        token.push('=');
+        push_rfc3986(&mut token, v);
     }
     Ok(token)
 }
@@ -91,4 +98,16 @@ fn boto3_rank(name: &str) -> u8 {
 
 fn signing_error(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Internal, format!("SigV4 signing failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_rfc3986;
+
+    #[test]
+    fn encodes_like_boto3() {
+        let mut out = String::new();
+        push_rfc3986(&mut out, "app@user+1 x/ü=%~._-");
+        assert_eq!(out, "app%40user%2B1%20x%2F%C3%BC%3D%25~._-");
+    }
 }
