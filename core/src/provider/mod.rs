@@ -321,17 +321,22 @@ mod tests {
         }
     }
 
+    /// A DSQL provider over fixed credentials, as `from_url` would build it.
+    fn static_dsql(url: &str, creds: Credentials) -> Provider {
+        Provider::aws(
+            dsql(url),
+            CredentialSource::Static(creds),
+            cache::system_clock(),
+            cache::DEFAULT_DEADLINE,
+        )
+    }
+
     #[tokio::test]
     async fn token_never_outlives_its_signing_credentials() {
         let now = SystemTime::now();
         let cred_expiry = now + Duration::from_secs(120);
         let creds = Credentials::new("AKID", "secret", Some("tok".into()), Some(cred_expiry), "t");
-        let p = Provider::aws(
-            dsql("dsql://abc.dsql.us-east-1.on.aws?expires_in=900"),
-            CredentialSource::Static(creds),
-            cache::system_clock(),
-            cache::DEFAULT_DEADLINE,
-        );
+        let p = static_dsql("dsql://abc.dsql.us-east-1.on.aws?expires_in=900", creds);
         let token = p.token().await.unwrap();
         let cred_secs = cred_expiry.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
         assert_eq!(token.expires_at(), cred_secs);
@@ -346,12 +351,7 @@ mod tests {
             Some(now + Duration::from_secs(7200)),
             "t",
         );
-        let p = Provider::aws(
-            dsql("dsql://abc.dsql.us-east-1.on.aws?expires_in=900"),
-            CredentialSource::Static(creds),
-            cache::system_clock(),
-            cache::DEFAULT_DEADLINE,
-        );
+        let p = static_dsql("dsql://abc.dsql.us-east-1.on.aws?expires_in=900", creds);
         let token = p.token().await.unwrap();
         let now_secs = now.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
         assert!((now_secs + 899..=now_secs + 901).contains(&token.expires_at()));
@@ -361,12 +361,7 @@ mod tests {
     #[test]
     fn cached_hit_returns_the_same_token_without_signing_again() {
         let creds = Credentials::new("AKID", "secret", None, None, "t");
-        let p = Provider::aws(
-            dsql("dsql://abc.dsql.us-east-1.on.aws"),
-            CredentialSource::Static(creds),
-            cache::system_clock(),
-            cache::DEFAULT_DEADLINE,
-        );
+        let p = static_dsql("dsql://abc.dsql.us-east-1.on.aws", creds);
         let a = p.token_blocking().unwrap();
         let b = p.token_blocking().unwrap();
         assert!(std::ptr::eq(a.secret(), b.secret()), "same Arc, no re-sign");
