@@ -589,7 +589,7 @@ pub(crate) fn parse_postgres_url(input: &str) -> Result<ProviderConfig> {
 }
 
 /// Keeps messages one readable line even when the input is a megabyte of junk.
-fn shorten(s: &str) -> String {
+pub(crate) fn shorten(s: &str) -> String {
     const MAX: usize = 80;
     if s.chars().count() <= MAX {
         s.to_string()

@@ -1,6 +1,7 @@
 //! `Provider`: a configured source of tokens with its own cache.
 
 mod aws_credentials;
+mod azure;
 mod dsql;
 mod rds;
 mod sigv4;
@@ -86,11 +87,26 @@ impl Provider {
                     cache::DEFAULT_DEADLINE,
                 ))
             }
-            ProviderConfig::Azure(_) => Err(Error::new(
-                ErrorKind::InvalidConfig,
-                "azure:// is parsed and valid, but this build of passmint has no Entra ID provider yet: use dsql:// or rds://",
-            )),
+            ProviderConfig::Azure(c) => {
+                Self::azure(c, cache::system_clock(), cache::DEFAULT_DEADLINE)
+            }
         }
+    }
+
+    fn azure(config: url::AzureConfig, clock: Clock, deadline: Duration) -> Result<Provider> {
+        let username = config.user.clone();
+        let credentials = Arc::new(azure::Credentials::new(config)?);
+        let description = credentials.describe();
+        let fetch = azure::fetch(credentials, clock.clone());
+        Ok(Provider {
+            inner: Arc::new(Inner {
+                kind: "azure",
+                description,
+                username,
+                cache: Cache::new("token", fetch, clock, deadline),
+                deadline,
+            }),
+        })
     }
 
     pub(crate) fn aws(

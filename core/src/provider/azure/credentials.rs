@@ -1,0 +1,331 @@
+//! One attempt at one kind of Entra ID credential, built on azure_identity.
+//!
+//! Credentials are built afresh for every fetch: passmint's cache decides when to fetch,
+//! and a fresh credential has no SDK cache of its own to second-guess it (the SDK's
+//! refreshes only inside 5 minutes, blocking). Building one costs microseconds.
+
+use std::ffi::OsStr;
+use std::io;
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::{AccessToken, Secret, TokenCredential};
+use azure_core::http::{ClientOptions, RetryOptions, Transport as AzTransport};
+use azure_identity::{
+    AzureCliCredential, AzureCliCredentialOptions, AzureDeveloperCliCredential,
+    AzureDeveloperCliCredentialOptions, ClientAssertionCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions, Executor, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
+    WorkloadIdentityCredentialOptions,
+};
+
+use super::errors::{Failure, classify};
+use super::http::Transport;
+use crate::error::{Error, ErrorKind};
+use crate::url::{AzureCloud, AzureConfig, AzureCredential};
+
+/// The credential kinds, in the order the `auto` chain tries them (DESIGN §4).
+pub(super) const CHAIN: [AzureCredential; 5] = [
+    AzureCredential::Environment,
+    AzureCredential::Workload,
+    AzureCredential::Managed,
+    AzureCredential::Cli,
+    AzureCredential::Azd,
+];
+
+pub(super) fn name(kind: AzureCredential) -> &'static str {
+    match kind {
+        AzureCredential::Environment => "environment (client secret)",
+        AzureCredential::Workload => "workload identity",
+        AzureCredential::Managed => "managed identity",
+        AzureCredential::Cli => "Azure CLI",
+        AzureCredential::Azd => "Azure Developer CLI (azd)",
+        AzureCredential::Auto => "credential chain",
+    }
+}
+
+/// Everything an attempt needs, shared by all attempts of one provider.
+pub(super) struct Settings {
+    pub config: AzureConfig,
+    pub transport: Arc<Transport>,
+    /// IMDS answered once: later attempts skip the probe.
+    pub imds_seen: AtomicBool,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Settings {
+    fn client_options(&self, authority: Option<String>) -> ClientOptions {
+        let cloud = authority.map(|host| {
+            let mut custom = CustomConfiguration::default();
+            custom.authority_host = host;
+            Arc::new(CloudConfiguration::Custom(custom))
+        });
+        ClientOptions {
+            transport: Some(AzTransport::new(self.transport.clone())),
+            // passmint's cache retries with jittered backoff; SDK retries inside one fetch
+            // would multiply requests and eat the deadline.
+            retry: RetryOptions::none(),
+            cloud,
+            ..Default::default()
+        }
+    }
+
+    /// `AZURE_AUTHORITY_HOST`, else the cloud's Entra endpoint; https only, as in every SDK.
+    fn authority(&self) -> Result<String, Failure> {
+        let host = env("AZURE_AUTHORITY_HOST").unwrap_or_else(|| {
+            match self.config.cloud {
+                AzureCloud::Public => "https://login.microsoftonline.com",
+                AzureCloud::UsGov => "https://login.microsoftonline.us",
+                AzureCloud::China => "https://login.chinacloudapi.cn",
+            }
+            .to_string()
+        });
+        if !host.starts_with("https://") {
+            return Err(Failure::Failed(Error::new(
+                ErrorKind::InvalidConfig,
+                format!(
+                    "AZURE_AUTHORITY_HOST={} must be an https:// URL: Entra ID is never spoken to in plaintext",
+                    crate::url::shorten(&host)
+                ),
+            )));
+        }
+        Ok(host)
+    }
+
+    fn tenant(&self) -> Option<String> {
+        self.config
+            .tenant_id
+            .clone()
+            .or_else(|| env("AZURE_TENANT_ID"))
+    }
+
+    /// One attempt at `kind`. `probe`: check that IMDS answers at all before asking it
+    /// for a token (the SDK itself would retry a silent IMDS for over a minute).
+    pub async fn attempt(&self, kind: AzureCredential) -> Result<AccessToken, Failure> {
+        match kind {
+            AzureCredential::Environment => self.environment().await,
+            AzureCredential::Workload => self.workload().await,
+            AzureCredential::Managed => self.managed().await,
+            AzureCredential::Cli => self.cli().await,
+            AzureCredential::Azd => self.azd().await,
+            AzureCredential::Auto => unreachable!("the chain is not a step of itself"),
+        }
+    }
+
+    async fn get(
+        &self,
+        kind: AzureCredential,
+        credential: &dyn TokenCredential,
+        secrets: &[&str],
+    ) -> Result<AccessToken, Failure> {
+        credential
+            .get_token(&[self.config.scope.as_str()], None)
+            .await
+            .map_err(|e| classify(name(kind), &e, secrets))
+    }
+
+    async fn environment(&self) -> Result<AccessToken, Failure> {
+        let tenant = self.tenant();
+        let client_id = env("AZURE_CLIENT_ID");
+        let secret = env("AZURE_CLIENT_SECRET");
+        let (Some(tenant), Some(client_id), Some(secret)) = (tenant, client_id, secret) else {
+            let missing: Vec<&str> = [
+                ("AZURE_TENANT_ID", self.tenant().is_none()),
+                ("AZURE_CLIENT_ID", env("AZURE_CLIENT_ID").is_none()),
+                ("AZURE_CLIENT_SECRET", env("AZURE_CLIENT_SECRET").is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(n, missing)| missing.then_some(n))
+            .collect();
+            return Err(Failure::Unavailable(format!(
+                "{} not set",
+                missing.join(", ")
+            )));
+        };
+        let options = ClientSecretCredentialOptions {
+            client_options: self.client_options(Some(self.authority()?)),
+        };
+        let credential = ClientSecretCredential::new(
+            &tenant,
+            client_id,
+            Secret::new(secret.clone()),
+            Some(options),
+        )
+        .map_err(|e| invalid(AzureCredential::Environment, &e, &[&secret]))?;
+        self.get(
+            AzureCredential::Environment,
+            credential.as_ref(),
+            &[&secret],
+        )
+        .await
+    }
+
+    async fn workload(&self) -> Result<AccessToken, Failure> {
+        let Some(file) = env("AZURE_FEDERATED_TOKEN_FILE") else {
+            return Err(Failure::Unavailable(
+                "AZURE_FEDERATED_TOKEN_FILE not set (no AKS workload identity on this pod)".into(),
+            ));
+        };
+        let Some(tenant) = self.tenant() else {
+            return Err(Failure::Unavailable("AZURE_TENANT_ID not set".into()));
+        };
+        let Some(client_id) = self
+            .config
+            .client_id
+            .clone()
+            .or_else(|| env("AZURE_CLIENT_ID"))
+        else {
+            return Err(Failure::Unavailable(
+                "AZURE_CLIENT_ID not set (or pass client_id=)".into(),
+            ));
+        };
+        // Read here only to keep the assertion out of any message; the SDK reads it itself.
+        let assertion = std::fs::read_to_string(&file).map_err(|e| {
+            Failure::Failed(Error::new(
+                ErrorKind::CredentialUnavailable,
+                format!(
+                    "{}: AZURE_FEDERATED_TOKEN_FILE={file} cannot be read ({e})",
+                    name(AzureCredential::Workload)
+                ),
+            ))
+        })?;
+        let assertion = assertion.trim().to_string();
+        let options = WorkloadIdentityCredentialOptions {
+            credential_options: ClientAssertionCredentialOptions {
+                client_options: self.client_options(Some(self.authority()?)),
+            },
+            client_id: Some(client_id),
+            tenant_id: Some(tenant),
+            token_file_path: Some(PathBuf::from(&file)),
+        };
+        let credential = WorkloadIdentityCredential::new(Some(options))
+            .map_err(|e| invalid(AzureCredential::Workload, &e, &[&assertion]))?;
+        self.get(
+            AzureCredential::Workload,
+            credential.as_ref(),
+            &[&assertion],
+        )
+        .await
+    }
+
+    async fn managed(&self) -> Result<AccessToken, Failure> {
+        let c = &self.config;
+        let app_service = env("IDENTITY_ENDPOINT").is_some() && env("IDENTITY_HEADER").is_some();
+        if app_service {
+            if c.resource_id.is_some() {
+                return Err(Failure::Failed(Error::new(
+                    ErrorKind::InvalidConfig,
+                    "App Service managed identity is selected by client_id or object_id, not resource_id",
+                )));
+            }
+        } else if env("IDENTITY_ENDPOINT").is_some() && env("IMDS_ENDPOINT").is_some() {
+            return Err(Failure::Unavailable(
+                "Azure Arc managed identity is not supported".into(),
+            ));
+        } else if env("MSI_ENDPOINT").is_some() {
+            return Err(Failure::Unavailable(
+                "Cloud Shell (MSI_ENDPOINT) managed identity is not supported: use credential=cli there".into(),
+            ));
+        } else if !self.imds_seen.load(Ordering::Acquire) {
+            self.transport
+                .probe_imds()
+                .await
+                .map_err(Failure::Unavailable)?;
+            self.imds_seen.store(true, Ordering::Release);
+        }
+        let user_assigned_id = if let Some(id) = &c.client_id {
+            Some(UserAssignedId::ClientId(id.clone()))
+        } else if let Some(id) = &c.object_id {
+            Some(UserAssignedId::ObjectId(id.clone()))
+        } else {
+            c.resource_id.clone().map(UserAssignedId::ResourceId)
+        };
+        let options = ManagedIdentityCredentialOptions {
+            user_assigned_id,
+            client_options: self.client_options(None),
+        };
+        let credential = ManagedIdentityCredential::new(Some(options))
+            .map_err(|e| invalid(AzureCredential::Managed, &e, &[]))?;
+        self.get(AzureCredential::Managed, credential.as_ref(), &[])
+            .await
+    }
+
+    async fn cli(&self) -> Result<AccessToken, Failure> {
+        on_path("az")?;
+        let options = AzureCliCredentialOptions {
+            tenant_id: self.config.tenant_id.clone(),
+            executor: Some(Arc::new(Subprocess)),
+            ..Default::default()
+        };
+        let credential = AzureCliCredential::new(Some(options))
+            .map_err(|e| invalid(AzureCredential::Cli, &e, &[]))?;
+        self.get(AzureCredential::Cli, credential.as_ref(), &[])
+            .await
+    }
+
+    async fn azd(&self) -> Result<AccessToken, Failure> {
+        on_path("azd")?;
+        let options = AzureDeveloperCliCredentialOptions {
+            tenant_id: self.config.tenant_id.clone(),
+            executor: Some(Arc::new(Subprocess)),
+        };
+        let credential = AzureDeveloperCliCredential::new(Some(options))
+            .map_err(|e| invalid(AzureCredential::Azd, &e, &[]))?;
+        self.get(AzureCredential::Azd, credential.as_ref(), &[])
+            .await
+    }
+}
+
+/// A credential the SDK refused to build: its inputs are wrong, not the endpoint.
+fn invalid(kind: AzureCredential, e: &azure_core::Error, secrets: &[&str]) -> Failure {
+    Failure::Failed(Error::new(
+        ErrorKind::InvalidConfig,
+        format!(
+            "{}: {}",
+            name(kind),
+            super::errors::scrub(&e.to_string(), secrets)
+        ),
+    ))
+}
+
+/// The SDK runs `/bin/sh -c "cd /bin && az …"`; without the tool that is a shell error
+/// with exit 127. Looking first gives the chain a clear reason and saves a process.
+fn on_path(tool: &str) -> Result<(), Failure> {
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            let candidate = dir.join(tool);
+            std::fs::metadata(&candidate).is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+        })
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(Failure::Unavailable(format!("{tool} is not on PATH")))
+    }
+}
+
+/// Runs the CLI as a child that dies with the fetch: when passmint's deadline drops the
+/// future, a hung `az` is killed rather than left behind.
+#[derive(Debug)]
+struct Subprocess;
+
+#[async_trait::async_trait]
+impl Executor for Subprocess {
+    async fn run(&self, program: &OsStr, args: &[&OsStr]) -> io::Result<Output> {
+        tokio::process::Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+    }
+}

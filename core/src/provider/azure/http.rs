@@ -1,0 +1,217 @@
+//! passmint's own HTTP client, injected into every azure_identity credential.
+//!
+//! The SDK's default client is reqwest (a second HTTP stack) and its IMDS address is a
+//! hard-coded constant. Injecting this client gives one rustls stack, trust in
+//! `PASSMINT_CA_BUNDLE`, `AZURE_POD_IDENTITY_AUTHORITY_HOST` for IMDS (honoured by the
+//! Python and JS SDKs, not by Rust's), bounded response bodies and the IMDS probe.
+
+use std::fmt;
+use std::time::Duration;
+
+use azure_core::error::{Error as AzError, ErrorKind as AzKind};
+use azure_core::http::headers::{HeaderName, HeaderValue, Headers};
+use azure_core::http::request::Body;
+use azure_core::http::{AsyncRawResponse, HttpClient, Method, Request};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use url::Url;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::tls;
+
+/// Where the SDK sends IMDS requests; rewritten when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is set.
+const IMDS_ORIGIN: &str = "http://169.254.169.254";
+pub(super) const IMDS_TOKEN_PATH: &str = "/metadata/identity/oauth2/token";
+pub(super) const IMDS_OVERRIDE_VAR: &str = "AZURE_POD_IDENTITY_AUTHORITY_HOST";
+/// Identity answers are a few kilobytes; a 10 MB body is an error, not a token.
+const MAX_BODY: usize = 1 << 20;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// DESIGN §2 rule 5: off Azure nothing answers at the IMDS address; do not wait for it.
+pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub(crate) struct Transport {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// The IMDS origin requests go to (scheme, host, port, optional path prefix).
+    imds_base: String,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("imds_base", &self.imds_base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    pub fn new() -> Result<Transport> {
+        let imds_base = match std::env::var(IMDS_OVERRIDE_VAR) {
+            Ok(v) if !v.trim().is_empty() => {
+                let v = v.trim();
+                let parsed = Url::parse(v)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+                if parsed.is_none() {
+                    return Err(Error::new(
+                        ErrorKind::InvalidConfig,
+                        format!(
+                            "{IMDS_OVERRIDE_VAR}={} is not a base URL such as http://127.0.0.1:8080",
+                            crate::url::shorten(v)
+                        ),
+                    ));
+                }
+                v.trim_end_matches('/').to_string()
+            }
+            _ => IMDS_ORIGIN.to_string(),
+        };
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls::rustls_config()?).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        // No idle connections: tokens are fetched about once an hour, and a pooled
+        // connection would belong to the runtime of a process that may since have forked.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(https);
+        Ok(Transport { client, imds_base })
+    }
+
+    /// The IMDS token URL actually used, for messages.
+    pub fn imds_token_url(&self) -> String {
+        format!("{}{IMDS_TOKEN_PATH}", self.imds_base)
+    }
+
+    fn rewrite(&self, url: &Url) -> String {
+        let s = url.as_str();
+        match s.strip_prefix(IMDS_ORIGIN) {
+            Some(rest) if rest.starts_with('/') => format!("{}{rest}", self.imds_base),
+            _ => s.to_string(),
+        }
+    }
+
+    /// Is anything answering HTTP at the IMDS address? Any status counts (IMDS answers 400
+    /// without its `Metadata` header); silence for [`PROBE_TIMEOUT`] or a refused
+    /// connection means this is not an Azure VM. Returns why not.
+    pub async fn probe_imds(&self) -> std::result::Result<(), String> {
+        let url = self.imds_token_url();
+        let request = hyper::Request::get(url.as_str())
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("{url} is not a usable URL ({e})"))?;
+        match tokio::time::timeout(PROBE_TIMEOUT, self.client.request(request)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!(
+                "nothing answered at {url} ({}): not an Azure VM or AKS node",
+                describe(&e)
+            )),
+            Err(_) => Err(format!(
+                "no answer from {url} within {} s: not an Azure VM or AKS node",
+                PROBE_TIMEOUT.as_secs()
+            )),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for Transport {
+    async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
+        let body = match request.body() {
+            Body::Bytes(bytes) => bytes.clone(),
+            _ => {
+                return Err(AzError::with_message(
+                    AzKind::Other,
+                    "streaming request bodies are not supported by passmint's transport",
+                ));
+            }
+        };
+        let Some(method) = method(request.method()) else {
+            return Err(AzError::with_message(
+                AzKind::Other,
+                format!(
+                    "HTTP method {:?} is not supported by passmint's transport",
+                    request.method()
+                ),
+            ));
+        };
+        let mut builder = hyper::Request::builder()
+            .method(method)
+            .uri(self.rewrite(request.url()));
+        for (name, value) in request.headers().iter() {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let outgoing = builder
+            .body(Full::new(body))
+            .map_err(|e| AzError::with_message(AzKind::Other, format!("unusable request: {e}")))?;
+        let response = self.client.request(outgoing).await.map_err(|e| {
+            let kind = if e.is_connect() {
+                AzKind::Connection
+            } else {
+                AzKind::Io
+            };
+            AzError::with_message(kind, describe(&e))
+        })?;
+        let status = response.status().as_u16();
+        let headers: Headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| {
+                let v = v.to_str().ok()?;
+                Some((
+                    HeaderName::from(k.as_str().to_owned()),
+                    HeaderValue::from(v.to_owned()),
+                ))
+            })
+            .collect::<std::collections::HashMap<_, _>>()
+            .into();
+        let body = Limited::new(response.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| {
+                let message = if e.is::<http_body_util::LengthLimitError>() {
+                    format!(
+                        "the identity endpoint sent a body over {} KiB",
+                        MAX_BODY / 1024
+                    )
+                } else {
+                    format!("reading the answer failed: {}", describe(e.as_ref()))
+                };
+                AzError::with_message(AzKind::Io, message)
+            })?
+            .to_bytes();
+        Ok(AsyncRawResponse::from_bytes(status.into(), headers, body))
+    }
+}
+
+fn method(m: Method) -> Option<hyper::Method> {
+    Some(match m {
+        Method::Delete => hyper::Method::DELETE,
+        Method::Get => hyper::Method::GET,
+        Method::Head => hyper::Method::HEAD,
+        Method::Patch => hyper::Method::PATCH,
+        Method::Post => hyper::Method::POST,
+        Method::Put => hyper::Method::PUT,
+        _ => return None,
+    })
+}
+
+/// An error and its causes in one line ("client error (Connect): Connection refused").
+pub(super) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !s.is_empty() && !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
