@@ -110,7 +110,7 @@ impl Transport {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(format!(
                 "nothing answered at {url} ({}): not an Azure VM or AKS node",
-                describe(&e)
+                root_cause(&e)
             )),
             Err(_) => Err(format!(
                 "no answer from {url} within {} s: not an Azure VM or AKS node",
@@ -200,6 +200,15 @@ fn method(m: Method) -> Option<hyper::Method> {
         Method::Put => hyper::Method::PUT,
         _ => return None,
     })
+}
+
+/// The innermost cause ("Connection refused (os error 111)"): what a user can act on.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 /// An error and its causes in one line ("client error (Connect): Connection refused").
