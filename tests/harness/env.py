@@ -13,13 +13,27 @@ from typing import Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+# Nothing listens on port 9 of loopback: a stray call is refused at once.
+CLOSED = "127.0.0.1:9"
+
+# Azure credential sources a test must opt into: never inherited (the env starts
+# empty), listed so the harness self-test can hold the rule.
+AZURE_SOURCES = (
+    "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IMDS_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT",
+    "MSI_ENDPOINT", "MSI_SECRET", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET",
+    "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_USERNAME", "AZURE_PASSWORD",
+)
+
 
 def hermetic_env(base_dir: PathLike, ca_pem: PathLike | None = None, **overrides: str | None) -> dict[str, str]:
     """Environment dict for a subprocess; an override of None removes a name.
 
     ``base_dir`` receives an empty HOME and empty AWS config files.
     AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_ENDPOINT_URL_STS and
-    AWS_CONTAINER_CREDENTIALS_FULL_URI are absent unless given.
+    AWS_CONTAINER_CREDENTIALS_FULL_URI are absent unless given; so are the
+    Azure credential sources (AZURE_SOURCES: IDENTITY_ENDPOINT, AZURE_CLIENT_ID, ...).
+    The Entra authority and IMDS point at a closed loopback port unless given
+    (AZURE_AUTHORITY_HOST, AZURE_POD_IDENTITY_AUTHORITY_HOST).
     """
     base = Path(base_dir)
     home = base / "home"
@@ -39,6 +53,9 @@ def hermetic_env(base_dir: PathLike, ca_pem: PathLike | None = None, **overrides
         # A stray IMDS lookup would go to a link-local address: never.
         "AWS_EC2_METADATA_DISABLED": "true",
         "NO_GCE_CHECK": "true",
+        # A stray Entra or IMDS call is refused at once instead of leaving loopback.
+        "AZURE_AUTHORITY_HOST": f"https://{CLOSED}",
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST": f"http://{CLOSED}",
         # A proxy would turn loopback calls into calls elsewhere.
         "NO_PROXY": "*",
         "no_proxy": "*",

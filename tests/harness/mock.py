@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import aws
+from . import aws, azure
 from .ca import CA, make_ca
-from .wire import Reply, Request
+from .wire import NOT_SET, OMIT, Reply, Request
 
 if TYPE_CHECKING:
     from typing import Self
@@ -35,14 +35,15 @@ if TYPE_CHECKING:
 DEFAULT_LIFETIME = 3600.0
 DEFAULT_ROLE = "passmint-mock-role"
 
+__all__ = ["OMIT", "ROUTES", "MockIdentityServer"]
 
-class _Omit:
-    def __repr__(self) -> str:
-        return "OMIT"
+# Every route name faults, lifetimes and expirations can be keyed by.
+ROUTES = aws.ROUTES + azure.ROUTES
+_ROUTE_MODULES = (aws, azure)
 
 
-# Expiration override meaning "leave the Expiration field out altogether".
-OMIT = _Omit()
+def _module_for(route: str | None):
+    return azure if route in azure.ROUTES else aws
 
 
 @dataclass
@@ -64,7 +65,8 @@ def _json_reply(status: int, obj: object) -> Reply:
 
 
 class MockIdentityServer:
-    """Emulates the AWS container, STS web-identity and IMDSv2 endpoints."""
+    """Emulates the AWS container, STS web-identity and IMDSv2 endpoints and
+    the Azure managed identity, IMDS and Entra token endpoints (azure.py)."""
 
     def __init__(
         self,
@@ -89,6 +91,14 @@ class MockIdentityServer:
         # Never cleared by reset(): leak scans want every secret ever handed out.
         self._issued: list[dict[str, Any]] = []
         self._imds_all: list[str] = []
+        self._azure_secrets: list[str] = []
+        self._azure_claims: dict[str, dict[str, Any]] = {}
+        self.azure_apps: dict[str, str] = {}
+        self.identity_header: str | None = None
+        self.federated_assertion = ""
+        self.azure_app_name = azure.DEFAULT_APP_NAME
+        self.azure_uami_name = azure.DEFAULT_UAMI_NAME
+        self._reset_azure()
         self._counter = 0
         self._request_seq = 0
         self._servers: list[_Server] = []
@@ -168,6 +178,66 @@ class MockIdentityServer:
             self._imds_tokens.clear()
             self.container_token = self._defaults["container_token"]
             self.role_name = self._defaults["role_name"]
+            self._azure_claims.clear()
+        self._reset_azure()
+
+    def _reset_azure(self) -> None:
+        # Fresh secrets per test: a leak scan then knows which test leaked.
+        with self._lock:
+            self.identity_header = azure.new_identity_header()
+            self.federated_assertion = azure.new_federated_assertion()
+            self.azure_app_name = azure.DEFAULT_APP_NAME
+            self.azure_uami_name = azure.DEFAULT_UAMI_NAME
+            self.azure_apps = {}
+            self._azure_secrets += [self.identity_header, self.federated_assertion]
+        self.azure_app(azure.DEFAULT_CLIENT_ID)
+
+    # --- Azure ---------------------------------------------------------------
+
+    azure_client_id = azure.DEFAULT_CLIENT_ID
+    azure_tenant_id = azure.TENANT_ID
+    azure_subscription_id = azure.SUBSCRIPTION_ID
+
+    @property
+    def azure_client_secret(self) -> str:
+        """The secret of the default app registration (``azure_client_id``)."""
+        return self.azure_apps[azure.DEFAULT_CLIENT_ID]
+
+    def azure_app(self, client_id: str, secret: str | None = None) -> str:
+        """Register (or re-key) an app for client-secret auth; returns its secret."""
+        secret = secret if secret is not None else azure.new_client_secret()
+        with self._lock:
+            self.azure_apps = {**self.azure_apps, client_id: secret}
+            self._azure_secrets.append(secret)
+        return secret
+
+    def set_azure_claims(self, route: str, claims: dict[str, Any]) -> None:
+        """Merge ``claims`` into every token ``route`` issues (None removes a claim)."""
+        if route not in azure.ROUTES:
+            raise ValueError(f"not an Azure token route: {route!r}; known: {', '.join(azure.ROUTES)}")
+        with self._lock:
+            self._azure_claims[route] = {**self._azure_claims.get(route, {}), **claims}
+
+    def azure_claims(self, route: str) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._azure_claims.get(route, {}))
+
+    def azure_info(self) -> dict[str, Any]:
+        """What a client needs to authenticate against the Azure routes."""
+        with self._lock:
+            return {
+                "identity_header": self.identity_header,
+                "federated_assertion": self.federated_assertion,
+                "client_id": azure.DEFAULT_CLIENT_ID,
+                "client_secret": self.azure_apps.get(azure.DEFAULT_CLIENT_ID),
+                "apps": dict(self.azure_apps),
+                "tenant_id": azure.TENANT_ID,
+                "subscription_id": azure.SUBSCRIPTION_ID,
+                "app_name": self.azure_app_name,
+                "uami_name": self.azure_uami_name,
+                "appservice_url": f"{self.http_url}{azure.APPSERVICE_PATH}",
+                "msi_url": f"{self.http_url}{azure.MSI_PATH}",
+            }
 
     def fault(
         self,
@@ -218,19 +288,31 @@ class MockIdentityServer:
         with self._lock:
             self._expirations.pop(route, None)
 
-    def configure(self, container_token: Any = ..., role_name: Any = ...) -> None:
-        """Change the container auth token (None: don't check) or IMDS role."""
+    def configure(self, container_token: Any = ..., role_name: Any = ..., identity_header: Any = ...,
+                  federated_assertion: Any = ..., azure_app_name: Any = ..., azure_uami_name: Any = ...) -> None:
+        """Change the container auth token (None: don't check), the IMDS role, the
+        App Service identity header (None: don't check), the accepted federated
+        assertion, or the names in the managed identities' xms_mirid."""
         with self._lock:
             if container_token is not ...:
                 self.container_token = container_token
             if role_name is not ...:
                 self.role_name = role_name
+            if identity_header is not ...:
+                self.identity_header = identity_header
+            if federated_assertion is not ...:
+                self.federated_assertion = federated_assertion
+            if azure_app_name is not ...:
+                self.azure_app_name = azure_app_name
+            if azure_uami_name is not ...:
+                self.azure_uami_name = azure_uami_name
+            self._azure_secrets += [v for v in (identity_header, federated_assertion) if isinstance(v, str)]
 
     @staticmethod
     def _check_route(route: str) -> None:
         # A typo'd route would silently inject nothing; fail the test instead.
-        if route not in aws.ROUTES:
-            raise ValueError(f"unknown route {route!r}; known: {', '.join(aws.ROUTES)}")
+        if route not in ROUTES:
+            raise ValueError(f"unknown route {route!r}; known: {', '.join(ROUTES)}")
 
     # --- observations ------------------------------------------------------
 
@@ -250,10 +332,11 @@ class MockIdentityServer:
             return copy.deepcopy(self._issued)
 
     def issued_secrets(self) -> list[str]:
-        """Every secret key, session token and IMDS token handed out so far."""
+        """Every secret handed out so far: AWS secret keys, session and IMDS tokens;
+        Azure access tokens, client secrets, federated assertions, identity headers."""
         with self._lock:
-            out = [c[k] for c in self._issued for k in ("SecretAccessKey", "Token")]
-            return out + list(self._imds_all)
+            out = [c[k] for c in self._issued for k in ("SecretAccessKey", "Token", "access_token") if k in c]
+            return out + list(self._imds_all) + [s for s in self._azure_secrets if s]
 
     # --- state used by the routes -----------------------------------------
 
@@ -279,6 +362,17 @@ class MockIdentityServer:
                 creds["Expiration"] = expiration
             self._issued.append(creds)
             return dict(creds)
+
+    def expiry_settings(self, route: str) -> tuple[float, float, Any]:
+        """(now, lifetime, expiration override: NOT_SET, OMIT or a value) for ``route``."""
+        with self._lock:
+            lifetime = self._lifetimes.get(route, self._lifetimes.get(None, DEFAULT_LIFETIME))
+            override = self._expirations.get(route, self._expirations.get(None, NOT_SET))
+        return time.time(), lifetime, override
+
+    def record_issued(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._issued.append(copy.deepcopy(record))
 
     def new_imds_token(self, ttl: int) -> str:
         token = "AQAEAmock" + base64.urlsafe_b64encode(os.urandom(30)).decode()
@@ -331,22 +425,23 @@ class MockIdentityServer:
 
     def _serve(self, req: Request) -> Reply | None:
         """The reply to send, or None to close the connection without one."""
-        route = aws.route_of(req)
+        route = next((r for r in (m.route_of(req) for m in _ROUTE_MODULES) if r), None)
+        routes = _module_for(route)
         fault = self._take_fault(route)
         self._record(req, route, fault is not None)
         if fault is None:
-            return aws.handle(self, route, req)
+            return routes.handle(self, route, req)
         if fault.delay > 0 and self._stopping.wait(fault.delay):
             return None
         if fault.hang:
             self._stopping.wait()
             return None
         if fault.status is not None:
-            reply = aws.fault_reply(route, fault.status, fault.body)
+            reply = routes.fault_reply(route, fault.status, fault.body)
         elif fault.body is not None:
-            reply = Reply(200, fault.body, {"Content-Type": aws.content_type(route)})
+            reply = Reply(200, fault.body, {"Content-Type": routes.content_type(route)})
         else:
-            reply = aws.handle(self, route, req)
+            reply = routes.handle(self, route, req)
         reply.headers.update(fault.headers or {})
         return reply
 
@@ -357,6 +452,8 @@ class MockIdentityServer:
                 return _json_reply(200, self.requests(req.query_params.get("prefix")))
             if req.method == "GET" and op == "issued":
                 return _json_reply(200, {"issued": self.issued(), "secrets": self.issued_secrets()})
+            if req.method == "GET" and op == "azure":
+                return _json_reply(200, self.azure_info())
             if req.method != "POST":
                 return _json_reply(404, {"error": f"no control {req.method} {op}"})
             data = json.loads(req.body or b"{}")
@@ -379,6 +476,11 @@ class MockIdentityServer:
                     self.set_expiration(data.get("route"), value)
             elif op == "config":
                 self.configure(**data)
+            elif op == "azure-claims":
+                self.set_azure_claims(data["route"], data["claims"])
+            elif op == "azure-app":
+                secret = self.azure_app(data["client_id"], data.get("secret"))
+                return _json_reply(200, {"ok": True, "secret": secret})
             else:
                 return _json_reply(404, {"error": f"no control POST {op}"})
         except (ValueError, KeyError, TypeError) as e:

@@ -5,6 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+class _Omit:
+    def __repr__(self) -> str:
+        return "OMIT"
+
+
+# Expiration override meaning "leave the expiry field out altogether".
+OMIT = _Omit()
+
+
+class _NotSet:
+    def __repr__(self) -> str:
+        return "NOT_SET"
+
+
+# No expiration override: send the real expiry.
+NOT_SET = _NotSet()
+
+
 @dataclass
 class Request:
     method: str

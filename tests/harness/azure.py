@@ -1,0 +1,480 @@
+"""Azure identity endpoints as the SDKs see them (identity-endpoints.md §2).
+
+Pure functions of a request and the mock's state, like aws.py. Routes (the
+names are a contract with the tests and the Rust side):
+
+    azure-appservice  GET  /azure/appservice/token        (IDENTITY_ENDPOINT + IDENTITY_HEADER)
+    azure-imds        GET  /metadata/identity/oauth2/token[/]  (AZURE_POD_IDENTITY_AUTHORITY_HOST)
+    azure-msi         POST /azure/msi/token               (legacy MSI_ENDPOINT, Cloud Shell)
+    azure-oidc        GET  /{tenant}/v2.0/.well-known/openid-configuration
+    azure-token       POST /{tenant}/oauth2/v2.0/token    (client secret / client assertion)
+
+Tokens are JWT-shaped (unsigned: the signature is random bytes) so passmint can
+read the claims it derives a username from. The helpers that build them are
+shared with the fake ``az``/``azd`` (azcli.py), which is why this module imports
+nothing heavier than the stdlib.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from .wire import NOT_SET, OMIT, Reply, Request
+
+if TYPE_CHECKING:
+    from .mock import MockIdentityServer
+
+APPSERVICE_PATH = "/azure/appservice/token"
+IMDS_PATH = "/metadata/identity/oauth2/token"
+MSI_PATH = "/azure/msi/token"
+
+ROUTES = ("azure-appservice", "azure-imds", "azure-msi", "azure-oidc", "azure-token")
+
+TENANT_ID = "7e57c0de-0000-4000-8000-00000000a2e0"
+SUBSCRIPTION_ID = "5ab5c41b-0000-4000-8000-0000000005ab"
+RESOURCE_GROUP = "passmint-rg"
+DEFAULT_CLIENT_ID = "00000000-0000-0000-0000-00000000c11e"
+DEFAULT_APP_NAME = "passmint-mock-app"
+DEFAULT_UAMI_NAME = "passmint-mock-uami"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+APP_SERVICE_API_VERSION = "2019-08-01"
+# Query/form parameters that select a user-assigned identity (App Service spells
+# a resource id mi_res_id, IMDS msi_res_id; both are accepted on every route).
+USER_ASSIGNED_PARAMS = ("client_id", "object_id", "principal_id", "mi_res_id", "msi_res_id")
+
+OSSRDBMS_RESOURCE = "https://ossrdbms-aad.database.windows.net"
+OSSRDBMS_SCOPE = OSSRDBMS_RESOURCE + "/.default"
+
+_NS = uuid.UUID("9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d")
+
+
+def route_of(req: Request) -> str | None:
+    path = req.path
+    if path == APPSERVICE_PATH:
+        return "azure-appservice"
+    if path in (IMDS_PATH, IMDS_PATH + "/"):
+        return "azure-imds"
+    if path == MSI_PATH:
+        return "azure-msi"
+    parts = path.split("/")
+    # ['', tenant, 'v2.0', '.well-known', 'openid-configuration'] / ['', tenant, 'oauth2', 'v2.0', 'token']
+    if len(parts) == 5 and parts[1]:
+        if parts[2:] == ["v2.0", ".well-known", "openid-configuration"]:
+            return "azure-oidc"
+        if parts[2:] == ["oauth2", "v2.0", "token"]:
+            return "azure-token"
+    return None
+
+
+def tenant_of(req: Request) -> str:
+    return req.path.split("/")[1]
+
+
+# --- tokens ----------------------------------------------------------------
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt(claims: dict[str, Any]) -> str:
+    """A JWT-shaped token: real header and claims, random 'RS256' signature."""
+    header = {"alg": "RS256", "typ": "JWT", "kid": "mock"}
+
+    def part(obj: dict) -> str:
+        return b64url(json.dumps(obj, separators=(",", ":")).encode())
+
+    return f"{part(header)}.{part(claims)}.{b64url(os.urandom(256))}"
+
+
+def decode_claims(token: str) -> dict[str, Any]:
+    """The claims of a token made by jwt() (no verification: there is no key)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def stable_uuid(*names: str) -> str:
+    """The same id for the same identity on every run (object ids, app ids)."""
+    return str(uuid.uuid5(_NS, "/".join(names)))
+
+
+def resource_of(scope: str) -> str:
+    """AADv2 scope -> AADv1 resource, as every SDK does it."""
+    return scope.removesuffix("/.default")
+
+
+def base_claims(resource: str, tenant: str, iat: int, exp: int) -> dict[str, Any]:
+    return {
+        "aud": resource,
+        "iss": f"https://sts.windows.net/{tenant}/",
+        "iat": iat,
+        "nbf": iat,
+        "exp": exp,
+        "tid": tenant,
+        "uti": b64url(os.urandom(16)),
+        "ver": "1.0",
+    }
+
+
+def managed_identity_resource_id(kind: str, name: str) -> str:
+    provider = ("Microsoft.ManagedIdentity/userAssignedIdentities" if kind == "user"
+                else "Microsoft.Web/sites")
+    return f"/subscriptions/{SUBSCRIPTION_ID}/resourcegroups/{RESOURCE_GROUP}/providers/{provider}/{name}"
+
+
+def user_claims(tenant: str) -> dict[str, Any]:
+    """A developer signed in with `az login` / `azd auth login`."""
+    oid = stable_uuid("user", "dev@passmint.example")
+    return {
+        "acr": "1",
+        "amr": ["pwd"],
+        "appid": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",  # the Azure CLI's public client id
+        "appidacr": "0",
+        "family_name": "Developer",
+        "given_name": "Passmint",
+        "idtyp": "user",
+        "name": "Passmint Developer",
+        "oid": oid,
+        "scp": "user_impersonation",
+        "sub": stable_uuid("sub", oid),
+        "tid": tenant,
+        "unique_name": "dev@passmint.example",
+        "upn": "dev@passmint.example",
+    }
+
+
+def apply_overrides(claims: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``overrides`` into ``claims``; a value of None removes the claim."""
+    out = dict(claims)
+    for name, value in overrides.items():
+        if value is None:
+            out.pop(name, None)
+        else:
+            out[name] = value
+    return out
+
+
+def new_client_secret() -> str:
+    # Old Entra secrets carried '+', '/', '=' ; new ones '~' and '.': all of
+    # them, so a form-encoding slip fails every run.
+    while True:
+        s = "mock~" + base64.b64encode(os.urandom(30)).decode() + ".s"
+        if "+" in s and "/" in s:
+            return s
+
+
+def new_federated_assertion() -> str:
+    claims = {"iss": "https://oidc.passmint.example/", "sub": "system:serviceaccount:default:passmint",
+              "aud": "api://AzureADTokenExchange", "jti": uuid.uuid4().hex}
+    return jwt(claims)
+
+
+def new_identity_header() -> str:
+    return uuid.uuid4().hex
+
+
+# --- replies --------------------------------------------------------------
+
+def _json(status: int, obj: object) -> Reply:
+    return Reply(status, json.dumps(obj).encode(), {"Content-Type": "application/json; charset=utf-8"})
+
+
+def _app_service_error(status: int, message: str) -> Reply:
+    # App Service / Functions error shape (MSAL reads statusCode and message).
+    return _json(status, {"statusCode": status, "message": message, "correlationId": str(uuid.uuid4())})
+
+
+def _imds_error(status: int, error: str, description: str) -> Reply:
+    return _json(status, {"error": error, "error_description": description})
+
+
+def _aad_error(status: int, error: str, code: int, description: str) -> Reply:
+    trace, corr = str(uuid.uuid4()), str(uuid.uuid4())
+    ts = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
+    return _json(status, {
+        "error": error,
+        "error_description": f"AADSTS{code}: {description} Trace ID: {trace} Correlation ID: {corr} Timestamp: {ts}",
+        "error_codes": [code],
+        "timestamp": ts,
+        "trace_id": trace,
+        "correlation_id": corr,
+    })
+
+
+# Route-typical (error, AADSTS code) per status for injected faults.
+_AAD_FAULTS = {
+    400: ("invalid_request", 900144),
+    401: ("invalid_client", 7000215),
+    403: ("unauthorized_client", 700016),
+    404: ("invalid_tenant", 90002),
+    429: ("temporarily_unavailable", 50196),
+    500: ("server_error", 90033),
+    503: ("temporarily_unavailable", 90033),
+}
+_IMDS_FAULTS = {
+    400: "invalid_request",
+    401: "unauthorized_client",
+    403: "access_denied",
+    404: "not_found",
+    410: "gone",
+    429: "too_many_requests",
+    500: "unknown_error",
+}
+
+
+def fault_reply(route: str | None, status: int, body: bytes | None) -> Reply:
+    """The error a real endpoint of this kind would send, unless a body is given."""
+    if route in ("azure-token", "azure-oidc"):
+        error, code = _AAD_FAULTS.get(status, ("server_error" if status >= 500 else "invalid_request", 90033))
+        reply = _aad_error(status, error, code, "injected fault.")
+    elif route == "azure-imds":
+        reply = _imds_error(status, _IMDS_FAULTS.get(status, "unknown_error"), "injected fault")
+    else:
+        reply = _app_service_error(status, "injected fault")
+    if body is not None:
+        reply.body = body
+    return reply
+
+
+def content_type(route: str | None) -> str:
+    return "application/json; charset=utf-8"
+
+
+# --- handlers -------------------------------------------------------------
+
+def handle(mock: MockIdentityServer, route: str | None, req: Request) -> Reply:
+    if route == "azure-appservice":
+        return _app_service(mock, req)
+    if route == "azure-imds":
+        return _imds(mock, req)
+    if route == "azure-msi":
+        return _msi(mock, req)
+    if route == "azure-oidc":
+        return _oidc(mock, req)
+    if route == "azure-token":
+        return _token(mock, req)
+    return _json(404, {"error": "no such route", "path": req.path})
+
+
+def _issue(mock: MockIdentityServer, route: str, kind: str, claims_for: Any,
+           **meta: Any) -> tuple[dict[str, Any], Any]:
+    """Mint and record a token; ``claims_for(iat, exp)`` gives its claims.
+
+    Returns the record and the expiry override to send (NOT_SET, OMIT or a value).
+    """
+    now, lifetime, override = mock.expiry_settings(route)
+    iat, exp = int(now), int(now + lifetime)
+    claims = apply_overrides(claims_for(iat, exp), mock.azure_claims(route))
+    rec = {
+        "route": route,
+        "kind": kind,
+        "access_token": jwt(claims),
+        "claims": claims,
+        "issued_at": now,
+        "expires_at": exp,
+        # Whole seconds left, rounded down: a client adding it to its own clock
+        # never believes the token lives past ``exp``.
+        "expires_in": max(exp - iat - 1, 0),
+        **meta,
+    }
+    mock.record_issued(rec)
+    return rec, override
+
+
+def _managed_identity(mock: MockIdentityServer, route: str, resource: str,
+                      params: dict[str, str]) -> tuple[dict[str, Any], Any]:
+    selectors = {k: params[k] for k in USER_ASSIGNED_PARAMS if params.get(k)}
+    kind = "user" if selectors else "system"
+    name = mock.azure_uami_name if kind == "user" else mock.azure_app_name
+    mirid = managed_identity_resource_id(kind, name)
+    client_id = selectors.get("client_id") or stable_uuid("client", mirid)
+    object_id = selectors.get("object_id") or selectors.get("principal_id") or stable_uuid("object", mirid)
+
+    def claims(iat: int, exp: int) -> dict[str, Any]:
+        return {
+            **base_claims(resource, TENANT_ID, iat, exp),
+            "appid": client_id,
+            "appidacr": "2",
+            "idp": f"https://sts.windows.net/{TENANT_ID}/",
+            "idtyp": "app",
+            "oid": object_id,
+            "sub": object_id,
+            "xms_mirid": mirid,
+        }
+
+    return _issue(mock, route, kind, claims, resource=resource, client_id=client_id, selectors=selectors)
+
+
+def _app_service_body(rec: dict[str, Any], override: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"access_token": rec["access_token"]}
+    # A string, as App Service sends it.
+    expires_on = str(rec["expires_at"]) if override is NOT_SET else override
+    if expires_on is not OMIT:
+        body["expires_on"] = expires_on
+    body.update({"resource": rec["resource"], "token_type": "Bearer", "client_id": rec["client_id"]})
+    return body
+
+
+def _app_service(mock: MockIdentityServer, req: Request) -> Reply:
+    if req.method != "GET":
+        return _app_service_error(405, f"The requested resource does not support http method '{req.method}'.")
+    expected = mock.identity_header
+    if expected is not None and req.headers.get("x-identity-header") != expected:
+        return _app_service_error(401, "Unauthorized. The X-IDENTITY-HEADER is missing or does not match.")
+    q = req.query_params
+    if q.get("api-version") != APP_SERVICE_API_VERSION:
+        return _app_service_error(400, f"The api-version '{q.get('api-version')}' is not supported; "
+                                       f"use {APP_SERVICE_API_VERSION}.")
+    if not q.get("resource"):
+        return _app_service_error(400, "The 'resource' parameter is required.")
+    rec, override = _managed_identity(mock, "azure-appservice", q["resource"], q)
+    return _json(200, _app_service_body(rec, override))
+
+
+def _imds(mock: MockIdentityServer, req: Request) -> Reply:
+    if req.method != "GET":
+        return _imds_error(405, "invalid_request", f"Method {req.method} not allowed")
+    if "x-forwarded-for" in req.headers:
+        return _imds_error(403, "access_denied", "Request was forwarded through a proxy")
+    if req.headers.get("metadata", "").lower() != "true":
+        return _imds_error(400, "invalid_request", "Required metadata header not specified")
+    q = req.query_params
+    if not q.get("api-version"):
+        return _imds_error(400, "invalid_request", "Required query variable 'api-version' is missing")
+    if not q.get("resource"):
+        return _imds_error(400, "invalid_request", "Required audience parameter not specified")
+    rec, override = _managed_identity(mock, "azure-imds", q["resource"], q)
+    body: dict[str, Any] = {"access_token": rec["access_token"], "client_id": rec["client_id"],
+                            "expires_in": str(rec["expires_in"])}
+    expires_on = str(rec["expires_at"]) if override is NOT_SET else override
+    if expires_on is not OMIT:
+        body["expires_on"] = expires_on
+    body.update({"ext_expires_in": str(rec["expires_in"]), "not_before": str(rec["claims"].get("nbf", "")),
+                 "resource": rec["resource"], "token_type": "Bearer"})
+    return _json(200, body)
+
+
+def _msi(mock: MockIdentityServer, req: Request) -> Reply:
+    if req.method != "POST":
+        return _app_service_error(405, f"The requested resource does not support http method '{req.method}'.")
+    if req.headers.get("metadata", "").lower() != "true":
+        return _app_service_error(400, "Required metadata header not specified")
+    form = req.form or {}
+    params = {**req.query_params, **form}
+    if not params.get("resource"):
+        return _app_service_error(400, "The 'resource' parameter is required.")
+    rec, override = _managed_identity(mock, "azure-msi", params["resource"], params)
+    return _json(200, _app_service_body(rec, override))
+
+
+def _base_url(mock: MockIdentityServer, req: Request) -> str:
+    # Echo the host the client used (localhost vs 127.0.0.1) so the document's
+    # endpoints are on the authority the client was configured with.
+    host = req.headers.get("host")
+    if req.tls and host:
+        return f"https://{host}"
+    return str(mock.https_url)
+
+
+def _oidc(mock: MockIdentityServer, req: Request) -> Reply:
+    if req.method != "GET":
+        return _aad_error(405, "invalid_request", 900561, "The endpoint only accepts GET requests.")
+    tenant = tenant_of(req)
+    base = f"{_base_url(mock, req)}/{tenant}"
+    return _json(200, {
+        "token_endpoint": f"{base}/oauth2/v2.0/token",
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": f"{base}/discovery/v2.0/keys",
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": f"{base}/v2.0",
+        "request_uri_parameter_supported": False,
+        "userinfo_endpoint": f"{_base_url(mock, req)}/oidc/userinfo",
+        "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+        "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+        "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+    })
+
+
+def _token(mock: MockIdentityServer, req: Request) -> Reply:
+    if req.method != "POST":
+        return _aad_error(405, "invalid_request", 900561, "The endpoint only accepts POST requests.")
+    form = req.form
+    if form is None:
+        return _aad_error(400, "invalid_request", 900144,
+                          "The request body must contain the following parameter: 'grant_type'.")
+    grant = form.get("grant_type")
+    if not grant:
+        return _aad_error(400, "invalid_request", 900144,
+                          "The request body must contain the following parameter: 'grant_type'.")
+    if grant != "client_credentials":
+        return _aad_error(400, "unsupported_grant_type", 70003, f"The app requested an unsupported grant type '{grant}'.")
+    client_id = form.get("client_id")
+    if not client_id:
+        return _aad_error(400, "invalid_request", 900144,
+                          "The request body must contain the following parameter: 'client_id'.")
+    scopes = [s for s in (form.get("scope") or "").split() if s.endswith("/.default")]
+    if len(scopes) != 1:
+        return _aad_error(400, "invalid_scope", 1002012,
+                          f"The provided value for scope {form.get('scope', '')} is not valid. Client credential "
+                          "flows must have a scope value with /.default suffixed to the resource identifier "
+                          "(application ID URI).")
+    assertion = form.get("client_assertion")
+    secret = form.get("client_secret")
+    if assertion is not None:
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            return _aad_error(400, "invalid_request", 700023,
+                              "Invalid client_assertion_type; expected " + ASSERTION_TYPE + ".")
+        if assertion != mock.federated_assertion:
+            return _aad_error(401, "invalid_client", 700213,
+                              f"No matching federated identity record found for presented assertion. "
+                              f"Assertion audience: 'api://AzureADTokenExchange'. App: '{client_id}'.")
+        kind = "federated"
+    elif secret is not None:
+        registered = mock.azure_apps.get(client_id)
+        if registered is None:
+            return _aad_error(400, "unauthorized_client", 700016,
+                              f"Application with identifier '{client_id}' was not found in the directory.")
+        if secret != registered:
+            return _aad_error(401, "invalid_client", 7000215,
+                              "Invalid client secret provided. Ensure the secret being sent in the request is "
+                              f"the client secret value, not the client secret ID, for a secret added to app "
+                              f"'{client_id}'.")
+        kind = "secret"
+    else:
+        return _aad_error(401, "invalid_client", 7000218,
+                          "The request body must contain the following parameter: 'client_assertion' or "
+                          "'client_secret'.")
+
+    tenant = tenant_of(req)
+    resource = resource_of(scopes[0])
+    object_id = stable_uuid("service-principal", client_id)
+
+    def claims(iat: int, exp: int) -> dict[str, Any]:
+        return {
+            **base_claims(resource, tenant, iat, exp),
+            "appid": client_id,
+            "appidacr": "1" if kind == "secret" else "2",
+            "idp": f"https://sts.windows.net/{tenant}/",
+            "idtyp": "app",
+            "oid": object_id,
+            "sub": object_id,
+        }
+
+    rec, override = _issue(mock, "azure-token", "app", claims, resource=resource, tenant=tenant,
+                           client_id=client_id, client_auth=kind)
+    body: dict[str, Any] = {"token_type": "Bearer"}
+    expires_in = rec["expires_in"] if override is NOT_SET else override  # numbers here, not strings
+    if expires_in is not OMIT:
+        body["expires_in"] = expires_in
+    body.update({"ext_expires_in": rec["expires_in"], "access_token": rec["access_token"]})
+    return _json(200, body)
