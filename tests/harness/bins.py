@@ -31,10 +31,17 @@ def sign(cases: list[dict]) -> list[str]:
     return out.stdout.splitlines()
 
 
-def mint(url: str, env: dict[str, str], count: int = 1, pause_ms: int = 0, timeout: float = 60) -> list[dict]:
-    """Mint ``count`` tokens from one provider in one process (examples/mint.rs)."""
-    out = subprocess.run([_need(MINT), url, str(count), str(pause_ms)], check=False, env=env,
-                         capture_output=True, text=True, timeout=timeout)
+def mint(url: str, env: dict[str, str], count: int = 1, pause_ms: int = 0, timeout: float = 60,
+         threads: int | None = None) -> list[dict]:
+    """Mint ``count`` tokens from one provider in one process (examples/mint.rs).
+
+    threads=N: N threads sharing the provider each mint ``count`` tokens, all
+    starting at the same moment (N * count lines, in completion order).
+    """
+    args = [_need(MINT), url, str(count), str(pause_ms)]
+    if threads is not None:
+        args.append(str(threads))
+    out = subprocess.run(args, check=False, env=env, capture_output=True, text=True, timeout=timeout)
     lines = [json.loads(x) for x in out.stdout.splitlines() if x.strip()]
     if not lines:
         raise RuntimeError(f"mint printed nothing (exit {out.returncode}): {out.stderr}")
