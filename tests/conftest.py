@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from harness.azcli import FakeAzureClis
 from harness.ca import make_ca
 from harness.env import hermetic_env as _hermetic_env
 from harness.mock import MockIdentityServer
@@ -71,3 +72,9 @@ def hermetic_env(tmp_path, ca):
         return _hermetic_env(tmp_path / "env", ca.ca_pem, **overrides)
 
     return make
+
+
+@pytest.fixture
+def azure_clis(tmp_path):
+    """Fake `az` and `azd` (harness.azcli): put ``.bin_dir`` first on PATH and add ``.env()``."""
+    return FakeAzureClis(tmp_path / "azure-clis")

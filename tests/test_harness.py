@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from harness.ca import make_ca
+from harness.client import control, fetch
 from harness.mock import OMIT
 from harness.pg import PostgresServer, PsqlError, _children
 
@@ -53,21 +54,6 @@ def boto3_fails(env):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0, proc.stdout
     return proc.stderr
-
-
-def fetch(url, method="GET", headers=None, data=None, timeout=10, context=None):
-    """(status, body text, headers) without raising on HTTP errors."""
-    req = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
-            return resp.status, resp.read().decode(), resp.headers
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(), e.headers
-
-
-def control(mock, op, payload=None):
-    data = json.dumps(payload or {}).encode()
-    return fetch(f"{mock.http_url}/_mock/{op}", "POST", {"Content-Type": "application/json"}, data)
 
 
 def assert_matches_issued(creds, issued):
