@@ -501,7 +501,9 @@ MALFORMED = [
     ("expiry-string", {"expiry": lambda r: str(in_an_hour()) if r == "azure-appservice" else "3599"},
      {"azure-appservice": "ok", "azure-token": "ok-or-PROVIDER_RESPONSE"}),
     # An int expires_on from App Service: Python accepts it (int(...)); the Rust SDK's parser
-    # (azure_identity 1.0 `expires_on_string`) wants a string. Either outcome is fine.
+    # (azure_identity 1.0 `expires_on_string`) wants a string. Either outcome is fine. Recorded
+    # 2026-11-25: passmint answers PROVIDER_RESPONSE ("invalid type: integer ..., expected a
+    # string"), and likewise for a string expires_in from the token endpoint ("expected i64").
     ("expiry-int", {"expiry": lambda r: in_an_hour() if r == "azure-appservice" else 3599},
      {"azure-appservice": "ok-or-PROVIDER_RESPONSE", "azure-token": "ok"}),
     ("expiry-iso-date", {"expiry": iso_date}, "PROVIDER_RESPONSE"),
