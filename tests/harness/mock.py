@@ -178,19 +178,19 @@ class MockIdentityServer:
             self._imds_tokens.clear()
             self.container_token = self._defaults["container_token"]
             self.role_name = self._defaults["role_name"]
-            self._azure_claims.clear()
         self._reset_azure()
 
     def _reset_azure(self) -> None:
         # Fresh secrets per test: a leak scan then knows which test leaked.
+        header, assertion = azure.new_identity_header(), azure.new_federated_assertion()
+        secret = azure.new_client_secret()
         with self._lock:
-            self.identity_header = azure.new_identity_header()
-            self.federated_assertion = azure.new_federated_assertion()
+            self.identity_header, self.federated_assertion = header, assertion
+            self.azure_apps = {azure.DEFAULT_CLIENT_ID: secret}
             self.azure_app_name = azure.DEFAULT_APP_NAME
             self.azure_uami_name = azure.DEFAULT_UAMI_NAME
-            self.azure_apps = {}
-            self._azure_secrets += [self.identity_header, self.federated_assertion]
-        self.azure_app(azure.DEFAULT_CLIENT_ID)
+            self._azure_claims.clear()
+            self._azure_secrets += [header, assertion, secret]
 
     # --- Azure ---------------------------------------------------------------
 
