@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import time
 from datetime import datetime
@@ -130,8 +131,6 @@ def test_legacy_msi_endpoint(mock):
 
 
 def test_oidc_document_points_at_the_https_mock(mock, ca):
-    import ssl
-
     ctx = ssl.create_default_context(cafile=str(ca.ca_pem))
     port = mock.https_url.rsplit(":", 1)[1]
     for host in ("127.0.0.1", "localhost"):
