@@ -31,7 +31,7 @@ pub(super) fn classify(step: &str, err: &AzError, secrets: &[&str]) -> Failure {
             let code = u16::from(*status);
             let aad = error_code
                 .as_deref()
-                .map(|c| format!(", AADSTS{}", c.split(',').next().unwrap_or(c)))
+                .map(|c| format!(", AADSTS{c}"))
                 .unwrap_or_default();
             let (kind, hint) = match code {
                 400 | 401 | 403 => (

@@ -186,8 +186,57 @@ impl HttpClient for Transport {
                 AzError::with_message(AzKind::Io, message)
             })?
             .to_bytes();
+        if !(200..300).contains(&status) {
+            // Answered here, uniformly: the SDK's Entra path turns an empty or non-JSON error
+            // body into a parse error and loses the status. The retry policy (IMDS) still
+            // sees the status through this error kind.
+            let (code, detail) = error_details(&body);
+            return Err(AzError::with_message(
+                AzKind::HttpResponse {
+                    status: status.into(),
+                    error_code: code,
+                    raw_response: None,
+                },
+                detail,
+            ));
+        }
         Ok(AsyncRawResponse::from_bytes(status.into(), headers, body))
     }
+}
+
+/// The code and text of an identity endpoint's error body: Entra's `error_codes` and
+/// `error_description`, managed identity's `error`/`error_description` or
+/// `{"error": {"code", "message"}}`. Never the body itself.
+fn error_details(body: &[u8]) -> (Option<String>, String) {
+    use serde_json::Value;
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
+        let what = if body.is_empty() {
+            "an empty body".to_string()
+        } else {
+            format!("a non-JSON body of {} bytes", body.len())
+        };
+        return (None, what);
+    };
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let code = map
+        .get("error_codes")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_i64)
+        .map(|c| c.to_string());
+    let (error, description) = match map.get("error") {
+        Some(Value::Object(inner)) => (text(inner.get("code")), text(inner.get("message"))),
+        other => (
+            text(other),
+            text(map.get("error_description")).or_else(|| text(map.get("message"))),
+        ),
+    };
+    let detail = match (error, description) {
+        (Some(e), Some(d)) => format!("{e}: {d}"),
+        (Some(x), None) | (None, Some(x)) => x,
+        (None, None) => "a JSON body without error details".to_string(),
+    };
+    (code, detail)
 }
 
 fn method(m: Method) -> Option<hyper::Method> {
