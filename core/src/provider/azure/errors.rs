@@ -36,7 +36,7 @@ pub(super) fn classify(step: &str, err: &AzError, secrets: &[&str]) -> Failure {
             let (kind, hint) = match code {
                 400 | 401 | 403 => (
                     ErrorKind::AuthenticationFailed,
-                    "the identity exists but was refused: check its id, secret, tenant and role assignment",
+                    "the endpoint refused this identity: check the client id, secret or federated token, the tenant, and that the identity is assigned to this resource",
                 ),
                 429 => (
                     ErrorKind::ProviderResponse,
