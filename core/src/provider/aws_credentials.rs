@@ -101,7 +101,7 @@ impl PerProcessChain {
 }
 
 fn credentials_error(e: &CredentialsError, profile: Option<&str>) -> Error {
-    let detail = one_line(&error_chain(e));
+    let detail = one_line(&crate::error::error_chain(e));
     let kind = match e {
         CredentialsError::CredentialsNotLoaded(_) => ErrorKind::CredentialUnavailable,
         CredentialsError::ProviderTimedOut(_) => ErrorKind::Timeout,
@@ -142,21 +142,6 @@ fn transport_kind(e: &CredentialsError) -> Option<ErrorKind> {
         source = err.source();
     }
     None
-}
-
-/// Each source's `Display`, never `Debug`: the SDK's debug output includes raw HTTP
-/// responses, which is noise for a person and could echo an endpoint's body.
-fn error_chain(e: &CredentialsError) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        let text = err.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = err.source();
-    }
-    parts.join(": ")
 }
 
 /// Bounded, single-line: SDK error chains can be long and multi-line.

@@ -20,7 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use url::Url;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, error_chain};
 use crate::tls;
 
 /// Where the SDK sends IMDS requests; rewritten when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is set.
@@ -156,7 +156,7 @@ impl HttpClient for Transport {
             } else {
                 AzKind::Io
             };
-            AzError::with_message(kind, describe(&e))
+            AzError::with_message(kind, error_chain(&e))
         })?;
         let status = response.status().as_u16();
         let headers: Headers = response
@@ -181,7 +181,7 @@ impl HttpClient for Transport {
                         MAX_BODY / 1024
                     )
                 } else {
-                    format!("reading the answer failed: {}", describe(e.as_ref()))
+                    format!("reading the answer failed: {}", error_chain(e.as_ref()))
                 };
                 AzError::with_message(AzKind::Io, message)
             })?
@@ -258,18 +258,4 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
-}
-
-/// An error and its causes in one line ("client error (Connect): Connection refused").
-pub(super) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let s = err.to_string();
-        if !s.is_empty() && !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
 }
