@@ -105,8 +105,8 @@ impl Settings {
             .or_else(|| env("AZURE_TENANT_ID"))
     }
 
-    /// One attempt at `kind`. `probe`: check that IMDS answers at all before asking it
-    /// for a token (the SDK itself would retry a silent IMDS for over a minute).
+    /// One attempt at `kind`. Managed identity on a VM first checks that IMDS answers at
+    /// all (the SDK itself would retry a silent IMDS for over a minute).
     pub async fn attempt(&self, kind: AzureCredential) -> Result<AccessToken, Failure> {
         match kind {
             AzureCredential::Environment => self.environment().await,
