@@ -7,7 +7,14 @@ VENV := build/venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: all deps build lint test demo bench clean
+.PHONY: all deps build lint test demo bench clean install header
+
+# `make install PREFIX=…` installs libpassmint (shared + static), passmint.h and passmint.pc;
+# PROFILE=debug installs the debug build (what the test suites link against).
+PREFIX ?= /usr/local
+PROFILE ?= release
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+LIBDIR = $(DESTDIR)$(abspath $(PREFIX))/lib
 
 all: build
 
@@ -39,6 +46,7 @@ lint: deps
 	$(VENV)/bin/ruff check tests
 
 test: build lint
+	$(MAKE) --no-print-directory install PREFIX=build/install PROFILE=debug
 	tests/all
 
 demo: build
@@ -47,6 +55,20 @@ demo: build
 bench: deps
 	$(CARGO) bench --locked -p passmint --bench token -- --noplot
 	tests/run $(PY) tests/bench_report.py
+
+install:
+	$(CARGO) build --locked -p passmint-ffi $(if $(filter release,$(PROFILE)),--release,)
+	install -d $(LIBDIR)/pkgconfig $(DESTDIR)$(abspath $(PREFIX))/include
+	install -m 0755 $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/libpassmint.so $(LIBDIR)/libpassmint.so.$(VERSION)
+	ln -sfn libpassmint.so.$(VERSION) $(LIBDIR)/libpassmint.so.0
+	ln -sfn libpassmint.so.0 $(LIBDIR)/libpassmint.so
+	install -m 0644 $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/libpassmint.a $(LIBDIR)/libpassmint.a
+	install -m 0644 include/passmint.h $(DESTDIR)$(abspath $(PREFIX))/include/passmint.h
+	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@VERSION@|$(VERSION)|' ffi/passmint.pc.in > $(LIBDIR)/pkgconfig/passmint.pc
+
+# Regenerates the committed C header from ffi/src (a test fails while it is stale).
+header:
+	PASSMINT_WRITE_HEADER=1 $(CARGO) build --locked -p passmint-ffi
 
 clean:
 	rm -rf build target tests/node_modules

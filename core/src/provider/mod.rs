@@ -186,6 +186,18 @@ impl Provider {
         }
     }
 
+    /// Calls `callback` exactly once with the token, on one of passmint's own threads.
+    /// For callers that can neither await nor block (C callbacks, other event loops).
+    /// Fails, without calling it, only when passmint's runtime cannot start.
+    pub fn token_with<F>(&self, callback: F) -> Result<()>
+    where
+        F: FnOnce(Result<Token>) + Send + 'static,
+    {
+        let this = self.clone();
+        runtime()?.spawn(async move { callback(this.token().await) });
+        Ok(())
+    }
+
     /// The provider kind: `"dsql"`, `"rds"` or `"azure"`.
     pub fn kind(&self) -> &'static str {
         self.inner.kind

@@ -1,0 +1,26 @@
+//! Generates include/passmint.h's fresh twin in OUT_DIR (a test compares the two; `make
+//! header` copies it over) and gives the shared library its soname.
+
+use std::path::PathBuf;
+
+fn main() {
+    let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it")).join("passmint.h");
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
+        .expect("ffi/cbindgen.toml is readable");
+    cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+        .expect("cbindgen can read ffi/src")
+        .write_to_file(&out);
+    // `make header` sets this to refresh the committed copy.
+    if std::env::var_os("PASSMINT_WRITE_HEADER").is_some() {
+        std::fs::copy(&out, crate_dir.join("../include/passmint.h")).expect("include/ is writable");
+    }
+    // ABI version 0: bumped only when a released signature changes.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libpassmint.so.0");
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-env-changed=PASSMINT_WRITE_HEADER");
+}

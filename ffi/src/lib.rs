@@ -1,0 +1,26 @@
+//! The C ABI of passmint (DESIGN §5–§6). Opaque handles, status codes, out-parameters;
+//! every entry point checks its pointers and catches panics (see `boundary`).
+//!
+//! Modeled on rustls-ffi. This crate translates; all behaviour lives in the core crate.
+
+#![allow(non_camel_case_types)]
+
+mod boundary;
+mod error;
+mod provider;
+mod status;
+mod token;
+
+pub use error::{
+    passmint_error, passmint_error_free, passmint_error_message, passmint_error_status,
+};
+pub use provider::{
+    passmint_provider, passmint_provider_for_postgres_url, passmint_provider_free,
+    passmint_provider_new,
+};
+pub use status::{passmint_status, passmint_status_name, passmint_version};
+pub use token::{
+    passmint_token, passmint_token_callback, passmint_token_expires_at, passmint_token_free,
+    passmint_token_get, passmint_token_get_async, passmint_token_provider, passmint_token_secret,
+    passmint_token_username,
+};

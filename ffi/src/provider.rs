@@ -1,0 +1,62 @@
+use std::ffi::c_char;
+
+use passmint_core::Provider;
+
+use crate::boundary::{Shield, free, out_arg, str_arg};
+use crate::error::passmint_error;
+use crate::status::passmint_status;
+
+/// A configured source of tokens with its own cache. Build one per database target and
+/// share it between threads; free it with `passmint_provider_free`.
+pub struct passmint_provider {
+    pub(crate) inner: Provider,
+}
+
+fn build(
+    arg: *const c_char,
+    what: &str,
+    out: *mut *mut passmint_provider,
+    err: *mut *mut passmint_error,
+    from: fn(&str) -> passmint_core::Result<Provider>,
+) -> passmint_status {
+    Shield::status(err, || {
+        let slot = out_arg(out, "out")?;
+        let text = str_arg(arg, what)?;
+        let inner = from(text).map_err(|e| passmint_error::from_core(&e))?;
+        *slot = Box::into_raw(Box::new(passmint_provider { inner }));
+        Ok(())
+    })
+}
+
+/// Builds a provider from a provider URL (`azure://…`, `dsql://…`, `rds://…`).
+///
+/// Reads no credentials yet: a bad URL fails here, missing credentials on the first
+/// token. On success `*out` is a new provider; on failure it is NULL and `*err` (when
+/// `err` is not NULL) explains.
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_provider_new(
+    url: *const c_char,
+    out: *mut *mut passmint_provider,
+    err: *mut *mut passmint_error,
+) -> passmint_status {
+    build(url, "url", out, err, Provider::from_url)
+}
+
+/// Builds the provider a postgres URL's host calls for (`*.postgres.database.azure.com`,
+/// `*.dsql.<region>.on.aws`, `*.rds.amazonaws.com`); user and port come from the URL.
+/// Ownership as in `passmint_provider_new`.
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_provider_for_postgres_url(
+    pg_url: *const c_char,
+    out: *mut *mut passmint_provider,
+    err: *mut *mut passmint_error,
+) -> passmint_status {
+    build(pg_url, "pg_url", out, err, Provider::for_postgres_url)
+}
+
+/// Frees a provider. NULL is ignored. Safe while a `passmint_token_get_async` call on it is
+/// in flight (that call keeps what it needs); tokens already handed out stay valid.
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_provider_free(p: *mut passmint_provider) {
+    Shield::value((), || free(p))
+}

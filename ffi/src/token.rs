@@ -1,0 +1,172 @@
+use std::ffi::{CString, c_char, c_void};
+
+use passmint_core::Token;
+use zeroize::Zeroizing;
+
+use crate::boundary::{Shield, free, handle, opt_ref, out_arg};
+use crate::error::passmint_error;
+use crate::provider::passmint_provider;
+use crate::status::passmint_status;
+
+/// A token handed to C: its own copy of the secret, so that freeing it can zeroize the
+/// memory the caller saw (the cache's copy is zeroized when the cache lets go of it).
+pub struct passmint_token {
+    /// The secret and a trailing NUL.
+    secret: Zeroizing<Vec<u8>>,
+    username: Option<CString>,
+    provider: &'static [u8],
+    expires_at: i64,
+}
+
+impl passmint_token {
+    fn new(t: &Token) -> Box<passmint_token> {
+        let bytes = t.secret().as_bytes();
+        let mut secret = Zeroizing::new(Vec::with_capacity(bytes.len() + 1));
+        secret.extend_from_slice(bytes);
+        secret.push(0);
+        let provider: &'static [u8] = match t.provider() {
+            "azure" => b"azure\0",
+            "dsql" => b"dsql\0",
+            "rds" => b"rds\0",
+            _ => b"unknown\0",
+        };
+        Box::new(passmint_token {
+            secret,
+            username: t.username().and_then(|u| CString::new(u).ok()),
+            provider,
+            expires_at: t.expires_at(),
+        })
+    }
+}
+
+/// Called exactly once with the outcome of `passmint_token_get_async`, on one of
+/// passmint's own threads: `token` on success (and `error` NULL), `error` otherwise (and
+/// `token` NULL). The callback owns both and frees them with `passmint_token_free` /
+/// `passmint_error_free`. It must not block for long: it runs on passmint's runtime.
+pub type passmint_token_callback = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        status: passmint_status,
+        token: *mut passmint_token,
+        error: *mut passmint_error,
+    ),
+>;
+
+/// A token, from the cache when it is fresh (no I/O, no lock); otherwise blocks this thread
+/// until one is fetched, never longer than the deadline (10 s). Concurrent callers on a
+/// cold cache share one identity request. On success `*out` is a new token to free with
+/// `passmint_token_free`; on failure it is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_token_get(
+    p: *mut passmint_provider,
+    out: *mut *mut passmint_token,
+    err: *mut *mut passmint_error,
+) -> passmint_status {
+    Shield::status(err, || {
+        let slot = out_arg(out, "out")?;
+        let provider = handle(p, "provider")?;
+        let token = provider
+            .inner
+            .token_blocking()
+            .map_err(|e| passmint_error::from_core(&e))?;
+        *slot = Box::into_raw(passmint_token::new(&token));
+        Ok(())
+    })
+}
+
+/// Pointer and context, sent to passmint's thread together (the caller vouches for them).
+struct Callback {
+    cb: unsafe extern "C" fn(
+        *mut c_void,
+        passmint_status,
+        *mut passmint_token,
+        *mut passmint_error,
+    ),
+    user_data: *mut c_void,
+}
+
+// SAFETY: the caller of passmint_token_get_async hands `user_data` to another thread by
+// contract; passmint only passes it back, never dereferences it.
+unsafe impl Send for Callback {}
+
+impl Callback {
+    fn call(self, result: passmint_core::Result<Token>) {
+        let (status, token, error) = match result {
+            Ok(t) => (
+                passmint_status::PASSMINT_OK,
+                Box::into_raw(passmint_token::new(&t)),
+                std::ptr::null_mut(),
+            ),
+            Err(e) => (
+                e.kind().into(),
+                std::ptr::null_mut(),
+                Box::into_raw(passmint_error::from_core(&e)),
+            ),
+        };
+        // SAFETY: `cb` is the caller's function, called once with the contract's arguments.
+        unsafe { (self.cb)(self.user_data, status, token, error) };
+    }
+}
+
+/// Starts fetching a token and returns at once; `cb` is called exactly once, on one of
+/// passmint's threads, with `user_data` and the outcome (see `passmint_token_callback`).
+/// Returns PASSMINT_OK when the call was started; any other status means `cb` will never
+/// be called (NULL `p` or `cb`: PASSMINT_INVALID_ARGUMENT).
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_token_get_async(
+    p: *mut passmint_provider,
+    cb: passmint_token_callback,
+    user_data: *mut c_void,
+) -> passmint_status {
+    Shield::status(std::ptr::null_mut(), || {
+        let provider = handle(p, "provider")?;
+        let Some(cb) = cb else {
+            return Err(crate::boundary::invalid("cb is NULL"));
+        };
+        let callback = Callback { cb, user_data };
+        provider
+            .inner
+            .token_with(move |result| callback.call(result))
+            .map_err(|e| passmint_error::from_core(&e))
+    })
+}
+
+/// The password to send to the server (NUL-terminated), valid until
+/// `passmint_token_free(t)`; NULL when `t` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_token_secret(t: *const passmint_token) -> *const c_char {
+    Shield::value(std::ptr::null(), || {
+        opt_ref(t).map_or(std::ptr::null(), |t| t.secret.as_ptr().cast())
+    })
+}
+
+/// When the server stops accepting the token, in unix seconds; 0 when `t` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_token_expires_at(t: *const passmint_token) -> i64 {
+    Shield::value(0, || opt_ref(t).map_or(0, |t| t.expires_at))
+}
+
+/// The database role the token is for, when known (valid until `passmint_token_free(t)`);
+/// NULL when unknown or when `t` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_token_username(t: *const passmint_token) -> *const c_char {
+    Shield::value(std::ptr::null(), || {
+        opt_ref(t)
+            .and_then(|t| t.username.as_ref())
+            .map_or(std::ptr::null(), |u| u.as_ptr())
+    })
+}
+
+/// The provider kind, `"azure"`, `"dsql"` or `"rds"` (a static string); NULL when `t` is NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_token_provider(t: *const passmint_token) -> *const c_char {
+    Shield::value(std::ptr::null(), || {
+        opt_ref(t).map_or(std::ptr::null(), |t| t.provider.as_ptr().cast())
+    })
+}
+
+/// Frees a token, zeroizing its copy of the secret first. NULL is ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_token_free(t: *mut passmint_token) {
+    Shield::value((), || free(t))
+}
