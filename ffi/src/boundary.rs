@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn out_parameters_are_cleared_before_anything_can_fail() {
-        let mut slot: *mut u8 = 0x1 as *mut u8;
+        let mut slot: *mut u8 = std::ptr::dangling_mut();
         out_arg(&mut slot, "out").unwrap();
         assert!(slot.is_null());
         assert!(out_arg::<u8>(std::ptr::null_mut(), "out").is_err());
