@@ -214,6 +214,29 @@ def test_lifetime_and_expiry_overrides(mock):
         assert field not in doc and "access_token" in doc
 
 
+def test_queued_tokens_are_issued_in_order_then_fresh_ones(mock):
+    mock.configure(azure_app_name="queued-app")
+    first = mock.queue_azure_token("azure-appservice")
+    second = mock.queue_azure_token("azure-appservice", "opaque-not-a-jwt")
+    assert mirid_name(first) == "queued-app"
+    assert ok_json(imds(mock))["access_token"] not in (first, second)  # other routes untouched
+    assert ok_json(app_service(mock))["access_token"] == first
+    assert ok_json(app_service(mock))["access_token"] == second
+    third = ok_json(app_service(mock))["access_token"]
+    assert third not in (first, second) and mirid_name(third) == "queued-app"
+    recs = [r for r in mock.issued() if r["route"] == "azure-appservice"][-3:]
+    assert [r["access_token"] for r in recs] == [first, second, third]
+    assert recs[0]["claims"] == decode_claims(first)  # what the token carries, not what was computed
+    assert {first, second} <= set(mock.issued_secrets())
+    status, body, _ = control(mock, "azure-queue", {"route": "azure-imds"})
+    assert status == 200 and ok_json(imds(mock))["access_token"] == json.loads(body)["token"]
+    mock.queue_azure_token("azure-appservice")
+    mock.reset()  # forgets the queue
+    assert mirid_name(ok_json(app_service(mock))["access_token"]) == "passmint-mock-app"
+    with pytest.raises(ValueError):
+        mock.queue_azure_token("container")
+
+
 @pytest.mark.parametrize(("route", "call", "shape"), [
     ("azure-appservice", app_service, {"statusCode", "message"}),
     ("azure-imds", imds, {"error", "error_description"}),

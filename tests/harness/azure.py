@@ -120,6 +120,31 @@ def base_claims(resource: str, tenant: str, iat: int, exp: int) -> dict[str, Any
     }
 
 
+def _claims_of(token: str, default: dict[str, Any]) -> dict[str, Any]:
+    """The claims a queued token carries (``default`` when it is not JWT-shaped)."""
+    try:
+        claims = decode_claims(token)
+    except (IndexError, ValueError):
+        return default
+    return claims if isinstance(claims, dict) else default
+
+
+def system_identity_claims(app_name: str, iat: int, exp: int) -> dict[str, Any]:
+    """What a system-assigned managed identity's token for PostgreSQL carries."""
+    mirid = managed_identity_resource_id("system", app_name)
+    oid = stable_uuid("object", mirid)
+    return {
+        **base_claims(OSSRDBMS_RESOURCE, TENANT_ID, iat, exp),
+        "appid": stable_uuid("client", mirid),
+        "appidacr": "2",
+        "idp": f"https://sts.windows.net/{TENANT_ID}/",
+        "idtyp": "app",
+        "oid": oid,
+        "sub": oid,
+        "xms_mirid": mirid,
+    }
+
+
 def managed_identity_resource_id(kind: str, name: str) -> str:
     provider = ("Microsoft.ManagedIdentity/userAssignedIdentities" if kind == "user"
                 else "Microsoft.Web/sites")
@@ -269,10 +294,15 @@ def _issue(mock: MockIdentityServer, route: str, kind: str, claims_for: Any,
     now, lifetime, override = mock.expiry_settings(route)
     iat, exp = int(now), int(now + lifetime)
     claims = apply_overrides(claims_for(iat, exp), mock.azure_claims(route))
+    token = mock.take_queued_azure_token(route)
+    if token is None:
+        token = jwt(claims)
+    else:
+        claims = _claims_of(token, claims)
     rec = {
         "route": route,
         "kind": kind,
-        "access_token": jwt(claims),
+        "access_token": token,
         "claims": claims,
         "issued_at": now,
         "expires_at": exp,

@@ -93,6 +93,7 @@ class MockIdentityServer:
         self._imds_all: list[str] = []
         self._azure_secrets: list[str] = []
         self._azure_claims: dict[str, dict[str, Any]] = {}
+        self._azure_queued: dict[str, list[str]] = {}
         self.azure_apps: dict[str, str] = {}
         self.identity_header: str | None = None
         self.federated_assertion = ""
@@ -190,6 +191,7 @@ class MockIdentityServer:
             self.azure_app_name = azure.DEFAULT_APP_NAME
             self.azure_uami_name = azure.DEFAULT_UAMI_NAME
             self._azure_claims.clear()
+            self._azure_queued.clear()
             self._azure_secrets += [header, assertion, secret]
 
     # --- Azure ---------------------------------------------------------------
@@ -221,6 +223,29 @@ class MockIdentityServer:
     def azure_claims(self, route: str) -> dict[str, Any]:
         with self._lock:
             return dict(self._azure_claims.get(route, {}))
+
+    def queue_azure_token(self, route: str, token: str | None = None) -> str:
+        """Make the next token ``route`` issues ``token`` (queued: one per issue, in order).
+
+        Lets a test give PostgreSQL the password before a client that mints and connects
+        in one go (the C and Go examples) asks for it. Without ``token``, a JWT-shaped one
+        for the mock's system-assigned identity (``azure_app_name``, the route's claim
+        overrides applied) is made now. Returns the token.
+        """
+        if route not in azure.ROUTES:
+            raise ValueError(f"not an Azure token route: {route!r}; known: {', '.join(azure.ROUTES)}")
+        if token is None:
+            now, lifetime, _ = self.expiry_settings(route)
+            claims = azure.system_identity_claims(self.azure_app_name, int(now), int(now + lifetime))
+            token = azure.jwt(azure.apply_overrides(claims, self.azure_claims(route)))
+        with self._lock:
+            self._azure_queued.setdefault(route, []).append(token)
+        return token
+
+    def take_queued_azure_token(self, route: str) -> str | None:
+        with self._lock:
+            queue = self._azure_queued.get(route)
+            return queue.pop(0) if queue else None
 
     def azure_info(self) -> dict[str, Any]:
         """What a client needs to authenticate against the Azure routes."""
@@ -478,6 +503,8 @@ class MockIdentityServer:
                 self.configure(**data)
             elif op == "azure-claims":
                 self.set_azure_claims(data["route"], data["claims"])
+            elif op == "azure-queue":
+                return _json_reply(200, {"ok": True, "token": self.queue_azure_token(data["route"], data.get("token"))})
             elif op == "azure-app":
                 secret = self.azure_app(data["client_id"], data.get("secret"))
                 return _json_reply(200, {"ok": True, "secret": secret})
