@@ -1,7 +1,6 @@
 use std::ffi::{CString, c_char, c_void};
 
 use passmint_core::Token;
-use zeroize::Zeroizing;
 
 use crate::boundary::{Shield, free, handle, opt_ref, out_arg};
 use crate::error::passmint_error;
@@ -12,7 +11,7 @@ use crate::status::passmint_status;
 /// memory the caller saw (the cache's copy is zeroized when the cache lets go of it).
 pub struct passmint_token {
     /// The secret and a trailing NUL.
-    secret: Zeroizing<Vec<u8>>,
+    secret: Secret,
     username: Option<CString>,
     provider: &'static [u8],
     expires_at: i64,
@@ -21,9 +20,10 @@ pub struct passmint_token {
 impl passmint_token {
     fn new(t: &Token) -> Box<passmint_token> {
         let bytes = t.secret().as_bytes();
-        let mut secret = Zeroizing::new(Vec::with_capacity(bytes.len() + 1));
+        let mut secret = Vec::with_capacity(bytes.len() + 1);
         secret.extend_from_slice(bytes);
         secret.push(0);
+        let secret = Secret(secret);
         let provider: &'static [u8] = match t.provider() {
             "azure" => b"azure\0",
             "dsql" => b"dsql\0",
@@ -36,6 +36,23 @@ impl passmint_token {
             provider,
             expires_at: t.expires_at(),
         })
+    }
+}
+
+/// A NUL-terminated copy of a secret, wiped when freed.
+struct Secret(Vec<u8>);
+
+unsafe extern "C" {
+    /// glibc ≥ 2.25 and musl: a memset the compiler may not remove. The zeroize crate's
+    /// byte-at-a-time volatile loop cost more than the rest of a cached get for ~1.5 KB
+    /// tokens (DSQL and RDS with session credentials).
+    fn explicit_bzero(s: *mut c_void, n: usize);
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        // SAFETY: the pointer and capacity describe this Vec's own allocation.
+        unsafe { explicit_bzero(self.0.as_mut_ptr().cast(), self.0.capacity()) };
     }
 }
 
@@ -136,7 +153,7 @@ pub extern "C" fn passmint_token_get_async(
 #[unsafe(no_mangle)]
 pub extern "C" fn passmint_token_secret(t: *const passmint_token) -> *const c_char {
     Shield::value(std::ptr::null(), || {
-        opt_ref(t).map_or(std::ptr::null(), |t| t.secret.as_ptr().cast())
+        opt_ref(t).map_or(std::ptr::null(), |t| t.secret.0.as_ptr().cast())
     })
 }
 
