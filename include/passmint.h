@@ -152,13 +152,6 @@ const char *passmint_status_name(int32_t status);
 const char *passmint_version(void);
 
 /**
- * glibc ≥ 2.25 and musl: a memset the compiler may not remove. The zeroize crate's
- * byte-at-a-time volatile loop cost more than the rest of a cached get for ~1.5 KB
- * tokens (DSQL and RDS with session credentials).
- */
-extern void explicit_bzero(void *s, uintptr_t n);
-
-/**
  * A token, from the cache when it is fresh (no I/O, no lock); otherwise blocks this thread
  * until one is fetched, never longer than the deadline (10 s). Concurrent callers on a
  * cold cache share one identity request. On success `*out` is a new token to free with
