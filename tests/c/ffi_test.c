@@ -1,0 +1,743 @@
+/*
+ * ffi_test: libpassmint's C ABI (include/passmint.h) exercised from C, the way a C
+ * program links it. Built and driven by tests/test_c_abi.py, which starts the mock
+ * identity server, sets the environment (App Service, container credentials, ...),
+ * and checks the mock's request log after each run.
+ *
+ *   ffi_test api [expected-version]            NULL arguments, bad URLs, names; no network
+ *   ffi_test token URL PROVIDER USERNAME|-     blocking and async tokens (2 identity fetches)
+ *   ffi_test token --for PG-URL PROVIDER USERNAME|-
+ *   ffi_test stress URL THREADS CALLS          THREADS x CALLS gets on one cold provider (1 fetch)
+ *   ffi_test error URL STATUS-NAME             blocking and async failure, side by side
+ *   ffi_test free-inflight URL ASYNC-CALLS     provider freed while async calls are in flight
+ *
+ * Output is TAP-like: "ok N - what" / "not ok N - what", '#' lines for details
+ * ("# token {json}", "# message: ..."), then "1..N". Exit 0 only if every check passed.
+ * Secrets are never printed: a token shows as its length and FNV-1a hash.
+ */
+#define _POSIX_C_SOURCE 200809L /* strdup, nanosleep, barriers; before any header */
+#include <passmint.h>             /* first: the installed header stands on its own */
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ASYNC_WAIT_S 25 /* the 10 s deadline, plus room for valgrind */
+
+/* --- reporting ------------------------------------------------------------------- */
+
+static pthread_mutex_t report_mu = PTHREAD_MUTEX_INITIALIZER;
+static int checks_run;
+static int checks_failed;
+
+static int check(int ok, const char *fmt, ...) {
+    va_list ap;
+    pthread_mutex_lock(&report_mu);
+    checks_run++;
+    if (!ok) checks_failed++;
+    printf("%s %d - ", ok ? "ok" : "not ok", checks_run);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+    pthread_mutex_unlock(&report_mu);
+    return ok;
+}
+
+static void note(const char *fmt, ...) {
+    va_list ap;
+    pthread_mutex_lock(&report_mu);
+    fputs("# ", stdout);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+    pthread_mutex_unlock(&report_mu);
+}
+
+static int finish(void) {
+    printf("1..%d\n# %d passed, %d failed\n", checks_run, checks_run - checks_failed, checks_failed);
+    return checks_failed == 0 && checks_run > 0 ? 0 : 1;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+static int streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+static const char *show(const char *s) { return s ? s : "(null)"; }
+
+/* A JSON string literal of s (null for NULL); names and messages only, never secrets. */
+static void json_str(char *buf, size_t cap, const char *s) {
+    size_t n = 0;
+    if (!s) {
+        snprintf(buf, cap, "null");
+        return;
+    }
+    buf[n++] = '"';
+    for (; *s && n + 8 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[n++] = '\\';
+            buf[n++] = (char)c;
+        } else if (c < 0x20) {
+            n += (size_t)snprintf(buf + n, cap - n, "\\u%04x", c);
+        } else {
+            buf[n++] = (char)c;
+        }
+    }
+    buf[n++] = '"';
+    buf[n] = '\0';
+}
+
+/* --- what every failure must look like ------------------------------------------- */
+
+/* Environment variables whose values are secrets an error message must never contain. */
+static const char *const SECRET_VARS[] = {
+    "IDENTITY_HEADER",  "AZURE_CLIENT_SECRET", "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "MSI_SECRET",
+};
+
+static int message_is_clean(const char *msg, const char *also_forbidden) {
+    for (size_t i = 0; i < sizeof SECRET_VARS / sizeof *SECRET_VARS; i++) {
+        const char *v = getenv(SECRET_VARS[i]);
+        if (v && strlen(v) >= 8 && strstr(msg, v)) return 0;
+    }
+    return !(also_forbidden && *also_forbidden && strstr(msg, also_forbidden));
+}
+
+/* Checks an error handle: the status, a non-empty message free of secrets. Frees it. */
+static void check_error(passmint_error *e, passmint_status want, const char *what, const char *forbidden) {
+    if (!check(e != NULL, "%s: error handle set", what)) return;
+    passmint_status got = passmint_error_status(e);
+    check(got == want, "%s: error status %s (got %s)", what, passmint_status_name(want), passmint_status_name(got));
+    const char *msg = passmint_error_message(e);
+    check(msg != NULL && msg[0] != '\0', "%s: error message is not empty", what);
+    if (msg) {
+        check(message_is_clean(msg, forbidden), "%s: error message holds no secret", what);
+        note("message (%s): %s", what, msg);
+    }
+    passmint_error_free(e);
+}
+
+/* --- async calls ------------------------------------------------------------------- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t caller;
+    int calls;
+    int on_caller_thread;
+    passmint_status status;
+    int had_token;
+    int had_error;
+    char *secret;
+    char *username;
+    char *provider;
+    int64_t expires_at;
+    passmint_status error_status;
+    char *message;
+} async_ctx;
+
+static async_ctx *async_ctx_new(void) {
+    async_ctx *c = calloc(1, sizeof *c);
+    if (!c) abort();
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->caller = pthread_self();
+    return c;
+}
+
+static void async_ctx_free(async_ctx *c) {
+    if (!c) return;
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c->secret);
+    free(c->username);
+    free(c->provider);
+    free(c->message);
+    free(c);
+}
+
+/* The callback owns token and error: it copies what the test wants and frees both. */
+static void on_token(void *user_data, passmint_status status, passmint_token *token, passmint_error *error) {
+    async_ctx *c = user_data;
+    pthread_mutex_lock(&c->mu);
+    c->calls++;
+    if (c->calls == 1) {
+        c->on_caller_thread = pthread_equal(pthread_self(), c->caller);
+        c->status = status;
+        c->had_token = token != NULL;
+        c->had_error = error != NULL;
+        c->secret = dup_or_null(passmint_token_secret(token));
+        c->username = dup_or_null(passmint_token_username(token));
+        c->provider = dup_or_null(passmint_token_provider(token));
+        c->expires_at = passmint_token_expires_at(token);
+        c->error_status = error ? passmint_error_status(error) : PASSMINT_OK;
+        c->message = dup_or_null(passmint_error_message(error));
+    }
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    passmint_token_free(token);
+    passmint_error_free(error);
+}
+
+static int async_calls(async_ctx *c) {
+    pthread_mutex_lock(&c->mu);
+    int calls = c->calls;
+    pthread_mutex_unlock(&c->mu);
+    return calls;
+}
+
+/* Waits up to `seconds` for the first call. */
+static void async_wait_first(async_ctx *c, int seconds) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += seconds;
+    pthread_mutex_lock(&c->mu);
+    while (c->calls == 0) {
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &deadline) != 0 && c->calls == 0) break;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* How long a second (wrong) call gets to show up after the first. */
+#define SECOND_CALL_GRACE_MS 150
+
+/* Waits for the first call, then a little longer to catch a second one. Returns the calls
+ * seen; 0 means the callback never came (the context is then leaked on purpose: a late
+ * call must not touch freed memory). */
+static int async_wait(async_ctx *c, int seconds) {
+    async_wait_first(c, seconds);
+    sleep_ms(SECOND_CALL_GRACE_MS);
+    return async_calls(c);
+}
+
+/* One NULL-user_data call is counted here (user_data is the caller's business). */
+static atomic_int null_ud_calls;
+static atomic_int null_ud_status = -1;
+
+static void on_token_null_ud(void *user_data, passmint_status status, passmint_token *token, passmint_error *error) {
+    atomic_store(&null_ud_status, user_data == NULL ? (int)status : -2);
+    passmint_token_free(token);
+    passmint_error_free(error);
+    atomic_fetch_add(&null_ud_calls, 1);
+}
+
+/* --- api: arguments, URLs, names ----------------------------------------------------- */
+
+static char sentinel_storage;
+#define SENTINEL(type) ((type *)(void *)&sentinel_storage)
+
+typedef passmint_status (*ctor_fn)(const char *, passmint_provider **, passmint_error **);
+
+static void expect_ctor_failure(ctor_fn ctor, const char *ctor_name, const char *url, const char *label,
+                                passmint_status want) {
+    passmint_provider *p = SENTINEL(passmint_provider);
+    passmint_error *e = NULL;
+    passmint_status st = ctor(url, &p, &e);
+    check(st == want, "%s(%s) -> %s (got %s)", ctor_name, label, passmint_status_name(want), passmint_status_name(st));
+    check(p == NULL, "%s(%s): *out set to NULL on failure", ctor_name, label);
+    check_error(e, want, label, NULL);
+    if (p != NULL && p != SENTINEL(passmint_provider)) passmint_provider_free(p);
+    /* And without an error out-parameter: the same status, nothing else to free. */
+    p = SENTINEL(passmint_provider);
+    st = ctor(url, &p, NULL);
+    check(st == want && p == NULL, "%s(%s, err=NULL) -> %s, *out NULL", ctor_name, label, passmint_status_name(want));
+    if (p != NULL && p != SENTINEL(passmint_provider)) passmint_provider_free(p);
+}
+
+static void api(const char *expected_version) {
+    /* Names. */
+    static const char *const names[] = {
+        "PASSMINT_OK",        "PASSMINT_INVALID_ARGUMENT",       "PASSMINT_INVALID_CONFIG",
+        "PASSMINT_CREDENTIAL_UNAVAILABLE", "PASSMINT_AUTHENTICATION_FAILED", "PASSMINT_TIMEOUT",
+        "PASSMINT_NETWORK",   "PASSMINT_PROVIDER_RESPONSE",      "PASSMINT_PANIC",
+        "PASSMINT_INTERNAL",
+    };
+    static const passmint_status codes[] = {
+        PASSMINT_OK,      PASSMINT_INVALID_ARGUMENT, PASSMINT_INVALID_CONFIG, PASSMINT_CREDENTIAL_UNAVAILABLE,
+        PASSMINT_AUTHENTICATION_FAILED, PASSMINT_TIMEOUT, PASSMINT_NETWORK, PASSMINT_PROVIDER_RESPONSE,
+        PASSMINT_PANIC,   PASSMINT_INTERNAL,
+    };
+    int names_ok = 1;
+    for (int i = 0; i < 10; i++) {
+        names_ok &= (int)codes[i] == i && streq(passmint_status_name(codes[i]), names[i]);
+    }
+    check(names_ok, "status values 0..9 and their names match DESIGN section 6");
+    const char *unknown = passmint_status_name(42);
+    check(unknown != NULL && strncmp(unknown, "PASSMINT_", 9) == 0, "status_name(42) is a static name (%s)", show(unknown));
+    check(passmint_status_name(-1) != NULL, "status_name(-1) is not NULL");
+    const char *version = passmint_version();
+    check(version != NULL && version[0] != '\0', "version is a string (%s)", show(version));
+    if (expected_version) check(streq(version, expected_version), "version is %s", expected_version);
+
+    /* NULL arguments to the constructors. */
+    const char *good = "dsql://abc.dsql.us-east-1.on.aws";
+    const char *good_pg = "postgresql://app@abc.dsql.us-east-1.on.aws/postgres";
+    ctor_fn ctors[] = {passmint_provider_new, passmint_provider_for_postgres_url};
+    const char *ctor_names[] = {"provider_new", "provider_for_postgres_url"};
+    const char *good_urls[] = {good, good_pg};
+    for (int i = 0; i < 2; i++) {
+        expect_ctor_failure(ctors[i], ctor_names[i], NULL, "url=NULL", PASSMINT_INVALID_ARGUMENT);
+        passmint_error *e = NULL;
+        passmint_status st = ctors[i](good_urls[i], NULL, &e);
+        check(st == PASSMINT_INVALID_ARGUMENT, "%s(out=NULL) -> PASSMINT_INVALID_ARGUMENT (got %s)", ctor_names[i],
+              passmint_status_name(st));
+        check_error(e, PASSMINT_INVALID_ARGUMENT, "out=NULL", NULL);
+        st = ctors[i](good_urls[i], NULL, NULL);
+        check(st == PASSMINT_INVALID_ARGUMENT, "%s(out=NULL, err=NULL) -> PASSMINT_INVALID_ARGUMENT", ctor_names[i]);
+        passmint_provider *p = NULL;
+        e = NULL;
+        st = ctors[i](good_urls[i], &p, &e);
+        check(st == PASSMINT_OK && p != NULL && e == NULL, "%s(valid URL) -> OK, provider set, no error", ctor_names[i]);
+        passmint_error_free(e);
+        passmint_provider_free(p);
+        p = NULL;
+        st = ctors[i](good_urls[i], &p, NULL);
+        check(st == PASSMINT_OK && p != NULL, "%s(valid URL, err=NULL) -> OK", ctor_names[i]);
+        passmint_provider_free(p);
+    }
+
+    /* Invalid UTF-8 is an argument error, not a config error. */
+    expect_ctor_failure(passmint_provider_new, "provider_new", "azure://?user=\xff\xfe", "invalid UTF-8",
+                        PASSMINT_INVALID_ARGUMENT);
+    expect_ctor_failure(passmint_provider_new, "provider_new", "dsql://abc\xc3\x28.dsql.us-east-1.on.aws",
+                        "invalid UTF-8 host", PASSMINT_INVALID_ARGUMENT);
+    expect_ctor_failure(passmint_provider_for_postgres_url, "provider_for_postgres_url",
+                        "postgresql://\xc3\x28@srv.postgres.database.azure.com/db", "invalid UTF-8",
+                        PASSMINT_INVALID_ARGUMENT);
+
+    /* Bad URLs: configuration errors whose message says what to do. */
+    static const char *const bad[][2] = {
+        {"not a url", "no scheme"},
+        {"ftp://example.com/x", "unknown scheme"},
+        {"azure://?credential=bogus", "unknown credential"},
+        {"azure://?nope=1", "unknown parameter"},
+        {"azure://?credential=managed&credential=cli", "repeated parameter"},
+        {"rds://db.example.com:5432?user=app", "rds without region"},
+        {"rds://db.abc.eu-west-1.rds.amazonaws.com:5432", "rds without user"},
+        {"dsql://abc", "bare dsql id without region"},
+        {"dsql://abc.dsql.us-east-1.on.aws?expires_in=0", "dsql expires_in=0"},
+        {"postgresql://app@db.example.com/app", "a postgres URL"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        expect_ctor_failure(passmint_provider_new, "provider_new", bad[i][0], bad[i][1], PASSMINT_INVALID_CONFIG);
+    }
+    static const char *const bad_pg[][2] = {
+        {"postgresql://app@db.example.com/app", "unknown host"},
+        {"not a url", "not a URL"},
+        {"dsql://abc.dsql.us-east-1.on.aws", "a provider URL"},
+    };
+    for (size_t i = 0; i < sizeof bad_pg / sizeof *bad_pg; i++) {
+        expect_ctor_failure(passmint_provider_for_postgres_url, "provider_for_postgres_url", bad_pg[i][0],
+                            bad_pg[i][1], PASSMINT_INVALID_CONFIG);
+    }
+
+    /* NULL arguments to the token calls (a real provider; none of these reach the network). */
+    passmint_provider *p = NULL;
+    if (!check(passmint_provider_new(good, &p, NULL) == PASSMINT_OK, "provider for the NULL checks")) return;
+    passmint_token *t = SENTINEL(passmint_token);
+    passmint_error *e = NULL;
+    passmint_status st = passmint_token_get(NULL, &t, &e);
+    check(st == PASSMINT_INVALID_ARGUMENT && t == NULL, "token_get(provider=NULL) -> INVALID_ARGUMENT, *out NULL");
+    check_error(e, PASSMINT_INVALID_ARGUMENT, "token_get(provider=NULL)", NULL);
+    t = SENTINEL(passmint_token);
+    check(passmint_token_get(NULL, &t, NULL) == PASSMINT_INVALID_ARGUMENT && t == NULL,
+          "token_get(provider=NULL, err=NULL) -> INVALID_ARGUMENT");
+    e = NULL;
+    check(passmint_token_get(p, NULL, &e) == PASSMINT_INVALID_ARGUMENT, "token_get(out=NULL) -> INVALID_ARGUMENT");
+    check_error(e, PASSMINT_INVALID_ARGUMENT, "token_get(out=NULL)", NULL);
+    check(passmint_token_get(p, NULL, NULL) == PASSMINT_INVALID_ARGUMENT,
+          "token_get(out=NULL, err=NULL) -> INVALID_ARGUMENT");
+    check(passmint_token_get(NULL, NULL, NULL) == PASSMINT_INVALID_ARGUMENT, "token_get(all NULL) -> INVALID_ARGUMENT");
+
+    async_ctx *c = async_ctx_new();
+    check(passmint_token_get_async(NULL, on_token, c) == PASSMINT_INVALID_ARGUMENT,
+          "token_get_async(provider=NULL) -> INVALID_ARGUMENT");
+    check(passmint_token_get_async(p, NULL, c) == PASSMINT_INVALID_ARGUMENT,
+          "token_get_async(cb=NULL) -> INVALID_ARGUMENT");
+    check(passmint_token_get_async(NULL, NULL, NULL) == PASSMINT_INVALID_ARGUMENT,
+          "token_get_async(all NULL) -> INVALID_ARGUMENT");
+    sleep_ms(300);
+    pthread_mutex_lock(&c->mu);
+    int calls = c->calls;
+    pthread_mutex_unlock(&c->mu);
+    check(calls == 0, "a refused async call never calls back");
+    async_ctx_free(c);
+
+    check(passmint_token_secret(NULL) == NULL, "token_secret(NULL) is NULL");
+    check(passmint_token_expires_at(NULL) == 0, "token_expires_at(NULL) is 0");
+    check(passmint_token_username(NULL) == NULL, "token_username(NULL) is NULL");
+    check(passmint_token_provider(NULL) == NULL, "token_provider(NULL) is NULL");
+    passmint_token_free(NULL);
+    check(1, "token_free(NULL) is a no-op");
+    check(passmint_error_status(NULL) == PASSMINT_INVALID_ARGUMENT, "error_status(NULL) is INVALID_ARGUMENT");
+    check(passmint_error_message(NULL) == NULL, "error_message(NULL) is NULL");
+    passmint_error_free(NULL);
+    check(1, "error_free(NULL) is a no-op");
+    passmint_provider_free(NULL);
+    check(1, "provider_free(NULL) is a no-op");
+    passmint_provider_free(p);
+}
+
+/* --- token: blocking and async --------------------------------------------------------- */
+
+static passmint_status make_provider(const char *flag, const char *url, passmint_provider **out, passmint_error **e) {
+    return flag ? passmint_provider_for_postgres_url(url, out, e) : passmint_provider_new(url, out, e);
+}
+
+static void report(const char *label, const char *secret, const char *provider, const char *username,
+                   int64_t expires_at) {
+    char p[128], u[512];
+    json_str(p, sizeof p, provider);
+    json_str(u, sizeof u, username);
+    note("token {\"label\":\"%s\",\"provider\":%s,\"username\":%s,\"expires_at\":%lld,\"len\":%zu,"
+         "\"fnv\":\"%016llx\"}",
+         label, p, u, (long long)expires_at, secret ? strlen(secret) : 0,
+         (unsigned long long)(secret ? fnv1a(secret) : 0));
+}
+
+static void check_fields(const char *what, const char *secret, const char *provider, const char *username,
+                         int64_t expires_at, const char *want_provider, const char *want_user) {
+    check(secret != NULL && strlen(secret) >= 20, "%s: secret is a token (%zu bytes)", what,
+          secret ? strlen(secret) : 0);
+    check(streq(provider, want_provider), "%s: provider is %s (got %s)", what, want_provider, show(provider));
+    if (want_user)
+        check(streq(username, want_user), "%s: username is %s (got %s)", what, want_user, show(username));
+    else
+        check(username == NULL, "%s: username unknown (NULL; got %s)", what, show(username));
+    int64_t now = (int64_t)time(NULL);
+    check(expires_at > now + 30 && expires_at < now + 8 * 86400, "%s: expires_at is in the future (%lld s left)", what,
+          (long long)(expires_at - now));
+}
+
+static void check_async_ok(async_ctx *c, int calls, const char *what) {
+    check(calls == 1, "%s: callback called exactly once (%d)", what, calls);
+    if (calls < 1) return;
+    check(!c->on_caller_thread, "%s: callback ran on a passmint thread, not the caller's", what);
+    check(c->status == PASSMINT_OK, "%s: status OK (got %s%s%s)", what, passmint_status_name(c->status),
+          c->message ? ": " : "", c->message ? c->message : "");
+    check(c->had_token && !c->had_error, "%s: token set, error NULL", what);
+}
+
+static void token(const char *flag, const char *url, const char *want_provider, const char *want_user) {
+    passmint_provider *p = NULL, *p2 = NULL;
+    passmint_error *e = NULL;
+    passmint_status st = make_provider(flag, url, &p, &e);
+    if (!check(st == PASSMINT_OK, "provider from %s", url)) {
+        check_error(e, st, "provider", NULL);
+        return;
+    }
+
+    /* Blocking, cold: one fetch. */
+    passmint_token *t = NULL;
+    double started = now_s();
+    st = passmint_token_get(p, &t, &e);
+    note("blocking cold get took %.3f s", now_s() - started);
+    if (!check(st == PASSMINT_OK && t != NULL && e == NULL, "blocking token_get -> OK (%s)", passmint_status_name(st))) {
+        if (e) note("message: %s", show(passmint_error_message(e)));
+        passmint_error_free(e);
+        passmint_provider_free(p);
+        return;
+    }
+    char *first = strdup(passmint_token_secret(t));
+    check_fields("blocking", passmint_token_secret(t), passmint_token_provider(t), passmint_token_username(t),
+                 passmint_token_expires_at(t), want_provider, want_user);
+    report("blocking", passmint_token_secret(t), passmint_token_provider(t), passmint_token_username(t),
+           passmint_token_expires_at(t));
+    const char *secret_ptr = passmint_token_secret(t);
+    check(secret_ptr == passmint_token_secret(t), "token_secret is stable for the token's lifetime");
+    passmint_token_free(t);
+
+    /* Blocking, warm: the cached token. */
+    t = NULL;
+    st = passmint_token_get(p, &t, NULL);
+    check(st == PASSMINT_OK && streq(passmint_token_secret(t), first), "second blocking get is the cached token");
+    passmint_token_free(t);
+
+    /* Async on the warm provider: the same token, on a passmint thread. */
+    async_ctx *c = async_ctx_new();
+    st = passmint_token_get_async(p, on_token, c);
+    check(st == PASSMINT_OK, "token_get_async (warm) accepted (%s)", passmint_status_name(st));
+    int calls = st == PASSMINT_OK ? async_wait(c, ASYNC_WAIT_S) : 0;
+    check_async_ok(c, calls, "async warm");
+    if (calls == 1) {
+        check(streq(c->secret, first), "async warm: the cached token");
+        async_ctx_free(c);
+    }
+
+    /* Async on a cold provider: a fetch of its own. */
+    st = make_provider(flag, url, &p2, NULL);
+    check(st == PASSMINT_OK, "second provider");
+    c = async_ctx_new();
+    started = now_s();
+    st = passmint_token_get_async(p2, on_token, c);
+    check(st == PASSMINT_OK, "token_get_async (cold) accepted (%s)", passmint_status_name(st));
+    calls = st == PASSMINT_OK ? async_wait(c, ASYNC_WAIT_S) : 0;
+    note("async cold get took %.3f s (including a 0.15 s wait for a second call)", now_s() - started);
+    check_async_ok(c, calls, "async cold");
+    if (calls == 1) {
+        check_fields("async cold", c->secret, c->provider, c->username, c->expires_at, want_provider, want_user);
+        report("async-cold", c->secret, c->provider, c->username, c->expires_at);
+        async_ctx_free(c);
+    }
+
+    /* user_data is the caller's: NULL is passed through as it is. */
+    atomic_store(&null_ud_calls, 0);
+    st = passmint_token_get_async(p2, on_token_null_ud, NULL);
+    check(st == PASSMINT_OK, "token_get_async with user_data=NULL accepted (%s)", passmint_status_name(st));
+    for (int i = 0; i < ASYNC_WAIT_S * 100 && atomic_load(&null_ud_calls) == 0; i++) sleep_ms(10);
+    sleep_ms(SECOND_CALL_GRACE_MS);
+    check(atomic_load(&null_ud_calls) == 1 && atomic_load(&null_ud_status) == PASSMINT_OK,
+          "user_data=NULL: called once with NULL and OK");
+
+    /* Many async calls at once on one provider: each called back exactly once. */
+    enum { N = 16 };
+    async_ctx *many[N];
+    int accepted = 0;
+    for (int i = 0; i < N; i++) {
+        many[i] = async_ctx_new();
+        accepted += passmint_token_get_async(p, on_token, many[i]) == PASSMINT_OK;
+    }
+    for (int i = 0; i < N; i++) async_wait_first(many[i], ASYNC_WAIT_S);
+    sleep_ms(SECOND_CALL_GRACE_MS);
+    int once = 0, same = 0;
+    for (int i = 0; i < N; i++) {
+        int n = async_calls(many[i]);
+        once += n == 1;
+        same += n == 1 && streq(many[i]->secret, first);
+        if (n == 1) async_ctx_free(many[i]);
+    }
+    check(accepted == N && once == N && same == N, "%d concurrent async calls: each called back once, cached token (%d/%d/%d)",
+          N, accepted, once, same);
+
+    free(first);
+    passmint_provider_free(p);
+    passmint_provider_free(p2);
+}
+
+/* --- stress: many threads, one provider ------------------------------------------------ */
+
+typedef struct {
+    passmint_provider *p;
+    pthread_barrier_t *barrier;
+    long calls;
+    long ok;
+    long same;
+    long failures_reported;
+    uint64_t first_fnv;
+    passmint_status first_bad;
+} stress_arg;
+
+static void *stress_thread(void *arg) {
+    stress_arg *a = arg;
+    char *first = NULL;
+    pthread_barrier_wait(a->barrier);
+    for (long i = 0; i < a->calls; i++) {
+        passmint_token *t = NULL;
+        passmint_error *e = NULL;
+        passmint_status st = passmint_token_get(a->p, &t, &e);
+        if (st == PASSMINT_OK && t != NULL && e == NULL) {
+            a->ok++;
+            const char *s = passmint_token_secret(t);
+            if (!first) {
+                first = strdup(s);
+                a->first_fnv = fnv1a(s);
+            }
+            a->same += streq(s, first);
+        } else if (a->first_bad == PASSMINT_OK) {
+            a->first_bad = st;
+            note("stress: call %ld failed: %s: %s", i, passmint_status_name(st), show(passmint_error_message(e)));
+        }
+        passmint_token_free(t);
+        passmint_error_free(e);
+    }
+    free(first);
+    return NULL;
+}
+
+static void stress(const char *url, int threads, long calls) {
+    passmint_provider *p = NULL;
+    if (!check(passmint_provider_new(url, &p, NULL) == PASSMINT_OK, "stress provider")) return;
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, (unsigned)threads);
+    pthread_t *tids = calloc((size_t)threads, sizeof *tids);
+    stress_arg *args = calloc((size_t)threads, sizeof *args);
+    if (!tids || !args) abort();
+    double started = now_s();
+    for (int i = 0; i < threads; i++) {
+        args[i] = (stress_arg){.p = p, .barrier = &barrier, .calls = calls};
+        if (pthread_create(&tids[i], NULL, stress_thread, &args[i]) != 0) abort();
+    }
+    long ok = 0, same = 0;
+    int one_token = 1;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(tids[i], NULL);
+        ok += args[i].ok;
+        same += args[i].same;
+        one_token &= args[i].first_fnv == args[0].first_fnv;
+    }
+    double elapsed = now_s() - started;
+    long total = (long)threads * calls;
+    note("stress: %d threads x %ld calls in %.3f s wall (cold start included)", threads, calls, elapsed);
+    check(ok == total, "stress: %ld/%ld calls OK", ok, total);
+    check(same == total, "stress: every call in a thread got that thread's first token (%ld/%ld)", same, total);
+    check(one_token, "stress: every thread got the same token");
+    note("stress {\"threads\":%d,\"calls\":%ld,\"ok\":%ld,\"seconds\":%.3f,\"fnv\":\"%016llx\"}", threads, calls, ok,
+         elapsed, (unsigned long long)args[0].first_fnv);
+    pthread_barrier_destroy(&barrier);
+    free(tids);
+    free(args);
+    passmint_provider_free(p);
+}
+
+/* --- error: the blocking and the async path fail the same way ---------------------------- */
+
+static int status_by_name(const char *name, passmint_status *out) {
+    for (int i = 0; i < 10; i++) {
+        if (streq(passmint_status_name(i), name)) {
+            *out = (passmint_status)i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void error_case(const char *url, const char *want_name) {
+    passmint_status want = PASSMINT_OK;
+    if (!check(status_by_name(want_name, &want), "%s is a status name", want_name)) return;
+    const char *forbidden = getenv("FFI_TEST_FORBIDDEN");
+    passmint_provider *p1 = NULL, *p2 = NULL;
+    if (!check(passmint_provider_new(url, &p1, NULL) == PASSMINT_OK &&
+                   passmint_provider_new(url, &p2, NULL) == PASSMINT_OK,
+               "two providers from %s", url))
+        return;
+
+    /* The async call first, so both wait out a hung endpoint at the same time. */
+    async_ctx *c = async_ctx_new();
+    double started = now_s();
+    passmint_status ast = passmint_token_get_async(p2, on_token, c);
+    check(ast == PASSMINT_OK, "token_get_async accepted (failure comes through the callback)");
+
+    passmint_token *t = SENTINEL(passmint_token);
+    passmint_error *e = NULL;
+    passmint_status st = passmint_token_get(p1, &t, &e);
+    double blocking = now_s() - started;
+    check(st == want, "blocking: %s (got %s)", want_name, passmint_status_name(st));
+    check(t == NULL, "blocking: *out set to NULL on failure");
+    check_error(e, want, "blocking", forbidden);
+    note("elapsed {\"blocking\":%.3f}", blocking);
+
+    int calls = ast == PASSMINT_OK ? async_wait(c, ASYNC_WAIT_S) : 0;
+    check(calls == 1, "async: callback called exactly once (%d)", calls);
+    if (calls == 1) {
+        check(!c->on_caller_thread, "async: callback on a passmint thread");
+        check(c->status == want, "async: status %s (got %s)", want_name, passmint_status_name(c->status));
+        check(!c->had_token && c->had_error, "async: token NULL, error set");
+        check(c->error_status == want, "async: error status %s", want_name);
+        check(c->message && c->message[0] && message_is_clean(c->message, forbidden),
+              "async: message is not empty and holds no secret");
+        note("message (async): %s", show(c->message));
+        async_ctx_free(c);
+    }
+    passmint_provider_free(p1);
+    passmint_provider_free(p2);
+}
+
+/* --- free-inflight: the provider goes away while async calls run ---------------------------- */
+
+static void free_inflight(const char *url, int n) {
+    passmint_provider *p = NULL;
+    if (!check(passmint_provider_new(url, &p, NULL) == PASSMINT_OK, "provider")) return;
+    async_ctx **cs = calloc((size_t)n, sizeof *cs);
+    if (!cs) abort();
+    int accepted = 0;
+    for (int i = 0; i < n; i++) {
+        cs[i] = async_ctx_new();
+        accepted += passmint_token_get_async(p, on_token, cs[i]) == PASSMINT_OK;
+    }
+    check(accepted == n, "%d async calls accepted", n);
+    passmint_provider_free(p); /* while the identity endpoint is still answering */
+    check(1, "provider freed with %d calls in flight", n);
+    for (int i = 0; i < n; i++) async_wait_first(cs[i], ASYNC_WAIT_S);
+    sleep_ms(SECOND_CALL_GRACE_MS);
+    int once = 0, ok = 0, failed_cleanly = 0;
+    for (int i = 0; i < n; i++) {
+        int calls = async_calls(cs[i]);
+        once += calls == 1;
+        if (calls != 1) continue;
+        if (cs[i]->status == PASSMINT_OK && cs[i]->had_token && cs[i]->secret && !cs[i]->had_error)
+            ok++;
+        else if (cs[i]->status != PASSMINT_OK && cs[i]->status != PASSMINT_PANIC &&
+                 cs[i]->status != PASSMINT_INTERNAL && cs[i]->had_error && !cs[i]->had_token)
+            failed_cleanly++;
+        else
+            note("call %d: status %s, token %d, error %d", i, passmint_status_name(cs[i]->status), cs[i]->had_token,
+                 cs[i]->had_error);
+        async_ctx_free(cs[i]);
+    }
+    check(once == n, "every call called back exactly once (%d/%d)", once, n);
+    check(ok + failed_cleanly == n, "each finished with a token or a clean error (%d tokens, %d errors)", ok,
+          failed_cleanly);
+    note("free-inflight {\"ok\":%d,\"errors\":%d}", ok, failed_cleanly);
+    free(cs);
+}
+
+/* --- main ---------------------------------------------------------------------------- */
+
+static int usage(void) {
+    fputs("usage: ffi_test api [version] | token [--for] URL PROVIDER USER|- | stress URL THREADS CALLS |\n"
+          "       error URL STATUS | free-inflight URL CALLS\n",
+          stderr);
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return usage();
+    const char *mode = argv[1];
+    if (strcmp(mode, "api") == 0) {
+        api(argc > 2 ? argv[2] : NULL);
+    } else if (strcmp(mode, "token") == 0) {
+        int has_for = argc > 2 && strcmp(argv[2], "--for") == 0;
+        if (argc != 5 + has_for) return usage();
+        const char *user = argv[4 + has_for];
+        token(has_for ? "--for" : NULL, argv[2 + has_for], argv[3 + has_for], strcmp(user, "-") ? user : NULL);
+    } else if (strcmp(mode, "stress") == 0 && argc == 5) {
+        stress(argv[2], atoi(argv[3]), atol(argv[4]));
+    } else if (strcmp(mode, "error") == 0 && argc == 4) {
+        error_case(argv[2], argv[3]);
+    } else if (strcmp(mode, "free-inflight") == 0 && argc == 4) {
+        free_inflight(argv[2], atoi(argv[3]));
+    } else {
+        return usage();
+    }
+    return finish();
+}
