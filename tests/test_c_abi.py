@@ -7,7 +7,7 @@ through `pkg-config --cflags --libs passmint`, and static against libpassmint.a 
 shared build also runs under valgrind memcheck (no invalid access, no definite leak). The mock's
 request log proves what each run fetched; no output may contain a secret the mock handed out.
 
-PASSMINT_INSTALL_DIR points the suite at another install prefix.
+PASSMINT_INSTALL_DIR points the suite at another install prefix (harness/native.py).
 """
 
 from __future__ import annotations
@@ -16,19 +16,24 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from harness import bins
 from harness.azure import OSSRDBMS_RESOURCE, jwt
+from harness.bins import TOP
+from harness.native import (
+    INSTALL,
+    LIBDIR,
+    crate_version,
+    need_install,
+    pkg_config,
+    route_requests,
+    tool,
+)
 
-TOP = bins.TOP
-INSTALL = Path(os.environ.get("PASSMINT_INSTALL_DIR") or TOP / "build" / "install").resolve()
-LIBDIR = INSTALL / "lib"
 SRC = TOP / "tests" / "c"
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g", "-O1", "-pthread"]
 VALGRIND = ["valgrind", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
@@ -39,33 +44,6 @@ DSQL = "dsql://abc.dsql.us-east-1.on.aws"
 APPSERVICE = "azure-appservice"
 DEADLINE = 10  # DESIGN §2 rule 5
 SLACK = 3
-
-
-def crate_version() -> str:
-    text = (TOP / "Cargo.toml").read_text()
-    return re.search(r'^\[workspace\.package\][^\[]*?^version = "([^"]+)"', text, re.MULTILINE | re.DOTALL).group(1)
-
-
-def need_install() -> None:
-    missing = [p for p in (LIBDIR / "libpassmint.so.0", LIBDIR / "libpassmint.a", INSTALL / "include" / "passmint.h",
-                           LIBDIR / "pkgconfig" / "passmint.pc") if not p.exists()]
-    if missing:
-        pytest.fail(f"{', '.join(map(str, missing))} missing: run `make install PREFIX=build/install PROFILE=debug` "
-                    "(make test does)")
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"`{name}` is not installed: run `make deps`")
-    return path
-
-
-def pkg_config(*args: str) -> list[str]:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PKG_CONFIG_PATH": str(LIBDIR / "pkgconfig")}
-    r = subprocess.run([tool("pkg-config"), *args, "passmint"], env=env, capture_output=True, text=True, check=False)
-    assert r.returncode == 0, r.stderr
-    return shlex.split(r.stdout)
 
 
 def compile_c(source: Path, out: Path, *flags: str, libs: list[str]) -> Path:
@@ -142,10 +120,6 @@ def assert_no_secret(mock, *runs: Run, extra: tuple[str, ...] = ()) -> None:
     for r in runs:
         for secret in secrets:
             assert secret not in r.stdout and secret not in r.stderr, f"{r.flavor}: output shows a secret"
-
-
-def route_requests(mock, route: str) -> list[dict]:
-    return [r for r in mock.requests() if r["route"] == route]
 
 
 def fnv1a(s: str) -> str:
