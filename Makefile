@@ -34,7 +34,23 @@ build/.system-deps:
 	  { apt-get update -qq && apt-get install -y -qq postgresql-client openssl util-linux >/dev/null; }
 	touch $@
 
-deps: build/.system-deps $(VENV)/.installed tests/node_modules/.installed
+# The C ABI suites and examples (tests/test_c_abi.py, test_examples_c.py, test_go.py): a C and
+# C++ compiler, pkg-config, libpq's headers, valgrind and readelf; Go when the machine has none.
+build/.system-deps-native:
+	@mkdir -p build
+	@command -v cc >/dev/null && command -v c++ >/dev/null && command -v make >/dev/null && \
+	  command -v pkg-config >/dev/null && pkg-config --exists libpq && command -v valgrind >/dev/null && \
+	  command -v readelf >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq gcc g++ make pkg-config libpq-dev valgrind binutils >/dev/null; }
+	@command -v go >/dev/null || { apt-get update -qq && apt-get install -y -qq golang-go >/dev/null; }
+	touch $@
+
+# examples/go's modules, into the module cache tests/run hands to the offline build.
+build/.go-modules: examples/go/go.mod examples/go/go.sum build/.system-deps-native
+	cd examples/go && go mod download
+	touch $@
+
+deps: build/.system-deps build/.system-deps-native $(VENV)/.installed tests/node_modules/.installed build/.go-modules
 	$(CARGO) fetch --locked
 
 build: deps
