@@ -319,7 +319,7 @@ def test_freeing_the_provider_with_async_calls_in_flight(exes, mock, app_service
     r = run(exes, flavor, ["free-inflight", MANAGED, "4"], app_service_env)
     r.assert_passed()
     [outcome] = r.lines("free-inflight")
-    assert outcome["ok"] + outcome["errors"] == 4
+    assert outcome == {"ok": 4, "errors": 0}  # freeing the provider does not cancel its calls
     assert len(route_requests(mock, APPSERVICE)) == 1  # four callers, one flight
     assert_no_secret(mock, r)
 

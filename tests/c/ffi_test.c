@@ -705,8 +705,8 @@ static void free_inflight(const char *url, int n) {
         async_ctx_free(cs[i]);
     }
     check(once == n, "every call called back exactly once (%d/%d)", once, n);
-    check(ok + failed_cleanly == n, "each finished with a token or a clean error (%d tokens, %d errors)", ok,
-          failed_cleanly);
+    /* The call keeps what it needs (passmint.h): freeing the provider does not cancel it. */
+    check(ok == n, "each still got its token (%d tokens, %d clean errors)", ok, failed_cleanly);
     note("free-inflight {\"ok\":%d,\"errors\":%d}", ok, failed_cleanly);
     free(cs);
 }
