@@ -24,7 +24,7 @@
 /**
  * The outcome of a call. `PASSMINT_` + the error kind every passmint binding shares.
  */
-typedef enum passmint_status {
+typedef enum {
   PASSMINT_OK = 0,
   /**
    * A NULL pointer, invalid UTF-8 or another unusable argument.
@@ -89,9 +89,9 @@ typedef struct passmint_token passmint_token;
  * `passmint_error_free`. It must not block for long: it runs on passmint's runtime.
  */
 typedef void (*passmint_token_callback)(void *user_data,
-                                        enum passmint_status status,
-                                        struct passmint_token *token,
-                                        struct passmint_error *error);
+                                        passmint_status status,
+                                        passmint_token *token,
+                                        passmint_error *error);
 
 #ifdef __cplusplus
 extern "C" {
@@ -100,17 +100,17 @@ extern "C" {
 /**
  * The error's status; `PASSMINT_INVALID_ARGUMENT` when `e` is NULL.
  */
-enum passmint_status passmint_error_status(const struct passmint_error *e);
+passmint_status passmint_error_status(const passmint_error *e);
 
 /**
  * The error's message (UTF-8), valid until `passmint_error_free(e)`; NULL when `e` is NULL.
  */
-const char *passmint_error_message(const struct passmint_error *e);
+const char *passmint_error_message(const passmint_error *e);
 
 /**
  * Frees an error. NULL is ignored.
  */
-void passmint_error_free(struct passmint_error *e);
+void passmint_error_free(passmint_error *e);
 
 /**
  * Builds a provider from a provider URL (`azure://…`, `dsql://…`, `rds://…`).
@@ -119,24 +119,24 @@ void passmint_error_free(struct passmint_error *e);
  * token. On success `*out` is a new provider; on failure it is NULL and `*err` (when
  * `err` is not NULL) explains.
  */
-enum passmint_status passmint_provider_new(const char *url,
-                                           struct passmint_provider **out,
-                                           struct passmint_error **err);
+passmint_status passmint_provider_new(const char *url,
+                                      passmint_provider **out,
+                                      passmint_error **err);
 
 /**
  * Builds the provider a postgres URL's host calls for (`*.postgres.database.azure.com`,
  * `*.dsql.<region>.on.aws`, `*.rds.amazonaws.com`); user and port come from the URL.
  * Ownership as in `passmint_provider_new`.
  */
-enum passmint_status passmint_provider_for_postgres_url(const char *pg_url,
-                                                        struct passmint_provider **out,
-                                                        struct passmint_error **err);
+passmint_status passmint_provider_for_postgres_url(const char *pg_url,
+                                                   passmint_provider **out,
+                                                   passmint_error **err);
 
 /**
  * Frees a provider. NULL is ignored. Safe while a `passmint_token_get_async` call on it is
  * in flight (that call keeps what it needs); tokens already handed out stay valid.
  */
-void passmint_provider_free(struct passmint_provider *p);
+void passmint_provider_free(passmint_provider *p);
 
 /**
  * The status's name, e.g. `"PASSMINT_TIMEOUT"`: a static string, never NULL (an
@@ -157,9 +157,9 @@ const char *passmint_version(void);
  * cold cache share one identity request. On success `*out` is a new token to free with
  * `passmint_token_free`; on failure it is NULL.
  */
-enum passmint_status passmint_token_get(struct passmint_provider *p,
-                                        struct passmint_token **out,
-                                        struct passmint_error **err);
+passmint_status passmint_token_get(passmint_provider *p,
+                                   passmint_token **out,
+                                   passmint_error **err);
 
 /**
  * Starts fetching a token and returns at once; `cb` is called exactly once, on one of
@@ -167,36 +167,36 @@ enum passmint_status passmint_token_get(struct passmint_provider *p,
  * Returns PASSMINT_OK when the call was started; any other status means `cb` will never
  * be called (NULL `p` or `cb`: PASSMINT_INVALID_ARGUMENT).
  */
-enum passmint_status passmint_token_get_async(struct passmint_provider *p,
-                                              passmint_token_callback cb,
-                                              void *user_data);
+passmint_status passmint_token_get_async(passmint_provider *p,
+                                         passmint_token_callback cb,
+                                         void *user_data);
 
 /**
  * The password to send to the server (NUL-terminated), valid until
  * `passmint_token_free(t)`; NULL when `t` is NULL.
  */
-const char *passmint_token_secret(const struct passmint_token *t);
+const char *passmint_token_secret(const passmint_token *t);
 
 /**
  * When the server stops accepting the token, in unix seconds; 0 when `t` is NULL.
  */
-int64_t passmint_token_expires_at(const struct passmint_token *t);
+int64_t passmint_token_expires_at(const passmint_token *t);
 
 /**
  * The database role the token is for, when known (valid until `passmint_token_free(t)`);
  * NULL when unknown or when `t` is NULL.
  */
-const char *passmint_token_username(const struct passmint_token *t);
+const char *passmint_token_username(const passmint_token *t);
 
 /**
  * The provider kind, `"azure"`, `"dsql"` or `"rds"` (a static string); NULL when `t` is NULL.
  */
-const char *passmint_token_provider(const struct passmint_token *t);
+const char *passmint_token_provider(const passmint_token *t);
 
 /**
  * Frees a token, zeroizing its copy of the secret first. NULL is ignored.
  */
-void passmint_token_free(struct passmint_token *t);
+void passmint_token_free(passmint_token *t);
 
 #ifdef __cplusplus
 }  // extern "C"

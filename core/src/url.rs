@@ -122,7 +122,7 @@ pub(crate) fn parse_provider_url(input: &str) -> Result<ProviderConfig> {
         "azure" => AZURE_PARAMS,
         "postgres" | "postgresql" => {
             return Err(Error::config(
-                "this is a postgres URL, not a provider URL: use Provider::for_postgres_url (CLI: --for)",
+                "this is a postgres URL, not a provider URL: pass it to for_postgres_url (C: passmint_provider_for_postgres_url, CLI: --for)",
             ));
         }
         other => {

@@ -67,9 +67,8 @@ func (e *Error) Is(target error) bool {
 	return errors.As(target, &t) && t.Status == e.Status
 }
 
-// takeError converts and frees a passmint_error (nil when there is none). The status is
-// converted at each call: cgo types the functions' `enum passmint_status` as uint32 and the
-// callback's `passmint_status` typedef as its own type.
+// takeError converts and frees a passmint_error (nil when there is none). Callers convert
+// the C status to Status (cgo's C.passmint_status is a distinct Go type).
 func takeError(status Status, e *C.passmint_error) error {
 	if status == OK {
 		C.passmint_error_free(e)
