@@ -70,6 +70,7 @@ demo: build
 
 bench: deps
 	$(CARGO) bench --locked -p passmint --bench token -- --noplot
+	$(MAKE) --no-print-directory install PREFIX=build/bench-install PROFILE=release
 	tests/run $(PY) tests/bench_report.py
 
 install:
