@@ -7,7 +7,7 @@ VENV := build/venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: all deps build lint test demo bench clean install header
+.PHONY: all deps build python lint test demo bench clean install header
 
 # `make install PREFIX=…` installs libpassmint (shared + static), passmint.h and passmint.pc;
 # PROFILE=debug installs the debug build (what the test suites link against).
@@ -55,11 +55,18 @@ deps: build/.system-deps build/.system-deps-native $(VENV)/.installed tests/node
 
 build: deps
 	$(CARGO) build --locked --workspace --all-targets
+	$(MAKE) --no-print-directory python
+
+# The Python package, built from source into the test venv (a debug build: it shares
+# target/debug with the rest). `pip install ./bindings-python` is the user's route.
+python: deps
+	PATH="$(abspath $(VENV))/bin:$$PATH" MATURIN_PEP517_ARGS="--profile dev" $(PY) -m pip install --quiet --disable-pip-version-check \
+	  --no-build-isolation --no-deps --force-reinstall ./bindings-python
 
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
-	$(VENV)/bin/ruff check tests
+	$(VENV)/bin/ruff check tests bindings-python/python
 
 test: build lint
 	$(MAKE) --no-print-directory install PREFIX=build/install PROFILE=debug

@@ -56,6 +56,11 @@ impl Token {
     pub fn provider(&self) -> &'static str {
         self.inner.provider
     }
+
+    /// Whether both are clones of one minted token (a cache hit returns the same token).
+    pub fn same_as(&self, other: &Token) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
 }
 
 impl fmt::Debug for Token {

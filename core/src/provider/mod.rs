@@ -186,6 +186,13 @@ impl Provider {
         }
     }
 
+    /// The cached token when it is fresh, without waiting, fetching or locking; `None` when
+    /// a call to [`Provider::token`] would have to fetch or refresh. For bindings that answer
+    /// cache hits on the caller's thread (no hop to passmint's runtime).
+    pub fn cached_token(&self) -> Option<Token> {
+        self.inner.cache.peek()
+    }
+
     /// Calls `callback` exactly once with the token, on one of passmint's own threads.
     /// For callers that can neither await nor block (C callbacks, other event loops).
     /// Fails, without calling it, only when passmint's runtime cannot start.

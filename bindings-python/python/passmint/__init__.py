@@ -1,0 +1,92 @@
+"""passmint: short-lived PostgreSQL passwords from cloud identity.
+
+    import passmint
+    provider = passmint.Provider.for_postgres_url("postgresql://app@mydb.postgres.database.azure.com/app")
+    password = provider.token()            # or: await provider.token_async()
+
+Driver helpers: passmint.psycopg, passmint.psycopg2, passmint.asyncpg, passmint.sqlalchemy.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from ._native import Provider, Token, __version__
+from .errors import (
+    AuthenticationFailedError,
+    CredentialUnavailableError,
+    Error,
+    InternalError,
+    InvalidArgumentError,
+    InvalidConfigError,
+    NetworkError,
+    ProviderResponseError,
+    TimeoutError,
+)
+
+__all__ = [
+    "AuthenticationFailedError",
+    "CredentialUnavailableError",
+    "Error",
+    "InternalError",
+    "InvalidArgumentError",
+    "InvalidConfigError",
+    "NetworkError",
+    "Provider",
+    "ProviderResponseError",
+    "TimeoutError",
+    "Token",
+    "__version__",
+    "azure",
+    "dsql",
+    "rds",
+]
+
+
+def _url(scheme: str, authority: str, params: dict[str, object]) -> str:
+    # Only the URL is built here; the core parses and validates it like any other.
+    query = urlencode({k: str(v) for k, v in params.items() if v is not None}, quote_via=quote)
+    return f"{scheme}://{authority}" + (f"?{query}" if query else "")
+
+
+def azure(
+    *,
+    credential: str | None = None,
+    client_id: str | None = None,
+    object_id: str | None = None,
+    resource_id: str | None = None,
+    tenant_id: str | None = None,
+    cloud: str | None = None,
+    scope: str | None = None,
+    user: str | None = None,
+) -> Provider:
+    """An Entra ID provider for Azure Database for PostgreSQL (the ``azure://`` parameters)."""
+    return Provider(_url("azure", "", {
+        "credential": credential, "client_id": client_id, "object_id": object_id,
+        "resource_id": resource_id, "tenant_id": tenant_id, "cloud": cloud, "scope": scope, "user": user,
+    }))
+
+
+def dsql(
+    host: str,
+    *,
+    region: str | None = None,
+    user: str | None = None,
+    expires_in: int | None = None,
+    profile: str | None = None,
+) -> Provider:
+    """An Aurora DSQL provider: ``host`` is the cluster endpoint or, with ``region``, its id."""
+    return Provider(_url("dsql", host, {"region": region, "user": user, "expires_in": expires_in, "profile": profile}))
+
+
+def rds(
+    host: str,
+    *,
+    user: str,
+    port: int | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+) -> Provider:
+    """An RDS / Aurora IAM provider; ``user`` is signed into the token."""
+    authority = f"{host}:{port}" if port is not None else host
+    return Provider(_url("rds", authority, {"user": user, "region": region, "profile": profile}))

@@ -1,0 +1,171 @@
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyString, PyType};
+
+use crate::errors::{exception, to_py};
+use crate::token::Token;
+
+/// A configured source of tokens with its own cache (DESIGN §2). Build one per database
+/// target and share it across threads, tasks and event loops.
+#[pyclass(module = "passmint", name = "Provider", frozen)]
+pub(crate) struct Provider {
+    inner: passmint_core::Provider,
+    /// The last token handed out and its Python string, so that a cache hit returns the
+    /// same `str` object instead of copying ~1.5 KB into a new one.
+    last: Mutex<Option<(passmint_core::Token, Py<PyString>)>>,
+}
+
+impl Provider {
+    fn wrap(inner: passmint_core::Provider) -> Provider {
+        Provider {
+            inner,
+            last: Mutex::new(None),
+        }
+    }
+
+    fn secret(&self, py: Python<'_>, t: &passmint_core::Token) -> Py<PyString> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((token, s)) = &*last
+            && token.same_as(t)
+        {
+            return s.clone_ref(py);
+        }
+        let s = PyString::new(py, t.secret()).unbind();
+        *last = Some((t.clone(), s.clone_ref(py)));
+        s
+    }
+
+    fn blocking(&self, py: Python<'_>) -> PyResult<passmint_core::Token> {
+        if let Some(t) = self.inner.cached_token() {
+            return Ok(t);
+        }
+        // The fetch is bounded by the core's deadline; other Python threads run meanwhile.
+        py.detach(|| self.inner.token_blocking()).map_err(to_py)
+    }
+
+    /// An asyncio future for the token, completed at once on a cache hit (no thread hop),
+    /// otherwise from passmint's thread through `loop.call_soon_threadsafe`.
+    fn future<'py>(
+        &self,
+        py: Python<'py>,
+        convert: fn(&Provider, Python<'_>, &passmint_core::Token) -> Py<PyAny>,
+        this: Py<Provider>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let event_loop = GET_RUNNING_LOOP
+            .import(py, "asyncio", "get_running_loop")?
+            .call0()?;
+        let future = event_loop.call_method0("create_future")?;
+        if let Some(t) = self.inner.cached_token() {
+            future.call_method1("set_result", (convert(self, py, &t),))?;
+            return Ok(future);
+        }
+        let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
+        self.inner
+            .token_with(move |result| {
+                Python::attach(|py| {
+                    let provider = this.get();
+                    let (ok, value) = match &result {
+                        Ok(t) => (true, convert(provider, py, t)),
+                        Err(e) => (false, exception(py, e).unbind()),
+                    };
+                    // A closed loop cannot be told; its awaiting task is gone too.
+                    let _ = loop_ref.call_method1(
+                        py,
+                        "call_soon_threadsafe",
+                        (wrap_resolver(py), future_ref, ok, value),
+                    );
+                })
+            })
+            .map_err(to_py)?;
+        Ok(future)
+    }
+}
+
+/// `passmint._resolve(future, ok, value)`, run on the loop's thread: a cancelled future
+/// (the awaiting task gave up) is left alone.
+fn wrap_resolver(py: Python<'_>) -> Py<PyAny> {
+    static RESOLVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    RESOLVE
+        .import(py, "passmint._resolve", "resolve")
+        .map(|f| f.clone().unbind())
+        .unwrap_or_else(|e| e.into_value(py).into_any())
+}
+
+fn secret_of(p: &Provider, py: Python<'_>, t: &passmint_core::Token) -> Py<PyAny> {
+    p.secret(py, t).into_any()
+}
+
+fn info_of(_: &Provider, py: Python<'_>, t: &passmint_core::Token) -> Py<PyAny> {
+    Py::new(py, Token::new(t))
+        .map(Py::into_any)
+        .unwrap_or_else(|e| e.into_value(py).into_any())
+}
+
+#[pymethods]
+impl Provider {
+    /// A provider from a provider URL: `azure://…`, `dsql://…`, `rds://…`.
+    #[new]
+    fn new(url: &str) -> PyResult<Provider> {
+        passmint_core::Provider::from_url(url)
+            .map(Provider::wrap)
+            .map_err(to_py)
+    }
+
+    /// The provider a postgres URL's host calls for; user and port come from the URL.
+    #[classmethod]
+    fn for_postgres_url(_cls: &Bound<'_, PyType>, dsn: &str) -> PyResult<Provider> {
+        passmint_core::Provider::for_postgres_url(dsn)
+            .map(Provider::wrap)
+            .map_err(to_py)
+    }
+
+    /// The provider named by the `PASSMINT_PROVIDER` environment variable.
+    #[classmethod]
+    fn from_env(_cls: &Bound<'_, PyType>) -> PyResult<Provider> {
+        passmint_core::Provider::from_env()
+            .map(Provider::wrap)
+            .map_err(to_py)
+    }
+
+    /// The token: from the cache when fresh, else fetched with the GIL released (bounded
+    /// by the 10 s deadline).
+    fn token(&self, py: Python<'_>) -> PyResult<Py<PyString>> {
+        let t = self.blocking(py)?;
+        Ok(self.secret(py, &t))
+    }
+
+    /// The token with its expiry, username and provider kind.
+    fn token_info(&self, py: Python<'_>) -> PyResult<Token> {
+        Ok(Token::new(&self.blocking(py)?))
+    }
+
+    /// `await p.token_async()`: never blocks the event loop. A coroutine function in
+    /// effect, so `asyncpg.connect(password=p.token_async)` works as it is.
+    fn token_async<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.get().future(slf.py(), secret_of, slf.clone().unbind())
+    }
+
+    /// `await p.token_info_async()`: `token_info()` without blocking the event loop.
+    fn token_info_async<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.get().future(slf.py(), info_of, slf.clone().unbind())
+    }
+
+    /// "azure", "dsql" or "rds".
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    /// The configured database role (`user=`, or the postgres URL's user), if any.
+    #[getter]
+    fn username(&self) -> Option<String> {
+        self.inner.username().map(str::to_string)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("passmint.{:?}", self.inner)
+    }
+}
