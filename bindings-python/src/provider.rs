@@ -65,6 +65,11 @@ impl Provider {
         let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
         self.inner
             .token_with(move |result| {
+                // SAFETY: a plain query of interpreter state, allowed without the GIL. After
+                // the interpreter has gone (a task never awaited at exit) nobody is waiting.
+                if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
+                    return;
+                }
                 Python::attach(|py| {
                     let provider = this.get();
                     let (ok, value) = match &result {
