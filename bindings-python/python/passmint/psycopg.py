@@ -1,0 +1,137 @@
+"""passmint for psycopg 3 and psycopg_pool: every new connection logs in with a fresh token.
+
+    import passmint, passmint.psycopg
+    from psycopg_pool import ConnectionPool
+    provider = passmint.Provider("dsql://abc123.dsql.us-east-1.on.aws?user=app")
+    pool = ConnectionPool("host=abc123.dsql.us-east-1.on.aws dbname=postgres",
+                          connection_class=passmint.psycopg.connection_class(provider))
+
+psycopg has no password callback (a callable ``password=`` is silently sent as ``str(fn)``), so
+passmint supplies the password where psycopg does accept one:
+
+- ``connection_class(provider)`` / ``async_connection_class(provider)``: subclasses of
+  ``psycopg.Connection`` / ``psycopg.AsyncConnection`` whose public ``connect`` classmethod puts
+  the token in ``password``. Use ``Cls.connect(conninfo, **kwargs)`` as you would
+  ``psycopg.connect``, or hand the class to any psycopg_pool as ``connection_class=``.
+- ``kwargs(provider, conninfo)`` / ``async_kwargs(provider, conninfo)``: callables for
+  psycopg_pool >= 3.3 ``ConnectionPool(conninfo, kwargs=...)`` / ``AsyncConnectionPool``. Give
+  them the pool's ``conninfo`` too, so they see the caller's sslmode and user.
+
+Every connect (the pool's first fill, growth, reconnects, ``max_lifetime`` recycling) asks the
+provider; the provider's cache makes that a memory read, and concurrent connects share one
+identity request. The async variants never block the event loop.
+
+Defaults (DESIGN §7): when neither the conninfo, the keyword arguments nor PGSSLMODE choose an
+sslmode, ``sslmode=verify-full`` is added (give libpq the server's CA with ``sslrootcert=``,
+PGSSLROOTCERT, ``~/.postgresql/root.crt``, or ``sslrootcert=system`` on libpq >= 16).
+``sslmode=disable``, ``allow`` or ``prefer`` raise ``passmint.InvalidConfigError`` unless
+``allow_plaintext=True``; ``require`` and ``verify-ca`` are yours to choose. When no ``user`` is
+given (nor PGUSER), the token's role is used (``Token.username``, else ``provider.username``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import TupleRow
+
+from ._helpers import caller_named_user, libpq_tls, token_user
+
+if TYPE_CHECKING:
+    from ._native import Provider, Token
+
+__all__ = ["async_connection_class", "async_kwargs", "connection_class", "kwargs"]
+
+# psycopg's own connect() options: not libpq parameters, so not part of the conninfo.
+_PSYCOPG_OPTIONS = frozenset({"autocommit", "prepare_threshold", "context", "row_factory", "cursor_factory"})
+
+
+class _Plan:
+    """What one connect adds, decided from the caller's settings before any token is minted."""
+
+    __slots__ = ("extra", "need_user")
+
+    def __init__(self, conninfo: str, kwargs: dict[str, Any], helper: str, allow_plaintext: bool) -> None:
+        params = conninfo_to_dict(conninfo, **{k: v for k, v in kwargs.items() if k not in _PSYCOPG_OPTIONS})
+        self.extra: dict[str, Any] = libpq_tls(params, helper=helper, allow_plaintext=allow_plaintext)
+        self.need_user = not caller_named_user(params.get("user"))
+
+    def apply(self, kwargs: dict[str, Any], info: Token, provider: Provider) -> dict[str, Any]:
+        out = {**kwargs, **self.extra, "password": info.secret}
+        if self.need_user:
+            user = token_user(info, provider)
+            if user:
+                out["user"] = user
+        return out
+
+
+def connection_class(provider: Provider, *, allow_plaintext: bool = False) -> type[psycopg.Connection[TupleRow]]:
+    """A ``psycopg.Connection`` subclass whose ``connect(conninfo, **kwargs)`` logs in with a token
+    from ``provider`` (blocking on a cold cache, with the GIL released). For ``psycopg_pool``
+    ``connection_class=`` (any version) and SQLAlchemy ``creator=``."""
+    helper = "passmint.psycopg.connection_class()"
+
+    class PassmintConnection(psycopg.Connection[TupleRow]):
+        passmint_provider = provider
+
+        @classmethod
+        def connect(cls, conninfo: str = "", **kwargs: Any) -> PassmintConnection:
+            plan = _Plan(conninfo, kwargs, helper, allow_plaintext)
+            return super().connect(conninfo, **plan.apply(kwargs, provider.token_info(), provider))
+
+    return PassmintConnection
+
+
+def async_connection_class(
+    provider: Provider, *, allow_plaintext: bool = False
+) -> type[psycopg.AsyncConnection[TupleRow]]:
+    """A ``psycopg.AsyncConnection`` subclass whose ``await connect(conninfo, **kwargs)`` logs in
+    with a token from ``provider``, awaited without blocking the event loop. For
+    ``psycopg_pool.AsyncConnectionPool(connection_class=...)``."""
+    helper = "passmint.psycopg.async_connection_class()"
+
+    class PassmintAsyncConnection(psycopg.AsyncConnection[TupleRow]):
+        passmint_provider = provider
+
+        @classmethod
+        async def connect(cls, conninfo: str = "", **kwargs: Any) -> PassmintAsyncConnection:
+            plan = _Plan(conninfo, kwargs, helper, allow_plaintext)
+            info = await provider.token_info_async()
+            return await super().connect(conninfo, **plan.apply(kwargs, info, provider))
+
+    return PassmintAsyncConnection
+
+
+def kwargs(
+    provider: Provider, conninfo: str = "", *, allow_plaintext: bool = False, **base: Any
+) -> Callable[[], dict[str, Any]]:
+    """A callable for psycopg_pool >= 3.3 ``ConnectionPool(conninfo, kwargs=...)``: each call
+    returns ``base`` plus the token as ``password`` (and the TLS and user defaults). Pass the
+    pool's ``conninfo`` here too, so the caller's sslmode and user are seen. A plaintext choice
+    in ``conninfo`` or ``base`` raises here, at once."""
+    helper = "passmint.psycopg.kwargs()"
+    _Plan(conninfo, base, helper, allow_plaintext)  # fail now, not on the pool's first connect
+
+    def pool_kwargs() -> dict[str, Any]:
+        plan = _Plan(conninfo, base, helper, allow_plaintext)
+        return plan.apply(base, provider.token_info(), provider)
+
+    return pool_kwargs
+
+
+def async_kwargs(
+    provider: Provider, conninfo: str = "", *, allow_plaintext: bool = False, **base: Any
+) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """``kwargs`` for psycopg_pool >= 3.3 ``AsyncConnectionPool(conninfo, kwargs=...)``: an async
+    callable, so a cold cache never blocks the event loop."""
+    helper = "passmint.psycopg.async_kwargs()"
+    _Plan(conninfo, base, helper, allow_plaintext)
+
+    async def pool_kwargs() -> dict[str, Any]:
+        plan = _Plan(conninfo, base, helper, allow_plaintext)
+        return plan.apply(base, await provider.token_info_async(), provider)
+
+    return pool_kwargs

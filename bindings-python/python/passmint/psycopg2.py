@@ -1,0 +1,57 @@
+"""passmint for psycopg2: every new connection logs in with a fresh token.
+
+    import passmint, passmint.psycopg2, psycopg2.pool
+    provider = passmint.Provider("rds://mydb.abc123.eu-west-1.rds.amazonaws.com:5432?user=app")
+    factory = passmint.psycopg2.connection_factory(provider)
+    conn = psycopg2.connect("host=mydb.abc123.eu-west-1.rds.amazonaws.com dbname=app", connection_factory=factory)
+    pool = psycopg2.pool.ThreadedConnectionPool(1, 10, "host=... dbname=app", connection_factory=factory)
+
+psycopg2 has no password callback (a callable ``password=`` is silently sent as ``str(fn)``).
+``connection_factory(provider)`` returns a ``psycopg2.extensions.connection`` subclass that
+rewrites the DSN it is given (``psycopg2.extensions.make_dsn``) with the token as ``password``.
+``psycopg2.connect`` and every ``psycopg2.pool`` class pass ``connection_factory=`` through, so
+each physical connection (including a pool replacing a closed one) asks the provider; the
+cache makes that a memory read and concurrent connects share one identity request.
+
+Defaults (DESIGN §7): when neither the DSN nor PGSSLMODE choose an sslmode,
+``sslmode=verify-full`` is added (give libpq the server's CA with ``sslrootcert=``,
+PGSSLROOTCERT, ``~/.postgresql/root.crt``, or ``sslrootcert=system`` on libpq >= 16).
+``sslmode=disable``, ``allow`` or ``prefer`` raise ``passmint.InvalidConfigError`` unless
+``allow_plaintext=True``; ``require`` and ``verify-ca`` are yours to choose. When no ``user`` is
+given (nor PGUSER), the token's role is used (``Token.username``, else ``provider.username``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import psycopg2.extensions
+
+from ._helpers import caller_named_user, libpq_tls, token_user
+
+if TYPE_CHECKING:
+    from ._native import Provider
+
+__all__ = ["connection_factory"]
+
+
+def connection_factory(provider: Provider, *, allow_plaintext: bool = False) -> type[psycopg2.extensions.connection]:
+    """A ``psycopg2.extensions.connection`` subclass for ``connection_factory=`` whose connections
+    log in with a token from ``provider`` (blocking on a cold cache, with the GIL released)."""
+    helper = "passmint.psycopg2.connection_factory()"
+
+    class PassmintConnection(psycopg2.extensions.connection):
+        passmint_provider = provider
+
+        def __init__(self, dsn: str, *args: Any, **kwargs: Any) -> None:
+            params = psycopg2.extensions.parse_dsn(dsn)
+            extra: dict[str, Any] = libpq_tls(params, helper=helper, allow_plaintext=allow_plaintext)
+            info = provider.token_info()
+            extra["password"] = info.secret
+            if not caller_named_user(params.get("user")):
+                user = token_user(info, provider)
+                if user:
+                    extra["user"] = user
+            super().__init__(psycopg2.extensions.make_dsn(dsn, **extra), *args, **kwargs)
+
+    return PassmintConnection

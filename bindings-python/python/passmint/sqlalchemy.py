@@ -1,0 +1,121 @@
+"""passmint for SQLAlchemy 2.x: every new DBAPI connection of an engine logs in with a fresh token.
+
+    import passmint, passmint.sqlalchemy
+    from sqlalchemy import create_engine
+    provider = passmint.Provider.for_postgres_url("postgresql://app@myserver.postgres.database.azure.com/app")
+    engine = create_engine("postgresql+psycopg://app@myserver.postgres.database.azure.com/app")
+    passmint.sqlalchemy.attach(engine, provider)      # also an AsyncEngine (asyncpg, psycopg async)
+
+``attach`` adds a ``do_connect`` listener (SQLAlchemy's documented place for dynamic
+authentication tokens) to the engine, or to ``AsyncEngine.sync_engine``. The URL, the query
+string and ``connect_args`` keep working; the listener sets ``password`` for each new
+connection the pool opens. Supported dialects: ``postgresql+psycopg``, ``+psycopg2`` (libpq) and
+``+asyncpg``, and ``+psycopg`` under ``create_async_engine``.
+
+On an ``AsyncEngine`` the token is awaited (``provider.token_info_async()``, through SQLAlchemy's
+greenlet bridge), so a cold cache never blocks the event loop; on a sync engine
+``provider.token_info()`` blocks the connecting thread with the GIL released.
+
+Defaults (DESIGN §7): when the caller chose no TLS (libpq dialects: no ``sslmode`` in the URL,
+``connect_args`` or PGSSLMODE; asyncpg: no ``ssl``/``sslmode`` there or PGSSLMODE), verified TLS
+is added (``sslmode=verify-full``; asyncpg ``ssl="verify-full"``). A plaintext-capable choice
+(``disable``, ``allow``, ``prefer``, asyncpg ``ssl=False``) raises ``passmint.InvalidConfigError``
+on connect unless ``allow_plaintext=True``. When the URL names no user (nor PGUSER), the token's
+role is used (``Token.username``, else ``provider.username``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import event
+
+from ._helpers import (
+    asyncpg_tls,
+    caller_named_user,
+    dsn_settings,
+    libpq_tls,
+    token_user,
+)
+from .errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect, Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.pool import ConnectionPoolEntry
+
+    from ._native import Provider, Token
+
+__all__ = ["attach"]
+
+_LIBPQ_DRIVERS = frozenset({"psycopg", "psycopg2", "psycopg2cffi"})
+_HELPER = "passmint.sqlalchemy.attach()"
+
+
+def _parse_libpq(conninfo: str) -> dict[str, Any]:
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        from psycopg2.extensions import parse_dsn
+
+        return dict(parse_dsn(conninfo))
+    return dict(conninfo_to_dict(conninfo))
+
+
+def _async_token(provider: Provider) -> Token | None:
+    """The token, awaited through SQLAlchemy's greenlet bridge when called under an AsyncEngine;
+    None elsewhere (the caller then blocks, with the GIL released)."""
+    try:
+        from sqlalchemy.util.concurrency import in_greenlet
+    except ImportError:  # pragma: no cover - SQLAlchemy without the asyncio extra
+        return None
+    if not in_greenlet():
+        return None
+    from sqlalchemy import util
+
+    await_ = getattr(util, "await_", None) or util.await_only  # 2.1 name, then 2.0's
+    info: Token = await_(provider.token_info_async())
+    return info
+
+
+def attach(engine: Engine | AsyncEngine, provider: Provider, *, allow_plaintext: bool = False) -> None:
+    """Make every new connection of ``engine`` (an ``Engine`` or ``AsyncEngine``) log in with a
+    token from ``provider``, with passmint's TLS and user defaults (see the module docstring)."""
+    sync_engine = cast("Engine", getattr(engine, "sync_engine", engine))  # AsyncEngine's, or engine
+    dialect = sync_engine.dialect
+    driver = dialect.driver
+    if dialect.name != "postgresql" or (driver not in _LIBPQ_DRIVERS and driver != "asyncpg"):
+        raise InvalidArgumentError(
+            "INVALID_ARGUMENT",
+            f"{_HELPER} supports the postgresql+psycopg, +psycopg2 and +asyncpg dialects, not "
+            f"{dialect.name}+{driver}; for another driver set the password in a do_connect "
+            "listener from provider.token()",
+        )
+    is_asyncpg = driver == "asyncpg"
+
+    def do_connect(dialect: Dialect, conn_rec: ConnectionPoolEntry, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        if is_asyncpg:
+            dsn = cargs[0] if cargs and isinstance(cargs[0], str) else cparams.get("dsn")
+            dsn_user, dsn_sslmode = dsn_settings(dsn)
+            if cparams.get("ssl") is None and cparams.get("sslmode") is not None:
+                # ?sslmode= in the URL: asyncpg takes no such keyword, its value is the ssl choice.
+                cparams["ssl"] = cparams.pop("sslmode")
+            tls = asyncpg_tls(cparams.get("ssl"), dsn_sslmode, helper=_HELPER, allow_plaintext=allow_plaintext)
+            cparams.update(tls)
+            need_user = not caller_named_user(cparams.get("user") or dsn_user)
+        else:
+            params: dict[str, Any] = {}
+            for conninfo in (cargs[0] if cargs and isinstance(cargs[0], str) else None, cparams.get("dsn")):
+                if conninfo:
+                    params.update(_parse_libpq(conninfo))
+            params.update({k: v for k, v in cparams.items() if v is not None})
+            cparams.update(libpq_tls(params, helper=_HELPER, allow_plaintext=allow_plaintext))
+            need_user = not caller_named_user(params.get("user"))
+        info = _async_token(provider) or provider.token_info()
+        cparams["password"] = info.secret
+        if need_user:
+            user = token_user(info, provider)
+            if user:
+                cparams["user"] = user
+
+    event.listen(sync_engine, "do_connect", do_connect)
