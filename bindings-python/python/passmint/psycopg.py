@@ -19,7 +19,9 @@ passmint supplies the password where psycopg does accept one:
 
 Every connect (the pool's first fill, growth, reconnects, ``max_lifetime`` recycling) asks the
 provider; the provider's cache makes that a memory read, and concurrent connects share one
-identity request. The async variants never block the event loop.
+identity request. The async variants never block the event loop. A pool retries failed
+connects in the background until its timeout, so call ``provider.token()`` once before opening
+it to see a credential problem as a ``passmint.Error`` rather than a ``PoolTimeout``.
 
 Defaults (DESIGN §7): when neither the conninfo, the keyword arguments nor PGSSLMODE choose an
 sslmode, ``sslmode=verify-full`` is added (give libpq the server's CA with ``sslrootcert=``,
