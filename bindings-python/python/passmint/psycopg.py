@@ -33,7 +33,9 @@ given (nor PGUSER), the token's role is used (``Token.username``, else ``provide
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -51,13 +53,22 @@ __all__ = ["async_connection_class", "async_kwargs", "connection_class", "kwargs
 _PSYCOPG_OPTIONS = frozenset({"autocommit", "prepare_threshold", "context", "row_factory", "cursor_factory"})
 
 
+@functools.lru_cache(maxsize=64)
+def _parse(conninfo: str) -> Mapping[str, Any]:
+    """The conninfo's keywords. A pool connects with the same conninfo again and again, and
+    psycopg's parse costs tens of microseconds: remember the last few."""
+    return MappingProxyType(conninfo_to_dict(conninfo))
+
+
 class _Plan:
     """What one connect adds, decided from the caller's settings before any token is minted."""
 
     __slots__ = ("extra", "need_user")
 
     def __init__(self, conninfo: str, kwargs: dict[str, Any], helper: str, allow_plaintext: bool) -> None:
-        params = conninfo_to_dict(conninfo, **{k: v for k, v in kwargs.items() if k not in _PSYCOPG_OPTIONS})
+        # As conninfo_to_dict(conninfo, **kwargs): keyword arguments win, None ones are dropped.
+        params = {**_parse(conninfo)}
+        params.update((k, v) for k, v in kwargs.items() if v is not None and k not in _PSYCOPG_OPTIONS)
         self.extra: dict[str, Any] = libpq_tls(params, helper=helper, allow_plaintext=allow_plaintext)
         self.need_user = not caller_named_user(params.get("user"))
 
