@@ -590,11 +590,8 @@ def test_sqlalchemy_rejects_other_dialects(dsql_target):
 
 # --- rotation ----------------------------------------------------------------------------------------
 
-def test_rotation_sync_helpers(mock, pg, pg_role, monkeypatch, minted):
-    """A 40 s DSQL token is refreshed after 20 s (DESIGN §2 rule 3, capped at half its life).
-    The server is then told the new token only: new connections through every sync helper log in
-    with it, and the connections opened with the old one keep working."""
-    t = Target("dsql", make_provider("dsql", pg_role, mock, monkeypatch, expires_in=40), pg_role, pg, mock, minted)
+def rotate_sync(t: Target) -> None:
+    """Sync helpers, a DSQL provider whose tokens live 40 s."""
     first = t.login()
     started = time.time()
     conninfo = t.conninfo
@@ -652,60 +649,85 @@ def test_rotation_sync_helpers(mock, pg, pg_role, monkeypatch, minted):
     assert_one_request(t)  # the credentials were cached; only the token was signed again
 
 
-def test_rotation_async_helpers(mock, pg, pg_role, monkeypatch, minted):
-    """The same for the asyncio helpers with an Azure token that lives 40 s: the refresh after
-    20 s is a second identity request, made while the event loop keeps running."""
-    route = ROUTE["azure"]
-    mock.set_credential_lifetime(route, 40)
-    t = Target("azure", make_provider("azure", pg_role, mock, monkeypatch), pg_role, pg, mock, minted)
+async def rotate_async(t: Target) -> None:
+    """Asyncio helpers, an Azure provider whose tokens live 40 s: the refresh is a second
+    identity request, made while the event loop keeps running."""
+    route, mock = ROUTE["azure"], t.mock
+    first = t.remember(await t.provider.token_async())
+    t.pg.set_password(t.role, first)
+    started = time.time()
+    mock.set_credential_lifetime(route, 3600)
+    apool = psycopg_pool.AsyncConnectionPool(t.conninfo, kwargs=passmint.psycopg.async_kwargs(
+        t.provider, t.conninfo), min_size=1, max_size=4, open=False)
+    await apool.open(wait=True)
+    ppool = await passmint.asyncpg.create_pool(t.dsn, provider=t.provider, min_size=1, max_size=4)
+    engine = create_async_engine(t.sa_url("psycopg"))
+    passmint.sqlalchemy.attach(engine, t.provider)
+    try:
+        old_a = await apool.getconn()
+        old_p = await ppool.acquire()
+        old_e = await engine.connect()
+        assert_verified_login(await (await old_a.execute(CHECK)).fetchone(), t)
+        assert_verified_login(await old_p.fetchrow(CHECK), t)
+        assert time.time() - started < 20
 
-    async def main():
-        first = t.remember(await t.provider.token_async())
-        t.pg.set_password(t.role, first)
-        started = time.time()
-        mock.set_credential_lifetime(route, 3600)
-        apool = psycopg_pool.AsyncConnectionPool(t.conninfo, kwargs=passmint.psycopg.async_kwargs(
-            t.provider, t.conninfo), min_size=1, max_size=4, open=False)
-        await apool.open(wait=True)
-        ppool = await passmint.asyncpg.create_pool(t.dsn, provider=t.provider, min_size=1, max_size=4)
-        engine = create_async_engine(t.sa_url("psycopg"))
-        passmint.sqlalchemy.attach(engine, t.provider)
-        try:
-            old_a = await apool.getconn()
-            old_p = await ppool.acquire()
-            old_e = await engine.connect()
-            assert_verified_login(await (await old_a.execute(CHECK)).fetchone(), t)
-            assert_verified_login(await old_p.fetchrow(CHECK), t)
-            assert time.time() - started < 20
+        await asyncio.sleep(max(0.0, started + 21 - time.time()))
+        second = t.remember(await t.provider.token_async())
+        assert second != first and t.identity_requests() == 2
+        t.pg.set_password(t.role, second)
 
-            await asyncio.sleep(max(0.0, started + 21 - time.time()))
-            second = t.remember(await t.provider.token_async())
-            assert second != first and t.identity_requests() == 2
-            t.pg.set_password(t.role, second)
-
-            async with apool.connection() as conn:
-                assert_verified_login(await (await conn.execute(CHECK)).fetchone(), t)
-            async with ppool.acquire() as conn:
-                assert_verified_login(await conn.fetchrow(CHECK), t)
-            async with engine.connect() as conn:
-                assert_verified_login((await conn.execute(sqlalchemy.text(CHECK))).one(), t)
-            conn = await passmint.asyncpg.connect(t.dsn, provider=t.provider)
+        async with apool.connection() as conn:
+            assert_verified_login(await (await conn.execute(CHECK)).fetchone(), t)
+        async with ppool.acquire() as conn:
             assert_verified_login(await conn.fetchrow(CHECK), t)
-            await conn.close()
+        async with engine.connect() as conn:
+            assert_verified_login((await conn.execute(sqlalchemy.text(CHECK))).one(), t)
+        conn = await passmint.asyncpg.connect(t.dsn, provider=t.provider)
+        assert_verified_login(await conn.fetchrow(CHECK), t)
+        await conn.close()
 
-            assert_verified_login(await (await old_a.execute(CHECK)).fetchone(), t)
-            assert_verified_login(await old_p.fetchrow(CHECK), t)
-            assert_verified_login((await old_e.execute(sqlalchemy.text(CHECK))).one(), t)
-            await old_e.close()
-            await apool.putconn(old_a)
-            await ppool.release(old_p)
-        finally:
-            await apool.close()
-            await ppool.close()
-            await engine.dispose()
+        assert_verified_login(await (await old_a.execute(CHECK)).fetchone(), t)
+        assert_verified_login(await old_p.fetchrow(CHECK), t)
+        assert_verified_login((await old_e.execute(sqlalchemy.text(CHECK))).one(), t)
+        await old_e.close()
+        await apool.putconn(old_a)
+        await ppool.release(old_p)
+    finally:
+        await apool.close()
+        await ppool.close()
+        await engine.dispose()
 
-    asyncio.run(main())
     assert t.identity_requests() == 2
+
+
+def test_rotation(mock, pg, pg_role, monkeypatch, minted):
+    """Tokens that live 40 s are refreshed after 20 s (DESIGN §2 rule 3: at most half their life).
+    The server is then told the new token only: new connections through every helper log in with
+    it, and the connections opened with the old one keep working. The sync helpers (DSQL) and the
+    asyncio ones (Azure, on a loop in another thread) share the one wait."""
+    sync_t = Target("dsql", make_provider("dsql", pg_role, mock, monkeypatch, expires_in=40), pg_role, pg, mock,
+                    minted)
+    async_role = pg_role + "_async"
+    pg.create_login_role(async_role)
+    mock.set_credential_lifetime(ROUTE["azure"], 40)
+    async_t = Target("azure", make_provider("azure", async_role, mock, monkeypatch), async_role, pg, mock, minted)
+    failures: list[BaseException] = []
+
+    def in_thread() -> None:
+        try:
+            asyncio.run(rotate_async(async_t))
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test's thread
+            failures.append(e)
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    try:
+        rotate_sync(sync_t)
+    finally:
+        thread.join(timeout=120)
+    if failures:
+        raise failures[0]
+    assert not thread.is_alive()
 
 
 def test_sync_helper_on_a_cold_cache_does_not_hold_the_gil(azure_target, mock):
