@@ -78,7 +78,10 @@ demo: build
 bench: deps
 	$(CARGO) bench --locked -p passmint --bench token -- --noplot
 	$(MAKE) --no-print-directory install PREFIX=build/bench-install PROFILE=release
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install --quiet --disable-pip-version-check \
+	  --no-build-isolation --no-deps --force-reinstall ./bindings-python
 	tests/run $(PY) tests/bench_report.py
+	$(MAKE) --no-print-directory python
 
 install:
 	$(CARGO) build --locked -p passmint-ffi $(if $(filter release,$(PROFILE)),--release,)
