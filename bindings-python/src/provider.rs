@@ -12,9 +12,15 @@ use crate::token::Token;
 #[pyclass(module = "passmint", name = "Provider", frozen)]
 pub(crate) struct Provider {
     inner: passmint_core::Provider,
-    /// The last token handed out and its Python string, so that a cache hit returns the
-    /// same `str` object instead of copying ~1.5 KB into a new one.
-    last: Mutex<Option<(passmint_core::Token, Py<PyString>)>>,
+    /// The last token handed out with its Python forms, so that a cache hit returns the
+    /// same `str` (and `Token`) object instead of copying ~1.5 KB into a new one.
+    last: Mutex<Option<Last>>,
+}
+
+struct Last {
+    token: passmint_core::Token,
+    secret: Py<PyString>,
+    info: Option<Py<Token>>,
 }
 
 impl Provider {
@@ -25,16 +31,38 @@ impl Provider {
         }
     }
 
-    fn secret(&self, py: Python<'_>, t: &passmint_core::Token) -> Py<PyString> {
+    /// The cached Python forms of `t`, made afresh when `t` is a new token.
+    fn with_last<R>(
+        &self,
+        py: Python<'_>,
+        t: &passmint_core::Token,
+        f: impl FnOnce(&mut Last) -> R,
+    ) -> R {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((token, s)) = &*last
-            && token.same_as(t)
-        {
-            return s.clone_ref(py);
+        let current = last.as_ref().is_some_and(|l| l.token.same_as(t));
+        if !current {
+            *last = Some(Last {
+                token: t.clone(),
+                secret: PyString::new(py, t.secret()).unbind(),
+                info: None,
+            });
         }
-        let s = PyString::new(py, t.secret()).unbind();
-        *last = Some((t.clone(), s.clone_ref(py)));
-        s
+        f(last.as_mut().expect("just filled"))
+    }
+
+    fn secret(&self, py: Python<'_>, t: &passmint_core::Token) -> Py<PyString> {
+        self.with_last(py, t, |l| l.secret.clone_ref(py))
+    }
+
+    fn info(&self, py: Python<'_>, t: &passmint_core::Token) -> PyResult<Py<Token>> {
+        self.with_last(py, t, |l| match &l.info {
+            Some(info) => Ok(info.clone_ref(py)),
+            None => {
+                let info = Py::new(py, Token::new(t))?;
+                l.info = Some(info.clone_ref(py));
+                Ok(info)
+            }
+        })
     }
 
     fn blocking(&self, py: Python<'_>) -> PyResult<passmint_core::Token> {
@@ -103,8 +131,8 @@ fn secret_of(p: &Provider, py: Python<'_>, t: &passmint_core::Token) -> Py<PyAny
     p.secret(py, t).into_any()
 }
 
-fn info_of(_: &Provider, py: Python<'_>, t: &passmint_core::Token) -> Py<PyAny> {
-    Py::new(py, Token::new(t))
+fn info_of(p: &Provider, py: Python<'_>, t: &passmint_core::Token) -> Py<PyAny> {
+    p.info(py, t)
         .map(Py::into_any)
         .unwrap_or_else(|e| e.into_value(py).into_any())
 }
@@ -143,8 +171,9 @@ impl Provider {
     }
 
     /// The token with its expiry, username and provider kind.
-    fn token_info(&self, py: Python<'_>) -> PyResult<Token> {
-        Ok(Token::new(&self.blocking(py)?))
+    fn token_info(&self, py: Python<'_>) -> PyResult<Py<Token>> {
+        let t = self.blocking(py)?;
+        self.info(py, &t)
     }
 
     /// `await p.token_async()`: never blocks the event loop. A coroutine function in
