@@ -86,3 +86,31 @@ def test_provider_from_passmint_provider_env(hermetic_env):
     assert "%2Fap-south-1%2Frds-db%2F" in out["token"]
     r = bins.cli(["token"], env_creds(hermetic_env, PASSMINT_PROVIDER="rds://db.internal?user=svc"))
     assert r.returncode == 2 and "region" in r.stderr
+
+
+def test_passmint_log_shows_fetches_and_failures_never_secrets(mock, hermetic_env):
+    env = hermetic_env(AWS_CONTAINER_CREDENTIALS_FULL_URI=mock.http_url + "/aws/container-credentials",
+                       PASSMINT_LOG="passmint=debug")
+    r = bins.cli(["token", "dsql://abc.dsql.us-east-1.on.aws"], env)
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip()
+    assert "passmint: fetching" in r.stderr and "passmint: fetched" in r.stderr
+    assert "AWS credentials" in r.stderr and "refresh_in_s=" in r.stderr
+    for secret in [token, *mock.issued_secrets()]:
+        assert secret not in r.stderr
+
+    mock.fault("container", status=500)
+    r = bins.cli(["token", "dsql://abc.dsql.us-east-1.on.aws"], env)
+    assert r.returncode != 0
+    assert "passmint: fetch failed" in r.stderr and "retry_in_ms=" in r.stderr
+    for secret in mock.issued_secrets():
+        assert secret not in r.stderr
+
+    # Off by default: one line on failure, nothing else.
+    r = bins.cli(["token", "dsql://abc.dsql.us-east-1.on.aws"], {**env, "PASSMINT_LOG": ""})
+    assert r.stderr.count("\n") == 1
+
+
+def test_passmint_log_with_a_bad_filter_is_a_config_error(hermetic_env):
+    r = bins.cli(["token", "dsql://abc.dsql.us-east-1.on.aws"], env_creds(hermetic_env, PASSMINT_LOG="passmint=loud"))
+    assert r.returncode == 2 and "PASSMINT_LOG" in r.stderr and r.stdout == ""

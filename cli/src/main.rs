@@ -108,7 +108,35 @@ fn run(cmd: Command) -> Result<String, Error> {
     }
 }
 
+/// `PASSMINT_LOG=debug` (or `passmint=debug,azure_core=info`, …): diagnostics on stderr.
+/// Off by default; passmint's events carry kinds, timings and error messages, never a secret.
+fn init_logging() -> Result<(), String> {
+    let Some(spec) = std::env::var("PASSMINT_LOG")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+    else {
+        return Ok(());
+    };
+    let filter: tracing_subscriber::filter::Targets = spec.trim().parse().map_err(|e| {
+        format!("PASSMINT_LOG={spec} is not a log filter ({e}): use e.g. debug or passmint=debug")
+    })?;
+    use tracing_subscriber::prelude::*;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .with_filter(filter),
+        )
+        .init();
+    Ok(())
+}
+
 fn main() -> ExitCode {
+    if let Err(msg) = init_logging() {
+        eprintln!("passmint: {msg} (INVALID_CONFIG)");
+        return ExitCode::from(2);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cmd = match parse(&args) {
         Ok(Parsed::Run(cmd)) => cmd,

@@ -238,6 +238,8 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
         };
         let inner = self.inner.clone();
         rt.spawn(async move {
+            let started = (inner.clock)();
+            tracing::debug!(what = inner.what, "passmint: fetching");
             let fetched = match tokio::time::timeout(inner.deadline, (inner.fetch)()).await {
                 Ok(r) => r,
                 Err(_) => Err(Error::new(
@@ -264,6 +266,7 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
                     ))
                 }
             });
+            tracing::trace!(what = inner.what, took_ms = now - started, "passmint: fetch done");
             guard.finish(&result);
             let _ = tx.send(Some(result));
         });
@@ -288,6 +291,12 @@ impl<T: Clone + Send + Sync + 'static> FlightGuard<T> {
         }
         match result {
             Ok(entry) => {
+                // Times and kinds only: never the value.
+                tracing::debug!(
+                    what = inner.what,
+                    refresh_in_s = entry.refresh_at_ms.map(|t| (t - (inner.clock)()) / 1000),
+                    "passmint: fetched"
+                );
                 inner.current.store(Some(entry.clone()));
                 state.failures = 0;
                 state.next_attempt_ms = 0;
@@ -302,6 +311,15 @@ impl<T: Clone + Send + Sync + 'static> FlightGuard<T> {
                 let jittered = delay / 2 + fastrand::i64(0..=delay / 2);
                 state.next_attempt_ms = (inner.clock)() + jittered;
                 state.last_error = Some(e.clone());
+                // Messages are built to be secret-free (error.rs), so they can be logged.
+                tracing::warn!(
+                    what = inner.what,
+                    kind = e.kind().code(),
+                    failures = state.failures,
+                    retry_in_ms = jittered,
+                    error = e.message(),
+                    "passmint: fetch failed"
+                );
             }
         }
     }
