@@ -76,22 +76,22 @@ impl Provider {
     /// An asyncio future for the token, completed at once on a cache hit (no thread hop),
     /// otherwise from passmint's thread through `loop.call_soon_threadsafe`.
     fn future<'py>(
-        &self,
-        py: Python<'py>,
+        slf: &Bound<'py, Provider>,
         convert: fn(&Provider, Python<'_>, &passmint_core::Token) -> Py<PyAny>,
-        this: Py<Provider>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let (py, me) = (slf.py(), slf.get());
+        let this = slf.clone().unbind();
         static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
         let event_loop = GET_RUNNING_LOOP
             .import(py, "asyncio", "get_running_loop")?
             .call0()?;
         let future = event_loop.call_method0("create_future")?;
-        if let Some(t) = self.inner.cached_token() {
-            future.call_method1("set_result", (convert(self, py, &t),))?;
+        if let Some(t) = me.inner.cached_token() {
+            future.call_method1("set_result", (convert(me, py, &t),))?;
             return Ok(future);
         }
         let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
-        self.inner
+        me.inner
             .token_with(move |result| {
                 // SAFETY: a plain query of interpreter state, allowed without the GIL. After
                 // the interpreter has gone (a task never awaited at exit) nobody is waiting.
@@ -179,12 +179,12 @@ impl Provider {
     /// `await p.token_async()`: never blocks the event loop. A coroutine function in
     /// effect, so `asyncpg.connect(password=p.token_async)` works as it is.
     fn token_async<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        slf.get().future(slf.py(), secret_of, slf.clone().unbind())
+        Provider::future(slf, secret_of)
     }
 
     /// `await p.token_info_async()`: `token_info()` without blocking the event loop.
     fn token_info_async<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        slf.get().future(slf.py(), info_of, slf.clone().unbind())
+        Provider::future(slf, info_of)
     }
 
     /// "azure", "dsql" or "rds".

@@ -36,7 +36,7 @@ impl Shield {
         });
         let (status, error) = match outcome {
             Ok(()) => (passmint_status::PASSMINT_OK, std::ptr::null_mut()),
-            Err(e) => (passmint_error_status_of(&e), Box::into_raw(e)),
+            Err(e) => (crate::error::passmint_error_status(&*e), Box::into_raw(e)),
         };
         if err.is_null() {
             if !error.is_null() {
@@ -49,10 +49,6 @@ impl Shield {
         }
         status
     }
-}
-
-fn passmint_error_status_of(e: &passmint_error) -> passmint_status {
-    crate::error::passmint_error_status(e)
 }
 
 pub(crate) fn invalid(message: &str) -> Failed {
