@@ -1,0 +1,376 @@
+/**
+ * passmint: short-lived PostgreSQL passwords from cloud identity (Entra ID, Aurora DSQL, RDS IAM).
+ *
+ * ```js
+ * const { Provider } = require('passmint')
+ * const p = Provider.forPostgresUrl('postgresql://app@mydb.postgres.database.azure.com/app')
+ * new pg.Pool({ host, user: 'app', password: p.password, ssl: { rejectUnauthorized: true } })
+ * ```
+ *
+ * This file only translates: the native module (the Rust core) owns the cache, single-flight,
+ * refresh-ahead and deadlines. Here live the error class, the inspect-safe Token, the typed
+ * constructors (which only build a provider URL) and the driver helpers.
+ *
+ * @packageDocumentation
+ */
+
+import { NativeProvider, type NativeToken, type Failure, nativeVersion } from './native'
+
+/** The C status names (DESIGN §6): the `.code` of every {@link PassmintError}. */
+export type ErrorCode =
+  | 'PASSMINT_INVALID_ARGUMENT'
+  | 'PASSMINT_INVALID_CONFIG'
+  | 'PASSMINT_CREDENTIAL_UNAVAILABLE'
+  | 'PASSMINT_AUTHENTICATION_FAILED'
+  | 'PASSMINT_TIMEOUT'
+  | 'PASSMINT_NETWORK'
+  | 'PASSMINT_PROVIDER_RESPONSE'
+  | 'PASSMINT_PANIC'
+  | 'PASSMINT_INTERNAL'
+
+/** Every failure passmint reports. Messages say what was tried and what to do; never a secret. */
+export class PassmintError extends Error {
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string) {
+    super(message)
+    this.name = 'PassmintError'
+    this.code = code
+  }
+}
+
+const inspectCustom = Symbol.for('nodejs.util.inspect.custom')
+
+/** A token and what is known about it. `util.inspect`, `toString` and `JSON.stringify` leave the secret out. */
+export class Token {
+  readonly #secret: string
+  /** When the database stops accepting it for new logins. */
+  readonly expiresAt: Date
+  /** The database role it is for, when the provider knows it (Entra claims, the signed AWS user). */
+  readonly username: string | null
+  /** `'azure'`, `'dsql'` or `'rds'`. */
+  readonly provider: string
+
+  /** @internal */
+  constructor(native: NativeToken) {
+    this.#secret = native.secret
+    this.expiresAt = new Date(native.expiresAt * 1000)
+    this.username = native.username ?? null
+    this.provider = native.provider
+  }
+
+  /** The password to send. */
+  get secret(): string {
+    return this.#secret
+  }
+
+  toJSON(): { expiresAt: string; username: string | null; provider: string } {
+    return { expiresAt: this.expiresAt.toISOString(), username: this.username, provider: this.provider }
+  }
+
+  toString(): string {
+    return `Token(${this.provider}, username=${this.username ?? 'unknown'}, expiresAt=${this.expiresAt.toISOString()})`
+  }
+
+  [inspectCustom](): string {
+    return this.toString()
+  }
+}
+
+const CODES = new Set<string>([
+  'PASSMINT_INVALID_ARGUMENT', 'PASSMINT_INVALID_CONFIG', 'PASSMINT_CREDENTIAL_UNAVAILABLE',
+  'PASSMINT_AUTHENTICATION_FAILED', 'PASSMINT_TIMEOUT', 'PASSMINT_NETWORK',
+  'PASSMINT_PROVIDER_RESPONSE', 'PASSMINT_PANIC', 'PASSMINT_INTERNAL',
+])
+
+/** A native throw as a PassmintError (anything else from the native layer is INTERNAL). */
+function translated(e: unknown): PassmintError {
+  if (e instanceof PassmintError) return e
+  const { code, message } = (typeof e === 'object' && e !== null ? e : { message: String(e) }) as {
+    code?: unknown
+    message?: unknown
+  }
+  const text = typeof message === 'string' ? message : String(e)
+  return typeof code === 'string' && CODES.has(code)
+    ? new PassmintError(code as ErrorCode, text)
+    : new PassmintError('PASSMINT_INTERNAL', `passmint's native module failed: ${text}`)
+}
+
+function settled<T>(outcome: T | Failure): T {
+  if (typeof outcome === 'object' && outcome !== null && 'code' in outcome && 'message' in outcome) {
+    throw translated(outcome)
+  }
+  return outcome as T
+}
+
+function invalid(message: string): PassmintError {
+  return new PassmintError('PASSMINT_INVALID_ARGUMENT', message)
+}
+
+function requireString(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw invalid(`${what} must be a string, not ${value === null ? 'null' : typeof value}`)
+  return value
+}
+
+const ADOPT = Symbol('adopt')
+
+/**
+ * A configured source of tokens with its own cache. Build one per database target and share it:
+ * concurrent callers on a cold cache cause one identity request, tokens are refreshed ahead of
+ * expiry in the background, and a failed refresh keeps serving the still-valid token.
+ */
+export class Provider {
+  readonly #native: NativeProvider
+
+  /**
+   * The token as a bound `() => Promise<string>`, for node-postgres `password:`, Postgres.js
+   * `pass:`, Knex `connection.password` and Prisma's pg adapter.
+   */
+  readonly password: () => Promise<string>
+
+  /** A provider from a URL: `azure://…`, `dsql://…`, `rds://…` (see the README). */
+  constructor(url: string)
+  /** @internal */
+  constructor(url: typeof ADOPT, native: NativeProvider)
+  constructor(url: string | typeof ADOPT, native?: NativeProvider) {
+    if (url === ADOPT && native !== undefined) {
+      this.#native = native
+    } else {
+      const text = requireString(url, 'the provider URL')
+      try {
+        this.#native = new NativeProvider(text)
+      } catch (e) {
+        throw translated(e)
+      }
+    }
+    this.password = () => this.token()
+  }
+
+  /** The provider a PostgreSQL URL's host implies (Azure, DSQL or RDS), with its user and port. */
+  static forPostgresUrl(url: string): Provider {
+    const text = requireString(url, 'the PostgreSQL URL')
+    try {
+      return new Provider(ADOPT, NativeProvider.forPostgresUrl(text))
+    } catch (e) {
+      throw translated(e)
+    }
+  }
+
+  /** `'azure'`, `'dsql'` or `'rds'`. */
+  get kind(): string {
+    return this.#native.kind
+  }
+
+  /** The role the provider URL named, if any (see {@link Token.username} for the token's). */
+  get username(): string | null {
+    return this.#native.username ?? null
+  }
+
+  /**
+   * The current token. A cache hit resolves on this thread at once; a fetch runs on passmint's
+   * own threads, never blocking the event loop, and rejects with a PassmintError (`PASSMINT_TIMEOUT`
+   * after the 10 s deadline).
+   */
+  token(): Promise<string> {
+    const cached = this.#native.cachedToken()
+    if (cached != null) return Promise.resolve(cached)
+    return this.#native.tokenAsync().then(settled<string>)
+  }
+
+  /** {@link Provider.token} with the expiry, username and provider kind. */
+  tokenInfo(): Promise<Token> {
+    const cached = this.#native.cachedInfo()
+    if (cached != null) return Promise.resolve(new Token(cached))
+    return this.#native.infoAsync().then((outcome: NativeToken | Failure) => new Token(settled<NativeToken>(outcome)))
+  }
+
+  /** The current token, blocking the thread on a cache miss (up to the deadline). Prefer {@link Provider.token}. */
+  tokenSync(): string {
+    try {
+      return this.#native.tokenSync()
+    } catch (e) {
+      throw translated(e)
+    }
+  }
+
+  /** {@link Provider.tokenSync} with the expiry, username and provider kind. */
+  tokenInfoSync(): Token {
+    try {
+      return new Token(this.#native.infoSync())
+    } catch (e) {
+      throw translated(e)
+    }
+  }
+
+  toString(): string {
+    return `Provider(${this.kind}${this.username ? `, user=${this.username}` : ''})`
+  }
+
+  [inspectCustom](): string {
+    return this.toString()
+  }
+}
+
+type Query = Record<string, string | number | undefined>
+
+/** Builds a provider URL from typed options; the core parses and validates it like any other. */
+function fromOptions(scheme: string, authority: string, options: object, names: Record<string, string>): Provider {
+  const query: Query = {}
+  for (const [key, value] of Object.entries(options)) {
+    if (key === 'host' || key === 'port' || value === undefined || value === null) continue
+    const name = names[key]
+    if (name === undefined) {
+      throw invalid(`${scheme}(): unknown option '${key}' (known: ${Object.keys(names).join(', ')})`)
+    }
+    if (typeof value !== 'string' && typeof value !== 'number') throw invalid(`${scheme}(): ${key} must be a string or number`)
+    query[name] = value
+  }
+  const params = Object.entries(query)
+    .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
+    .join('&')
+  return new Provider(`${scheme}://${authority}${params ? `?${params}` : ''}`)
+}
+
+function hostOf(scheme: string, host: unknown): string {
+  const text = requireString(host, `${scheme}(): host`)
+  // The host becomes the URL's authority: characters that would end it are a caller mistake.
+  if (text === '' || /[/?#@\s\\]/.test(text)) throw invalid(`${scheme}(): host must be a host name, not '${text}'`)
+  return text
+}
+
+/** Options of {@link azure}: the `azure://` URL parameters. */
+export interface AzureOptions {
+  /** Which credential; `'auto'` (default) tries environment → workload → managed → cli → azd. */
+  credential?: 'auto' | 'environment' | 'workload' | 'managed' | 'cli' | 'azd'
+  /** A user-assigned managed identity, by client id, object id or resource id. */
+  clientId?: string
+  objectId?: string
+  resourceId?: string
+  tenantId?: string
+  cloud?: 'public' | 'usgov' | 'china'
+  /** Overrides the cloud's Azure Database for PostgreSQL scope. */
+  scope?: string
+  /** The role name; when absent it comes from the token's claims. */
+  user?: string
+}
+
+/** An Entra ID provider for Azure Database for PostgreSQL. */
+export function azure(options: AzureOptions = {}): Provider {
+  return fromOptions('azure', '', options, {
+    credential: 'credential', clientId: 'client_id', objectId: 'object_id', resourceId: 'resource_id',
+    tenantId: 'tenant_id', cloud: 'cloud', scope: 'scope', user: 'user',
+  })
+}
+
+/** Options of {@link dsql}: the `dsql://` URL parameters. */
+export interface DsqlOptions {
+  /** The cluster endpoint (`<id>.dsql.<region>.on.aws`), or the cluster id with `region`. */
+  host: string
+  region?: string
+  /** `'admin'` (default) signs DbConnectAdmin; any other role DbConnect. */
+  user?: string
+  /** Token lifetime in seconds (default 900). */
+  expiresIn?: number
+  /** An AWS shared-config profile. */
+  profile?: string
+}
+
+/** An Aurora DSQL provider. */
+export function dsql(options: DsqlOptions): Provider {
+  return fromOptions('dsql', hostOf('dsql', options?.host), options, {
+    region: 'region', user: 'user', expiresIn: 'expires_in', profile: 'profile',
+  })
+}
+
+/** Options of {@link rds}: the `rds://` URL parameters. */
+export interface RdsOptions {
+  host: string
+  /** Default 5432. */
+  port?: number
+  /** The database user; it is signed into the token. */
+  user: string
+  /** Required unless the host is `*.<region>.rds.amazonaws.com`. */
+  region?: string
+  profile?: string
+}
+
+/** An RDS / Aurora IAM provider. */
+export function rds(options: RdsOptions): Provider {
+  const host = hostOf('rds', options?.host)
+  const port = options.port
+  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
+    throw invalid(`rds(): port must be an integer between 1 and 65535, not ${String(port)}`)
+  }
+  return fromOptions('rds', port === undefined ? host : `${host}:${port}`, options, {
+    user: 'user', region: 'region', profile: 'profile',
+  })
+}
+
+/** The parts of a Sequelize instance {@link configureSequelize} uses (Sequelize 6 and 7). */
+export interface SequelizeLike {
+  addHook(hook: 'beforeConnect', name: string, fn: (config: SequelizeConnectionConfig) => Promise<void>): unknown
+}
+
+/** The connection config Sequelize hands its `beforeConnect` hooks. */
+export interface SequelizeConnectionConfig {
+  username?: string | null
+  password?: string | null
+  dialectOptions?: { ssl?: unknown; [key: string]: unknown } | null
+  [key: string]: unknown
+}
+
+export interface HelperOptions {
+  /** Let the helper send tokens over a connection the caller configured without TLS. */
+  allowPlaintext?: boolean
+}
+
+/** PGSSLMODE values with which node-postgres connects without TLS. */
+const PLAINTEXT_MODES = new Set(['disable', 'allow'])
+
+/**
+ * The TLS a node-postgres-based helper adds: verified TLS (`{ rejectUnauthorized: true }`)
+ * when neither `ssl` nor PGSSLMODE chose; a plaintext choice is an error unless allowed.
+ */
+function pgTls(ssl: unknown, helper: string, allowPlaintext: boolean): { ssl?: { rejectUnauthorized: true } } {
+  let setting: string | undefined
+  if (ssl === false) setting = 'ssl: false'
+  else if (ssl === undefined || ssl === null) {
+    const mode = process.env.PGSSLMODE?.trim().toLowerCase()
+    if (!mode) return { ssl: { rejectUnauthorized: true } }
+    if (PLAINTEXT_MODES.has(mode)) setting = `PGSSLMODE=${mode}`
+  }
+  if (setting !== undefined && !allowPlaintext) {
+    throw new PassmintError(
+      'PASSMINT_INVALID_CONFIG',
+      `${setting} lets the driver send the database token without TLS; use ssl: { rejectUnauthorized: true } ` +
+        `(or a CA bundle), or pass { allowPlaintext: true } to ${helper} if sending it unencrypted is intended`,
+    )
+  }
+  return {}
+}
+
+declare const process: { env: Record<string, string | undefined> }
+
+/**
+ * Adds a `beforeConnect` hook that sets each new connection's password to a fresh token and,
+ * when the token names its role and the caller gave none (nor PGUSER), the username. Turns on
+ * verified TLS when the caller chose none and refuses `ssl: false` unless `allowPlaintext`.
+ */
+export function configureSequelize<S extends SequelizeLike>(sequelize: S, provider: Provider, options: HelperOptions = {}): S {
+  if (!(provider instanceof Provider)) throw invalid('configureSequelize(): provider must be a passmint Provider')
+  if (typeof sequelize?.addHook !== 'function') throw invalid('configureSequelize(): expected a Sequelize instance')
+  const allowPlaintext = options.allowPlaintext === true
+  sequelize.addHook('beforeConnect', 'passmint', async (config) => {
+    const tls = pgTls(config.dialectOptions?.ssl, 'configureSequelize', allowPlaintext)
+    if (tls.ssl) config.dialectOptions = { ...config.dialectOptions, ssl: tls.ssl }
+    const info = await provider.tokenInfo()
+    config.password = info.secret
+    const named = (typeof config.username === 'string' && config.username.trim() !== '') || !!process.env.PGUSER
+    const user = info.username ?? provider.username
+    if (!named && user) config.username = user
+  })
+  return sequelize
+}
+
+/** The package version (the Rust core's). */
+export const version: string = nativeVersion()

@@ -1,0 +1,42 @@
+//! Core errors as N-API values: thrown (sync calls) or resolved as a `Failure` (async calls,
+//! whose deferred can only reject with a generic status). Either way the JS side sees `code`,
+//! the C status name (DESIGN §6), and the core's message, which never holds a secret.
+
+use napi_derive::napi;
+
+/// The C status name of a core error: `PASSMINT_` + the kind's code.
+pub(crate) fn status_name(e: &passmint_core::Error) -> String {
+    format!("PASSMINT_{}", e.kind().code())
+}
+
+/// The `status` of a thrown N-API error, which becomes the JS error's `.code`.
+pub struct Code(String);
+
+impl AsRef<str> for Code {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+pub type Result<T> = napi::Result<T, Code>;
+
+pub(crate) fn thrown(e: passmint_core::Error) -> napi::Error<Code> {
+    napi::Error::new(Code(status_name(&e)), e.message())
+}
+
+/// What an async call resolves with when it failed; `lib/index.ts` turns it into a
+/// `PassmintError`, so the stack trace is captured where the caller awaited.
+#[napi(object)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<passmint_core::Error> for Failure {
+    fn from(e: passmint_core::Error) -> Self {
+        Failure {
+            code: status_name(&e),
+            message: e.message().to_string(),
+        }
+    }
+}

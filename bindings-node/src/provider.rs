@@ -1,0 +1,127 @@
+//! `NativeProvider`: one core `Provider` per JS object. Cache hits are answered on the JS
+//! thread; misses run on passmint's runtime and settle a promise through a threadsafe deferred,
+//! so the event loop never waits on the network.
+
+use napi::bindgen_prelude::{Either, Object};
+use napi::{Env, JsDeferred};
+use napi_derive::napi;
+use passmint_core::{Provider, Token};
+
+use crate::errors::{Failure, Result, thrown};
+
+/// A token as plain data; `lib/index.ts` wraps it in a `Token` whose inspect hides `secret`.
+#[napi(object)]
+pub struct NativeToken {
+    pub secret: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub username: Option<String>,
+    pub provider: String,
+}
+
+impl From<&Token> for NativeToken {
+    fn from(t: &Token) -> Self {
+        NativeToken {
+            secret: t.secret().to_string(),
+            expires_at: t.expires_at(),
+            username: t.username().map(str::to_string),
+            provider: t.provider().to_string(),
+        }
+    }
+}
+
+#[napi]
+pub struct NativeProvider {
+    inner: Provider,
+}
+
+#[napi]
+impl NativeProvider {
+    #[napi(constructor)]
+    pub fn new(url: String) -> Result<Self> {
+        Provider::from_url(&url)
+            .map(|inner| NativeProvider { inner })
+            .map_err(thrown)
+    }
+
+    #[napi(factory)]
+    pub fn for_postgres_url(url: String) -> Result<Self> {
+        Provider::for_postgres_url(&url)
+            .map(|inner| NativeProvider { inner })
+            .map_err(thrown)
+    }
+
+    /// `"dsql"`, `"rds"` or `"azure"`.
+    #[napi(getter)]
+    pub fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    /// The role tokens are for when the provider URL named it.
+    #[napi(getter)]
+    pub fn username(&self) -> Option<String> {
+        self.inner.username().map(str::to_string)
+    }
+
+    /// The cached token when it is fresh (lock-free); `null` means "fetch".
+    #[napi]
+    pub fn cached_token(&self) -> Option<String> {
+        self.inner.cached_token().map(|t| t.secret().to_string())
+    }
+
+    #[napi]
+    pub fn cached_info(&self) -> Option<NativeToken> {
+        self.inner.cached_token().as_ref().map(NativeToken::from)
+    }
+
+    /// Blocks the calling thread until the token is there (never past the deadline).
+    #[napi]
+    pub fn token_sync(&self) -> Result<String> {
+        self.inner
+            .token_blocking()
+            .map(|t| t.secret().to_string())
+            .map_err(thrown)
+    }
+
+    #[napi]
+    pub fn info_sync(&self) -> Result<NativeToken> {
+        self.inner
+            .token_blocking()
+            .map(|t| NativeToken::from(&t))
+            .map_err(thrown)
+    }
+
+    #[napi(ts_return_type = "Promise<string | Failure>")]
+    pub fn token_async<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        settle_later(&self.inner, env, |t| t.secret().to_string())
+    }
+
+    #[napi(ts_return_type = "Promise<NativeToken | Failure>")]
+    pub fn info_async<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        settle_later(&self.inner, env, |t| NativeToken::from(t))
+    }
+}
+
+/// A promise settled from passmint's runtime with `convert(token)` or a `Failure`.
+fn settle_later<'env, T>(
+    provider: &Provider,
+    env: &'env Env,
+    convert: fn(&Token) -> T,
+) -> napi::Result<Object<'env>>
+where
+    T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
+{
+    let (deferred, promise) = env.create_deferred()?;
+    let deferred: JsDeferred<Either<T, Failure>, _> = deferred;
+    let started = provider.token_with(move |result| {
+        let outcome = match result {
+            Ok(token) => Either::A(convert(&token)),
+            Err(e) => Either::B(Failure::from(e)),
+        };
+        deferred.resolve(move |_env| Ok(outcome));
+    });
+    // The runtime could not start: the callback was dropped unrun, and with it the deferred,
+    // which leaves the promise pending; say so synchronously instead.
+    started.map_err(|e| napi::Error::new(napi::Status::GenericFailure, e.message()))?;
+    Ok(promise)
+}

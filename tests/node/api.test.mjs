@@ -1,0 +1,172 @@
+// The Node API (issue 6, DESIGN §5): constructors, token/tokenSync/tokenInfo, errors, the cache
+// seen from JS (one identity request for 1,000 cold callers), deadlines that leave the event loop
+// running, and no secret in any message or inspect output.
+
+import { test, beforeEach, after } from 'node:test'
+import assert from 'node:assert/strict'
+import util from 'node:util'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { passmint, mock, KINDS, ROUTE, DSQL_HOST, RDS_HOST, makeProvider, assertNoSecrets, closeAdmin, PACKAGE_DIR } from './harness.mjs'
+
+const { Provider, PassmintError, Token } = passmint
+
+beforeEach(() => mock.reset())
+after(closeAdmin)
+
+function rejectsWith(code) {
+  return (e) => {
+    assert.ok(e instanceof PassmintError, `not a PassmintError: ${util.inspect(e)}`)
+    assert.ok(e instanceof Error)
+    assert.equal(e.code, code, e.message)
+    assert.equal(e.name, 'PassmintError')
+    return true
+  }
+}
+
+test('the ES module entry point exports the very objects require() does', async () => {
+  const esm = await import(pathToFileURL(path.join(PACKAGE_DIR, 'index.mjs')).href)
+  for (const name of ['Provider', 'PassmintError', 'Token', 'azure', 'dsql', 'rds', 'configureSequelize', 'version']) {
+    assert.equal(esm[name], passmint[name], name)
+  }
+  assert.equal(esm.default, passmint)
+  assert.match(passmint.version, /^\d+\.\d+\.\d+/)
+})
+
+test('typed constructors build the provider their URL would', () => {
+  const d = passmint.dsql({ host: DSQL_HOST })
+  assert.equal(d.kind, 'dsql')
+  assert.equal(d.username, 'admin') // DSQL's default role
+  const r = passmint.rds({ host: RDS_HOST, port: 6543, user: 'app' })
+  assert.equal(r.kind, 'rds')
+  assert.equal(r.username, 'app')
+  const a = passmint.azure({ credential: 'managed', clientId: '00000000-0000-0000-0000-000000000001', user: 'me@x' })
+  assert.equal(a.kind, 'azure')
+  assert.equal(a.username, 'me@x')
+  assert.equal(passmint.azure().username, null)
+  assert.equal(new Provider(`dsql://${DSQL_HOST}?user=app`).username, 'app')
+  // Query values are percent-encoded: a value cannot smuggle in a second parameter.
+  assert.equal(passmint.azure({ user: 'a&credential=cli' }).username, 'a&credential=cli')
+})
+
+test('forPostgresUrl picks the provider from the host', () => {
+  assert.equal(Provider.forPostgresUrl(`postgresql://app@${DSQL_HOST}/postgres`).kind, 'dsql')
+  const r = Provider.forPostgresUrl(`postgres://svc@${RDS_HOST}:5433/db`)
+  assert.equal(r.kind, 'rds')
+  assert.equal(r.username, 'svc')
+  assert.equal(Provider.forPostgresUrl('postgresql://me@srv.postgres.database.azure.com/db').kind, 'azure')
+  assert.throws(() => Provider.forPostgresUrl('postgresql://app@localhost/db'), rejectsWith('PASSMINT_INVALID_CONFIG'))
+})
+
+test('bad input is a typed error, never a crash', () => {
+  const cases = [
+    [() => new Provider('bogus://x'), 'PASSMINT_INVALID_CONFIG'],
+    [() => new Provider(''), 'PASSMINT_INVALID_CONFIG'],
+    [() => new Provider('dsql://cluster-without-region'), 'PASSMINT_INVALID_CONFIG'],
+    [() => new Provider('rds://db.example.com?user=app'), 'PASSMINT_INVALID_CONFIG'], // no silent us-east-1
+    [() => new Provider('azure://?credential=bogus'), 'PASSMINT_INVALID_CONFIG'],
+    [() => new Provider('x'.repeat(1 << 20)), 'PASSMINT_INVALID_CONFIG'],
+    [() => new Provider('dsql://\u0000'), 'PASSMINT_INVALID_CONFIG'],
+    [() => new Provider(42), 'PASSMINT_INVALID_ARGUMENT'],
+    [() => new Provider(), 'PASSMINT_INVALID_ARGUMENT'],
+    [() => new Provider(null), 'PASSMINT_INVALID_ARGUMENT'],
+    [() => Provider.forPostgresUrl({}), 'PASSMINT_INVALID_ARGUMENT'],
+    [() => passmint.dsql({ host: DSQL_HOST, regoin: 'x' }), 'PASSMINT_INVALID_ARGUMENT'],
+    [() => passmint.dsql({ host: 'a/b?user=x' }), 'PASSMINT_INVALID_ARGUMENT'],
+    [() => passmint.dsql(), 'PASSMINT_INVALID_ARGUMENT'],
+    [() => passmint.rds({ host: RDS_HOST, user: 'a', port: 70000 }), 'PASSMINT_INVALID_ARGUMENT'],
+    [() => passmint.rds({ host: RDS_HOST }), 'PASSMINT_INVALID_CONFIG'], // user is signed in: required
+    [() => passmint.azure({ clientId: {} }), 'PASSMINT_INVALID_ARGUMENT'],
+  ]
+  for (const [make, code] of cases) assert.throws(make, rejectsWith(code), make.toString())
+})
+
+for (const kind of KINDS) {
+  test(`${kind}: token(), tokenSync() and tokenInfo() agree, and inspect hides the secret`, async () => {
+    const p = await makeProvider(kind, 'app_role')
+    const token = await p.token()
+    assert.equal(typeof token, 'string')
+    assert.ok(token.length > 20)
+    assert.equal(p.tokenSync(), token)
+    assert.equal(await p.password(), token)
+    const { password } = p // detached, as drivers hold it
+    assert.equal(await password(), token)
+
+    const info = await p.tokenInfo()
+    assert.ok(info instanceof Token)
+    assert.equal(info.secret, token)
+    assert.ok(info.expiresAt instanceof Date)
+    assert.ok(info.expiresAt.getTime() > Date.now() + 60_000)
+    assert.equal(info.provider, kind)
+    assert.equal(info.username, 'app_role') // signed (AWS) or from xms_mirid (managed identity)
+    assert.equal(p.tokenInfoSync().secret, token)
+
+    const shown = [util.inspect(info), util.inspect(info, { showHidden: true, depth: 5 }), String(info),
+      JSON.stringify(info), util.inspect(p, { showHidden: true }), String(p), util.format('%o %O %j', info, info, info)]
+    for (const text of shown) assert.ok(!text.includes(token), text)
+    assert.match(util.inspect(info), new RegExp(`Token\\(${kind}, username=app_role, expiresAt=`))
+    assert.equal((await mock.requests(ROUTE[kind])).length, 1)
+    await assertNoSecrets(shown.join('\n'), [token])
+  })
+
+  test(`${kind}: 1,000 concurrent token() calls on a cold cache make one identity request`, async () => {
+    await mock.fault(ROUTE[kind], { delay: 0.3, times: 1 }) // everyone arrives while it is in flight
+    const p = await makeProvider(kind, 'storm')
+    const tokens = await Promise.all(Array.from({ length: 1000 }, () => p.token()))
+    assert.equal(new Set(tokens).size, 1)
+    assert.equal((await mock.requests(ROUTE[kind])).length, 1)
+    // And now from the cache, on this thread.
+    assert.equal(await p.token(), tokens[0])
+    assert.equal((await mock.requests(ROUTE[kind])).length, 1)
+  })
+}
+
+test('a hung endpoint rejects with PASSMINT_TIMEOUT at the deadline while the event loop keeps running', async () => {
+  await mock.fault('azure-appservice', { hang: true })
+  const p = passmint.azure({ credential: 'managed' })
+  let ticks = 0
+  const timer = setInterval(() => ticks++, 50)
+  const started = performance.now()
+  try {
+    await assert.rejects(p.token(), rejectsWith('PASSMINT_TIMEOUT'))
+  } finally {
+    clearInterval(timer)
+  }
+  const seconds = (performance.now() - started) / 1000
+  assert.ok(seconds >= 9 && seconds < 13, `took ${seconds}s`)
+  assert.ok(ticks >= 150, `the loop ticked only ${ticks} times in ${seconds}s`)
+})
+
+test('identity endpoint failures are typed, on every path, and carry no secret', async () => {
+  const p = passmint.azure({ credential: 'managed' })
+  for (const [status, code] of [[401, 'PASSMINT_AUTHENTICATION_FAILED'], [500, 'PASSMINT_PROVIDER_RESPONSE']]) {
+    await mock.reset()
+    await mock.fault('azure-appservice', { status })
+    const fresh = passmint.azure({ credential: 'managed' })
+    const errors = []
+    await assert.rejects(fresh.token(), (e) => errors.push(e) && rejectsWith(code)(e))
+    await assert.rejects(fresh.tokenInfo(), (e) => errors.push(e) && rejectsWith(code)(e))
+    assert.throws(() => fresh.tokenSync(), (e) => errors.push(e) && rejectsWith(code)(e))
+    assert.throws(() => fresh.tokenInfoSync(), (e) => errors.push(e) && rejectsWith(code)(e))
+    // The stack points at the caller, not at a native frame.
+    assert.match(errors[0].stack, /api\.test\.mjs/)
+    await assertNoSecrets(errors.map((e) => `${e.message}\n${e.stack}\n${util.inspect(e)}`).join('\n'))
+  }
+  await mock.reset()
+  await mock.fault('azure-appservice', { body: 'this is not json' })
+  await assert.rejects(p.token(), rejectsWith('PASSMINT_PROVIDER_RESPONSE'))
+})
+
+test('no credential of the requested kind: PASSMINT_CREDENTIAL_UNAVAILABLE with the fix', async () => {
+  const p = passmint.azure({ credential: 'cli' }) // no `az` on this PATH
+  await assert.rejects(p.token(), (e) => rejectsWith('PASSMINT_CREDENTIAL_UNAVAILABLE')(e) && /az login/.test(e.message))
+})
+
+test('a provider is safe to share across many async callers while its token is refreshed', async () => {
+  await mock.lifetime('container', 3600)
+  const p = passmint.dsql({ host: DSQL_HOST })
+  const first = await p.token()
+  const again = await Promise.all(Array.from({ length: 100 }, () => p.tokenInfo()))
+  assert.ok(again.every((t) => t.secret === first))
+  assert.equal((await mock.requests('container')).length, 1)
+})
