@@ -1,0 +1,204 @@
+// The Node drivers with a passmint token over verified TLS (issue 6): node-postgres Client and
+// Pool, Postgres.js, Sequelize (configureSequelize) and Knex (connection.password as a function),
+// for DSQL-, RDS- and Azure-style providers backed by the mock; a cold pool fill; rotation.
+//
+// The server must know a token before a driver sends it: AWS tokens are signed locally, so a test
+// first mints through the very provider it hands the driver (its cache then gives the driver that
+// token); for a cold Azure cache the test queues the token the mock will issue.
+
+import { test, beforeEach, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  passmint, pg, postgres, Sequelize, knex, mock, KINDS, ROUTE, CHECK, CA, PG_PORT,
+  makeProvider, login, newRole, setPassword, pgConfig, closeAdmin, assertNoSecrets,
+} from './harness.mjs'
+
+beforeEach(() => mock.reset())
+after(closeAdmin)
+
+const PID = 'SELECT pg_backend_pid() AS pid'
+const ssl = { ca: CA, rejectUnauthorized: true }
+
+function assertSession(row, role) {
+  assert.equal(row.user, role)
+  assert.equal(row.ssl, true)
+}
+
+const drivers = {
+  async 'pg Client'(p, role) {
+    const client = new pg.Client(pgConfig(role, { password: p.password }))
+    await client.connect()
+    try {
+      return (await client.query(CHECK)).rows[0]
+    } finally {
+      await client.end()
+    }
+  },
+  async 'pg.Pool'(p, role) {
+    const pool = new pg.Pool(pgConfig(role, { password: p.password, max: 2 }))
+    try {
+      return (await pool.query(CHECK)).rows[0]
+    } finally {
+      await pool.end()
+    }
+  },
+  async 'Postgres.js'(p, role) {
+    const sql = postgres({ host: 'localhost', port: PG_PORT, database: 'postgres', username: role, pass: p.password, ssl, max: 1 })
+    try {
+      return (await sql.unsafe(CHECK))[0]
+    } finally {
+      await sql.end()
+    }
+  },
+  async Sequelize(p, role) {
+    const seq = new Sequelize({
+      dialect: 'postgres', host: 'localhost', port: PG_PORT, database: 'postgres', username: role,
+      dialectOptions: { ssl }, logging: false,
+    })
+    passmint.configureSequelize(seq, p)
+    try {
+      return (await seq.query(CHECK, { type: 'SELECT' }))[0]
+    } finally {
+      await seq.close()
+    }
+  },
+  async Knex(p, role) {
+    const db = knex({ client: 'pg', connection: { ...pgConfig(role), password: p.password }, pool: { min: 0, max: 2 } })
+    try {
+      return (await db.raw(CHECK)).rows[0]
+    } finally {
+      await db.destroy()
+    }
+  },
+}
+
+for (const kind of KINDS) {
+  for (const [name, connect] of Object.entries(drivers)) {
+    test(`${kind}: ${name} logs in over verified TLS with the token`, async () => {
+      const role = await newRole()
+      const p = await makeProvider(kind, role)
+      const token = await login(p, role)
+      assertSession(await connect(p, role), role)
+      assert.equal((await mock.requests(ROUTE[kind])).length, 1)
+      await assertNoSecrets('', [token])
+    })
+  }
+}
+
+test('a wrong token is the server\'s error, and the token is not in it', async () => {
+  const role = await newRole()
+  const p = await makeProvider('dsql', role)
+  const token = await p.token()
+  await setPassword(role, 'not-the-token')
+  const client = new pg.Client(pgConfig(role, { password: p.password }))
+  await assert.rejects(client.connect(), (e) => /password authentication failed/.test(e.message) && !e.message.includes(token))
+})
+
+test('a pg.Pool filled with 20 connections at once on a cold cache makes one identity request', async () => {
+  const role = await newRole()
+  const p = await makeProvider('azure', role)
+  await setPassword(role, await mock.queueAzureToken())
+  await mock.fault('azure-appservice', { delay: 0.3, times: 1 }) // all 20 ask while it is in flight
+  const pool = new pg.Pool(pgConfig(role, { password: p.password, max: 20 }))
+  try {
+    const clients = await Promise.all(Array.from({ length: 20 }, () => pool.connect()))
+    const pids = await Promise.all(clients.map(async (c) => (await c.query(PID)).rows[0].pid))
+    assert.equal(new Set(pids).size, 20)
+    const rows = await Promise.all(clients.map(async (c) => (await c.query(CHECK)).rows[0]))
+    rows.forEach((r) => assertSession(r, role))
+    clients.forEach((c) => c.release())
+    assert.equal((await mock.requests('azure-appservice')).length, 1)
+  } finally {
+    await pool.end()
+  }
+})
+
+test('configureSequelize takes the role from the token and turns on verified TLS when none was chosen', async () => {
+  const role = await newRole()
+  const p = await makeProvider('azure', role)
+  await login(p, role)
+  // No username, no dialectOptions: the token's role, and TLS verified against the system roots
+  // plus NODE_EXTRA_CA_CERTS (the harness CA, as a corporate bundle would be).
+  const seq = passmint.configureSequelize(
+    new Sequelize({ dialect: 'postgres', host: 'localhost', port: PG_PORT, database: 'postgres', logging: false }), p)
+  try {
+    assertSession((await seq.query(CHECK, { type: 'SELECT' }))[0], role)
+  } finally {
+    await seq.close()
+  }
+})
+
+test('configureSequelize refuses to send a token without TLS unless allowPlaintext', async () => {
+  const role = await newRole()
+  const p = await makeProvider('dsql', role)
+  const make = (dialectOptions) => new Sequelize({
+    dialect: 'postgres', host: 'localhost', port: PG_PORT, database: 'postgres', username: role, dialectOptions, logging: false,
+  })
+  const refused = (e) => e instanceof passmint.PassmintError && e.code === 'PASSMINT_INVALID_CONFIG' && /allowPlaintext/.test(e.message)
+
+  const plain = passmint.configureSequelize(make({ ssl: false }), p)
+  await assert.rejects(plain.authenticate(), (e) => refused(e.original ?? e) || refused(e.parent ?? e))
+  await plain.close()
+
+  process.env.PGSSLMODE = 'disable'
+  try {
+    const byEnv = passmint.configureSequelize(make(undefined), p)
+    await assert.rejects(byEnv.authenticate(), (e) => refused(e.original ?? e) || refused(e.parent ?? e))
+    await byEnv.close()
+  } finally {
+    delete process.env.PGSSLMODE
+  }
+  assert.equal((await mock.requests('container')).length, 0, 'no token is minted for a refused connection')
+
+  // Allowed: passmint stands aside and the server (hostssl only) is the one that says no.
+  const allowed = passmint.configureSequelize(make({ ssl: false }), p, { allowPlaintext: true })
+  await assert.rejects(allowed.authenticate(), (e) => /no encryption|pg_hba/.test(e.message))
+  await allowed.close()
+  assert.throws(() => passmint.configureSequelize({}, p), (e) => e.code === 'PASSMINT_INVALID_ARGUMENT')
+  assert.throws(() => passmint.configureSequelize(make({ ssl }), {}), (e) => e.code === 'PASSMINT_INVALID_ARGUMENT')
+})
+
+test('rotation: new connections use the refreshed token and open ones keep working', async () => {
+  // A 40 s token is refreshed once under 30 s of life remains (passmint never hands out less), so
+  // after 21 s every new connection needs the next token, the only one the server then accepts.
+  const role = await newRole()
+  await mock.lifetime('azure-appservice', 40)
+  const p = await makeProvider('azure', role)
+  const first = await mock.queueAzureToken()
+  await setPassword(role, first)
+  const fetchedAt = Date.now()
+
+  const pool = new pg.Pool(pgConfig(role, { password: p.password, max: 4 }))
+  const held = await Promise.all([pool.connect(), pool.connect()])
+  const sql = postgres({ host: 'localhost', port: PG_PORT, database: 'postgres', username: role, pass: p.password, ssl, max: 1 })
+  const sqlPid = (await sql.unsafe(PID))[0].pid
+  const heldPids = await Promise.all(held.map(async (c) => (await c.query(PID)).rows[0].pid))
+  assert.equal((await mock.requests('azure-appservice')).length, 1)
+  assert.equal(await p.token(), first)
+
+  await mock.lifetime('azure-appservice', 3600)
+  const second = await mock.queueAzureToken()
+  await setPassword(role, second) // the cloud moved on: the first token no longer logs in
+  await sleep(Math.max(0, fetchedAt + 21_000 - Date.now()))
+
+  try {
+    // New connections, through every driver, get the second token.
+    const fresh = await pool.connect()
+    assertSession((await fresh.query(CHECK)).rows[0], role)
+    fresh.release()
+    for (const [name, connect] of Object.entries(drivers)) {
+      assertSession(await connect(p, role), role, name)
+    }
+    assert.equal(await p.token(), second)
+    assert.equal((await mock.requests('azure-appservice')).length, 2)
+
+    // The sessions opened with the first token are the same sessions, still working.
+    assert.deepEqual(await Promise.all(held.map(async (c) => (await c.query(PID)).rows[0].pid)), heldPids)
+    assert.equal((await sql.unsafe(PID))[0].pid, sqlPid)
+  } finally {
+    held.forEach((c) => c.release())
+    await pool.end()
+    await sql.end()
+  }
+})
