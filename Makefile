@@ -7,7 +7,7 @@ VENV := build/venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: all deps build python lint test demo bench clean install header
+.PHONY: all deps build python node lint test demo bench clean install header
 
 # `make install PREFIX=…` installs libpassmint (shared + static), passmint.h and passmint.pc;
 # PROFILE=debug installs the debug build (what the test suites link against).
@@ -25,6 +25,11 @@ $(VENV)/.installed: tests/requirements.txt
 
 tests/node_modules/.installed: tests/package.json tests/package-lock.json
 	cd tests && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The Node package's build tools (@napi-rs/cli, TypeScript), pinned by its own lock file.
+bindings-node/node_modules/.installed: bindings-node/package.json bindings-node/package-lock.json
+	cd bindings-node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # psql (the client the harness drives) and openssl come from Debian when a machine lacks them.
@@ -50,12 +55,16 @@ build/.go-modules: examples/go/go.mod examples/go/go.sum build/.system-deps-nati
 	cd examples/go && go mod download
 	touch $@
 
-deps: build/.system-deps build/.system-deps-native $(VENV)/.installed tests/node_modules/.installed build/.go-modules
+deps: build/.system-deps build/.system-deps-native $(VENV)/.installed tests/node_modules/.installed \
+      bindings-node/node_modules/.installed build/.go-modules
 	$(CARGO) fetch --locked
 
+# The Node addon is built by `napi build` alone: the TypeScript types are written while it
+# compiles the crate, which a plain cargo build of the same crate would leave stale.
 build: deps
-	$(CARGO) build --locked --workspace --all-targets
+	$(CARGO) build --locked --workspace --all-targets --exclude passmint-node
 	$(MAKE) --no-print-directory python
+	$(MAKE) --no-print-directory node
 
 # The Python package, built from source into the test venv (a debug build: it shares
 # target/debug with the rest). `pip install ./bindings-python` is the user's route.
@@ -63,10 +72,18 @@ python: deps
 	PATH="$(abspath $(VENV))/bin:$$PATH" MATURIN_PEP517_ARGS="--profile dev" $(PY) -m pip install --quiet --disable-pip-version-check \
 	  --no-build-isolation --no-deps --force-reinstall ./bindings-python
 
+# The npm package `passmint` in place (bindings-node/): the addon, its loader and types from
+# napi-rs, then index.js/index.d.ts from lib/index.ts. NODE_PROFILE=release for benchmarks.
+NODE_PROFILE ?= debug
+node: deps
+	cd bindings-node && node_modules/.bin/napi build --platform $(if $(filter release,$(NODE_PROFILE)),--release,) \
+	  --js native.js --dts native.d.ts && node_modules/.bin/tsc -p .
+
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check tests bindings-python/python
+	bindings-node/node_modules/.bin/tsc --noEmit -p bindings-node
 
 test: build lint
 	$(MAKE) --no-print-directory install PREFIX=build/install PROFILE=debug
@@ -98,4 +115,4 @@ header:
 	PASSMINT_WRITE_HEADER=1 $(CARGO) build --locked -p passmint-ffi
 
 clean:
-	rm -rf build target tests/node_modules
+	rm -rf build target tests/node_modules bindings-node/node_modules
