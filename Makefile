@@ -97,8 +97,10 @@ bench: deps
 	$(MAKE) --no-print-directory install PREFIX=build/bench-install PROFILE=release
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install --quiet --disable-pip-version-check \
 	  --no-build-isolation --no-deps --force-reinstall ./bindings-python
+	$(MAKE) --no-print-directory node NODE_PROFILE=release
 	tests/run $(PY) tests/bench_report.py
 	$(MAKE) --no-print-directory python
+	$(MAKE) --no-print-directory node
 
 install:
 	$(CARGO) build --locked -p passmint-ffi $(if $(filter release,$(PROFILE)),--release,)

@@ -121,6 +121,10 @@ const ADOPT = Symbol('adopt')
  */
 export class Provider {
   readonly #native: NativeProvider
+  // The JS copies of the token the native side last called fresh (see freshId in provider.rs).
+  #id = 0
+  #secret = ''
+  #info: Token | undefined
 
   /**
    * The token as a bound `() => Promise<string>`, for node-postgres `password:`, Postgres.js
@@ -172,20 +176,22 @@ export class Provider {
    * after the 10 s deadline).
    */
   token(): Promise<string> {
-    const cached = this.#native.cachedToken()
-    if (cached != null) return Promise.resolve(cached)
+    const cached = this.#cachedSecret()
+    if (cached !== undefined) return Promise.resolve(cached)
     return this.#native.tokenAsync().then(settled<string>)
   }
 
-  /** {@link Provider.token} with the expiry, username and provider kind. */
+  /** {@link Provider.token} with the expiry, username and provider kind (the same object while the token is). */
   tokenInfo(): Promise<Token> {
-    const cached = this.#native.cachedInfo()
-    if (cached != null) return Promise.resolve(new Token(cached))
+    const cached = this.#cachedInfo()
+    if (cached !== undefined) return Promise.resolve(cached)
     return this.#native.infoAsync().then((outcome: NativeToken | Failure) => new Token(settled<NativeToken>(outcome)))
   }
 
   /** The current token, blocking the thread on a cache miss (up to the deadline). Prefer {@link Provider.token}. */
   tokenSync(): string {
+    const cached = this.#cachedSecret()
+    if (cached !== undefined) return cached
     try {
       return this.#native.tokenSync()
     } catch (e) {
@@ -195,11 +201,35 @@ export class Provider {
 
   /** {@link Provider.tokenSync} with the expiry, username and provider kind. */
   tokenInfoSync(): Token {
+    const cached = this.#cachedInfo()
+    if (cached !== undefined) return cached
     try {
       return new Token(this.#native.infoSync())
     } catch (e) {
       throw translated(e)
     }
+  }
+
+  /** The fresh cached token's secret, copied out of the native side only when the token changed. */
+  #cachedSecret(): string | undefined {
+    const id = this.#native.freshId()
+    if (id === 0) return undefined
+    if (id !== this.#id) this.#remember(id)
+    return this.#secret
+  }
+
+  #cachedInfo(): Token | undefined {
+    const id = this.#native.freshId()
+    if (id === 0) return undefined
+    if (id !== this.#id) this.#remember(id)
+    this.#info ??= new Token(this.#native.lastInfo()!)
+    return this.#info
+  }
+
+  #remember(id: number): void {
+    this.#secret = this.#native.lastSecret()!
+    this.#info = undefined
+    this.#id = id
   }
 
   toString(): string {

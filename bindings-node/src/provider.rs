@@ -1,6 +1,12 @@
 //! `NativeProvider`: one core `Provider` per JS object. Cache hits are answered on the JS
 //! thread; misses run on passmint's runtime and settle a promise through a threadsafe deferred,
 //! so the event loop never waits on the network.
+//!
+//! A hit costs one call returning a number: `freshId()` names the fresh token, and the JS side
+//! asks for its secret (`lastSecret()`) only when that number changes, so a 1.5 KB string is
+//! not copied into the JS heap on every call. Freshness is decided here, on every call.
+
+use std::cell::{Cell, RefCell};
 
 use napi::bindgen_prelude::{Either, Object};
 use napi::{Env, JsDeferred};
@@ -33,21 +39,33 @@ impl From<&Token> for NativeToken {
 #[napi]
 pub struct NativeProvider {
     inner: Provider,
+    /// The token `fresh_id` last named. Holding it keeps its allocation alive, so a later
+    /// token can never be mistaken for it by address.
+    last: RefCell<Option<Token>>,
+    generation: Cell<u32>,
+}
+
+impl From<Provider> for NativeProvider {
+    fn from(inner: Provider) -> Self {
+        NativeProvider {
+            inner,
+            last: RefCell::new(None),
+            generation: Cell::new(0),
+        }
+    }
 }
 
 #[napi]
 impl NativeProvider {
     #[napi(constructor)]
     pub fn new(url: String) -> Result<Self> {
-        Provider::from_url(&url)
-            .map(|inner| NativeProvider { inner })
-            .map_err(thrown)
+        Provider::from_url(&url).map(Self::from).map_err(thrown)
     }
 
     #[napi(factory)]
     pub fn for_postgres_url(url: String) -> Result<Self> {
         Provider::for_postgres_url(&url)
-            .map(|inner| NativeProvider { inner })
+            .map(Self::from)
             .map_err(thrown)
     }
 
@@ -63,15 +81,31 @@ impl NativeProvider {
         self.inner.username().map(str::to_string)
     }
 
-    /// The cached token when it is fresh (lock-free); `null` means "fetch".
+    /// A non-zero number naming the cached token when it is fresh (a lock-free peek), the same
+    /// number while it stays the same token; `0` means "fetch".
     #[napi]
-    pub fn cached_token(&self) -> Option<String> {
-        self.inner.cached_token().map(|t| t.secret().to_string())
+    pub fn fresh_id(&self) -> u32 {
+        let Some(token) = self.inner.cached_token() else {
+            return 0;
+        };
+        let mut last = self.last.borrow_mut();
+        if !last.as_ref().is_some_and(|l| l.same_as(&token)) {
+            *last = Some(token);
+            self.generation
+                .set(self.generation.get().checked_add(1).unwrap_or(1));
+        }
+        self.generation.get()
+    }
+
+    /// The secret of the token `freshId()` last named.
+    #[napi]
+    pub fn last_secret(&self) -> Option<String> {
+        self.last.borrow().as_ref().map(|t| t.secret().to_string())
     }
 
     #[napi]
-    pub fn cached_info(&self) -> Option<NativeToken> {
-        self.inner.cached_token().as_ref().map(NativeToken::from)
+    pub fn last_info(&self) -> Option<NativeToken> {
+        self.last.borrow().as_ref().map(NativeToken::from)
     }
 
     /// Blocks the calling thread until the token is there (never past the deadline).
