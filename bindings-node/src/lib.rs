@@ -6,6 +6,7 @@
 
 mod errors;
 mod provider;
+mod secret;
 
 /// The package version: the Rust crates and the npm package share it.
 #[napi_derive::napi]

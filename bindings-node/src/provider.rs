@@ -14,11 +14,13 @@ use napi_derive::napi;
 use passmint_core::{Provider, Token};
 
 use crate::errors::{Failure, Result, thrown};
+use crate::secret::Secret;
 
 /// A token as plain data; `lib/index.ts` wraps it in a `Token` whose inspect hides `secret`.
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct NativeToken {
-    pub secret: String,
+    #[napi(ts_type = "string")]
+    pub secret: Secret,
     /// Unix seconds.
     pub expires_at: i64,
     pub username: Option<String>,
@@ -28,7 +30,7 @@ pub struct NativeToken {
 impl From<&Token> for NativeToken {
     fn from(t: &Token) -> Self {
         NativeToken {
-            secret: t.secret().to_string(),
+            secret: Secret::of(t),
             expires_at: t.expires_at(),
             username: t.username().map(str::to_string),
             provider: t.provider().to_string(),
@@ -98,9 +100,9 @@ impl NativeProvider {
     }
 
     /// The secret of the token `freshId()` last named.
-    #[napi]
-    pub fn last_secret(&self) -> Option<String> {
-        self.last.borrow().as_ref().map(|t| t.secret().to_string())
+    #[napi(ts_return_type = "string | null")]
+    pub fn last_secret(&self) -> Option<Secret> {
+        self.last.borrow().as_ref().map(Secret::of)
     }
 
     #[napi]
@@ -109,11 +111,11 @@ impl NativeProvider {
     }
 
     /// Blocks the calling thread until the token is there (never past the deadline).
-    #[napi]
-    pub fn token_sync(&self) -> Result<String> {
+    #[napi(ts_return_type = "string")]
+    pub fn token_sync(&self) -> Result<Secret> {
         self.inner
             .token_blocking()
-            .map(|t| t.secret().to_string())
+            .map(|t| Secret::of(&t))
             .map_err(thrown)
     }
 
@@ -127,7 +129,7 @@ impl NativeProvider {
 
     #[napi(ts_return_type = "Promise<string | Failure>")]
     pub fn token_async<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
-        settle_later(&self.inner, env, |t| t.secret().to_string())
+        settle_later(&self.inner, env, Secret::of)
     }
 
     #[napi(ts_return_type = "Promise<NativeToken | Failure>")]

@@ -100,6 +100,7 @@ for (const kind of KINDS) {
     assert.equal(info.provider, kind)
     assert.equal(info.username, 'app_role') // signed (AWS) or from xms_mirid (managed identity)
     assert.equal(p.tokenInfoSync().secret, token)
+    assert.equal(await p.tokenInfo(), info, 'the same Token object while the token is unchanged')
 
     const shown = [util.inspect(info), util.inspect(info, { showHidden: true, depth: 5 }), String(info),
       JSON.stringify(info), util.inspect(p, { showHidden: true }), String(p), util.format('%o %O %j', info, info, info)]
@@ -120,6 +121,28 @@ for (const kind of KINDS) {
     assert.equal((await mock.requests(ROUTE[kind])).length, 1)
   })
 }
+
+test('worker threads load the addon, and a worker terminated mid-fetch takes nothing down', async () => {
+  const { Worker } = await import('node:worker_threads')
+  const { once } = await import('node:events')
+  const run = (body) => new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads'); const pm = require(workerData.pkg); ${body}`,
+    { eval: true, workerData: { pkg: PACKAGE_DIR, host: DSQL_HOST } })
+
+  const ok = run(`const p = pm.dsql({ host: workerData.host })
+    p.token().then((t) => parentPort.postMessage({ length: t.length, same: p.tokenSync() === t, kind: p.kind }))`)
+  const [reply] = await once(ok, 'message')
+  assert.deepEqual({ ...reply, length: reply.length > 100 }, { length: true, same: true, kind: 'dsql' })
+  await ok.terminate()
+
+  // The fetch outlives its worker: its promise is settled (10 s later) into an environment that
+  // no longer exists, which must be a no-op while the rest of this file keeps running.
+  await mock.fault('azure-appservice', { hang: true })
+  const doomed = run(`pm.azure({ credential: 'managed' }).token().catch(() => {}); parentPort.postMessage('asked')`)
+  await once(doomed, 'message')
+  await doomed.terminate()
+  assert.equal(typeof (await passmint.dsql({ host: DSQL_HOST }).token()), 'string')
+})
 
 test('a hung endpoint rejects with PASSMINT_TIMEOUT at the deadline while the event loop keeps running', async () => {
   await mock.fault('azure-appservice', { hang: true })
