@@ -28,12 +28,17 @@ before(() => {
   // Offline and without install scripts: nothing is built on the user's machine.
   npm(['install', '--offline', '--ignore-scripts', tarball.path], app)
   // The drivers and type packages the examples use, from the test install.
-  for (const dep of ['pg', 'postgres', 'sequelize', 'knex', 'typescript', '@types']) {
+  for (const dep of ['pg', 'postgres', 'sequelize', 'knex', 'typescript', '@types', 'prisma', '@prisma']) {
     fs.symlinkSync(path.join(TEST_MODULES, dep), path.join(app, 'node_modules', dep))
   }
   for (const file of fs.readdirSync(EXAMPLES)) {
     if (/\.(js|ts)$/.test(file) || file === 'tsconfig.json') fs.copyFileSync(path.join(EXAMPLES, file), path.join(app, file))
   }
+  fs.cpSync(path.join(EXAMPLES, 'prisma'), path.join(app, 'prisma'), { recursive: true })
+  // `npm run generate`, offline: the schema engine Prisma would download is only needed for
+  // migrations, so a no-op stands in for it.
+  execFileSync(process.execPath, [path.join(app, 'node_modules', 'prisma', 'build', 'index.js'), 'generate', '--schema', 'prisma/schema.prisma'],
+    { cwd: app, env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: '/bin/true', CHECKPOINT_DISABLE: '1' }, stdio: 'pipe' })
 })
 
 after(async () => {
@@ -78,7 +83,7 @@ function compileTyped() {
   return path.join(app, 'dist', 'typed.js')
 }
 
-for (const example of ['pg-pool.js', 'postgres-js.js', 'sequelize.js', 'knex.js', 'typed.ts']) {
+for (const example of ['pg-pool.js', 'postgres-js.js', 'sequelize.js', 'knex.js', 'prisma.js', 'typed.ts']) {
   test(`examples/node/${example} logs in with an Azure managed identity token over verified TLS`, async () => {
     await mock.reset()
     const role = await newRole()
