@@ -41,27 +41,41 @@ export class PassmintError extends Error {
 
 const inspectCustom = Symbol.for('nodejs.util.inspect.custom')
 
-/** A token and what is known about it. `util.inspect`, `toString` and `JSON.stringify` leave the secret out. */
+/** Where a provider's tokens come from. */
+export type ProviderKind = 'azure' | 'dsql' | 'rds'
+
+/**
+ * A token and what is known about it (immutable: a warm cache hands every caller the same
+ * object). `util.inspect`, `toString` and `JSON.stringify` leave the secret out.
+ */
 export class Token {
   readonly #secret: string
-  /** When the database stops accepting it for new logins. */
-  readonly expiresAt: Date
+  readonly #expiresAtMs: number
   /** The database role it is for, when the provider knows it (Entra claims, the signed AWS user). */
   readonly username: string | null
-  /** `'azure'`, `'dsql'` or `'rds'`. */
-  readonly provider: string
+  readonly provider: ProviderKind
+
+  private constructor(native: NativeToken) {
+    this.#secret = native.secret
+    this.#expiresAtMs = native.expiresAt * 1000
+    this.username = native.username ?? null
+    this.provider = native.provider as ProviderKind
+    Object.freeze(this)
+  }
 
   /** @internal */
-  constructor(native: NativeToken) {
-    this.#secret = native.secret
-    this.expiresAt = new Date(native.expiresAt * 1000)
-    this.username = native.username ?? null
-    this.provider = native.provider
+  static fromNative(native: NativeToken): Token {
+    return new Token(native)
   }
 
   /** The password to send. */
   get secret(): string {
     return this.#secret
+  }
+
+  /** When the database stops accepting it for new logins (a new Date on each read). */
+  get expiresAt(): Date {
+    return new Date(this.#expiresAtMs)
   }
 
   toJSON(): { expiresAt: string; username: string | null; provider: string } {
@@ -101,6 +115,10 @@ function settled<T>(outcome: T | Failure): T {
     throw translated(outcome)
   }
   return outcome as T
+}
+
+function rethrown(e: unknown): never {
+  throw translated(e)
 }
 
 function invalid(message: string): PassmintError {
@@ -160,9 +178,8 @@ export class Provider {
     }
   }
 
-  /** `'azure'`, `'dsql'` or `'rds'`. */
-  get kind(): string {
-    return this.#native.kind
+  get kind(): ProviderKind {
+    return this.#native.kind as ProviderKind
   }
 
   /** The role the provider URL named, if any (see {@link Token.username} for the token's). */
@@ -176,23 +193,31 @@ export class Provider {
    * after the 10 s deadline).
    */
   token(): Promise<string> {
-    const cached = this.#cachedSecret()
-    if (cached !== undefined) return Promise.resolve(cached)
-    return this.#native.tokenAsync().then(settled<string>)
+    try {
+      const cached = this.#cachedSecret()
+      if (cached !== undefined) return Promise.resolve(cached)
+      return this.#native.tokenAsync().then(settled<string>, rethrown)
+    } catch (e) {
+      return Promise.reject(translated(e))
+    }
   }
 
   /** {@link Provider.token} with the expiry, username and provider kind (the same object while the token is). */
   tokenInfo(): Promise<Token> {
-    const cached = this.#cachedInfo()
-    if (cached !== undefined) return Promise.resolve(cached)
-    return this.#native.infoAsync().then((outcome: NativeToken | Failure) => new Token(settled<NativeToken>(outcome)))
+    try {
+      const cached = this.#cachedInfo()
+      if (cached !== undefined) return Promise.resolve(cached)
+      return this.#native.infoAsync().then((outcome: NativeToken | Failure) => Token.fromNative(settled<NativeToken>(outcome)), rethrown)
+    } catch (e) {
+      return Promise.reject(translated(e))
+    }
   }
 
   /** The current token, blocking the thread on a cache miss (up to the deadline). Prefer {@link Provider.token}. */
   tokenSync(): string {
-    const cached = this.#cachedSecret()
-    if (cached !== undefined) return cached
     try {
+      const cached = this.#cachedSecret()
+      if (cached !== undefined) return cached
       return this.#native.tokenSync()
     } catch (e) {
       throw translated(e)
@@ -201,10 +226,10 @@ export class Provider {
 
   /** {@link Provider.tokenSync} with the expiry, username and provider kind. */
   tokenInfoSync(): Token {
-    const cached = this.#cachedInfo()
-    if (cached !== undefined) return cached
     try {
-      return new Token(this.#native.infoSync())
+      const cached = this.#cachedInfo()
+      if (cached !== undefined) return cached
+      return Token.fromNative(this.#native.infoSync())
     } catch (e) {
       throw translated(e)
     }
@@ -222,7 +247,7 @@ export class Provider {
     const id = this.#native.freshId()
     if (id === 0) return undefined
     if (id !== this.#id) this.#remember(id)
-    this.#info ??= new Token(this.#native.lastInfo()!)
+    this.#info ??= Token.fromNative(this.#native.lastInfo()!)
     return this.#info
   }
 
@@ -244,13 +269,19 @@ export class Provider {
 type Query = Record<string, string | number | undefined>
 
 /** Builds a provider URL from typed options; the core parses and validates it like any other. */
-function fromOptions(scheme: string, authority: string, options: object, names: Record<string, string>): Provider {
+function fromOptions(
+  scheme: string,
+  authority: string,
+  options: object,
+  names: Record<string, string>,
+  authorityKeys: string[] = [],
+): Provider {
   const query: Query = {}
   for (const [key, value] of Object.entries(options)) {
-    if (key === 'host' || key === 'port' || value === undefined || value === null) continue
+    if (authorityKeys.includes(key) || value === undefined || value === null) continue
     const name = names[key]
     if (name === undefined) {
-      throw invalid(`${scheme}(): unknown option '${key}' (known: ${Object.keys(names).join(', ')})`)
+      throw invalid(`${scheme}(): unknown option '${key}' (known: ${[...authorityKeys, ...Object.keys(names)].join(', ')})`)
     }
     if (typeof value !== 'string' && typeof value !== 'number') throw invalid(`${scheme}(): ${key} must be a string or number`)
     query[name] = value
@@ -264,7 +295,10 @@ function fromOptions(scheme: string, authority: string, options: object, names: 
 function hostOf(scheme: string, host: unknown): string {
   const text = requireString(host, `${scheme}(): host`)
   // The host becomes the URL's authority: characters that would end it are a caller mistake.
-  if (text === '' || /[/?#@\s\\]/.test(text)) throw invalid(`${scheme}(): host must be a host name, not '${text}'`)
+  // Not echoed: a URL passed here by mistake may carry a password.
+  if (text === '' || /[/?#@\s\\]/.test(text)) {
+    throw invalid(`${scheme}(): host must be a bare host name (no scheme, user, path, query or spaces)`)
+  }
   return text
 }
 
@@ -309,7 +343,7 @@ export interface DsqlOptions {
 export function dsql(options: DsqlOptions): Provider {
   return fromOptions('dsql', hostOf('dsql', options?.host), options, {
     region: 'region', user: 'user', expiresIn: 'expires_in', profile: 'profile',
-  })
+  }, ['host'])
 }
 
 /** Options of {@link rds}: the `rds://` URL parameters. */
@@ -333,15 +367,15 @@ export function rds(options: RdsOptions): Provider {
   }
   return fromOptions('rds', port === undefined ? host : `${host}:${port}`, options, {
     user: 'user', region: 'region', profile: 'profile',
-  })
+  }, ['host', 'port'])
 }
 
-/** The parts of a Sequelize instance {@link configureSequelize} uses (Sequelize 6 and 7). */
+/** The parts of a Sequelize 6 instance {@link configureSequelize} uses. */
 export interface SequelizeLike {
   addHook(hook: 'beforeConnect', name: string, fn: (config: SequelizeConnectionConfig) => Promise<void>): unknown
 }
 
-/** The connection config Sequelize hands its `beforeConnect` hooks. */
+/** The connection config Sequelize 6 hands its `beforeConnect` hooks. */
 export interface SequelizeConnectionConfig {
   username?: string | null
   password?: string | null
@@ -349,31 +383,40 @@ export interface SequelizeConnectionConfig {
   [key: string]: unknown
 }
 
+/** What the helpers need of a provider (any copy of this package's Provider). */
+export interface TokenSource {
+  tokenInfo(): Promise<Token>
+  readonly username: string | null
+}
+
 export interface HelperOptions {
   /** Let the helper send tokens over a connection the caller configured without TLS. */
   allowPlaintext?: boolean
 }
 
-/** PGSSLMODE values with which node-postgres connects without TLS. */
-const PLAINTEXT_MODES = new Set(['disable', 'allow'])
+/** The PGSSLMODE values with which node-postgres uses TLS (it matches them exactly; any other
+ * value, `allow` included, means plaintext). */
+const PG_TLS_MODES = new Set(['prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'])
 
 /**
- * The TLS a node-postgres-based helper adds: verified TLS (`{ rejectUnauthorized: true }`)
- * when neither `ssl` nor PGSSLMODE chose; a plaintext choice is an error unless allowed.
+ * The TLS a node-postgres-based helper adds, by node-postgres's own rules: verified TLS
+ * (`{ rejectUnauthorized: true }`) when neither `ssl` nor PGSSLMODE chose; a choice with which
+ * node-postgres would send the token in plaintext is an error unless allowed.
  */
 function pgTls(ssl: unknown, helper: string, allowPlaintext: boolean): { ssl?: { rejectUnauthorized: true } } {
   let setting: string | undefined
-  if (ssl === false) setting = 'ssl: false'
-  else if (ssl === undefined || ssl === null) {
-    const mode = process.env.PGSSLMODE?.trim().toLowerCase()
-    if (!mode) return { ssl: { rejectUnauthorized: true } }
-    if (PLAINTEXT_MODES.has(mode)) setting = `PGSSLMODE=${mode}`
+  if (ssl === undefined || ssl === null) {
+    const mode = process.env.PGSSLMODE
+    if (mode === undefined || mode === '') return { ssl: { rejectUnauthorized: true } }
+    if (!PG_TLS_MODES.has(mode)) setting = `PGSSLMODE=${JSON.stringify(mode)}`
+  } else if (!ssl) {
+    setting = `ssl: ${JSON.stringify(ssl)}`
   }
   if (setting !== undefined && !allowPlaintext) {
     throw new PassmintError(
       'PASSMINT_INVALID_CONFIG',
-      `${setting} lets the driver send the database token without TLS; use ssl: { rejectUnauthorized: true } ` +
-        `(or a CA bundle), or pass { allowPlaintext: true } to ${helper} if sending it unencrypted is intended`,
+      `${setting} makes node-postgres send the database token without TLS; use ssl: { rejectUnauthorized: true } ` +
+        `(or PGSSLMODE=verify-full), or pass { allowPlaintext: true } to ${helper} if sending it unencrypted is intended`,
     )
   }
   return {}
@@ -382,19 +425,21 @@ function pgTls(ssl: unknown, helper: string, allowPlaintext: boolean): { ssl?: {
 declare const process: { env: Record<string, string | undefined> }
 
 /**
- * Adds a `beforeConnect` hook that sets each new connection's password to a fresh token and,
- * when the token names its role and the caller gave none (nor PGUSER), the username. Turns on
- * verified TLS when the caller chose none and refuses `ssl: false` unless `allowPlaintext`.
+ * Adds a `beforeConnect` hook to a Sequelize 6 instance that sets each new connection's password
+ * to a fresh token and, when the token names its role and the caller gave none (nor PGUSER), the
+ * username. Turns on verified TLS when neither `dialectOptions.ssl` nor PGSSLMODE chose, and
+ * refuses a plaintext choice unless `allowPlaintext`.
  */
-export function configureSequelize<S extends SequelizeLike>(sequelize: S, provider: Provider, options: HelperOptions = {}): S {
-  if (!(provider instanceof Provider)) throw invalid('configureSequelize(): provider must be a passmint Provider')
-  if (typeof sequelize?.addHook !== 'function') throw invalid('configureSequelize(): expected a Sequelize instance')
+export function configureSequelize<S extends SequelizeLike>(sequelize: S, provider: TokenSource, options: HelperOptions = {}): S {
+  if (typeof provider?.tokenInfo !== 'function') throw invalid('configureSequelize(): provider must be a passmint Provider')
+  if (typeof sequelize?.addHook !== 'function') throw invalid('configureSequelize(): expected a Sequelize 6 instance')
   const allowPlaintext = options.allowPlaintext === true
   sequelize.addHook('beforeConnect', 'passmint', async (config) => {
     const tls = pgTls(config.dialectOptions?.ssl, 'configureSequelize', allowPlaintext)
     if (tls.ssl) config.dialectOptions = { ...config.dialectOptions, ssl: tls.ssl }
     const info = await provider.tokenInfo()
-    config.password = info.secret
+    // Sequelize keeps this config object: out of sight of util.inspect and loggers that walk it.
+    Object.defineProperty(config, 'password', { value: info.secret, enumerable: false, writable: true, configurable: true })
     const named = (typeof config.username === 'string' && config.username.trim() !== '') || !!process.env.PGUSER
     const user = info.username ?? provider.username
     if (!named && user) config.username = user

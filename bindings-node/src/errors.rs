@@ -32,6 +32,20 @@ pub struct Failure {
     pub message: String,
 }
 
+impl Failure {
+    /// For a request passmint dropped without answering (a panic, or a runtime that could not
+    /// run it): the promise still settles, and the event loop is not held open.
+    pub(crate) fn dropped() -> Self {
+        Failure {
+            code: "PASSMINT_INTERNAL".into(),
+            message:
+                "passmint dropped this token request before it finished (its runtime failed to \
+                      start or panicked); the next call starts a new one"
+                    .into(),
+        }
+    }
+}
+
 impl From<passmint_core::Error> for Failure {
     fn from(e: passmint_core::Error) -> Self {
         Failure {
@@ -39,4 +53,20 @@ impl From<passmint_core::Error> for Failure {
             message: e.message().to_string(),
         }
     }
+}
+
+/// Runs `f`, turning a panic into a `PASSMINT_PANIC` error: unwinding out of an N-API callback
+/// would abort the process.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(napi::Error::new(
+            Code("PASSMINT_PANIC".into()),
+            format!("passmint panicked ({what}); please report it"),
+        ))
+    })
 }

@@ -8,12 +8,12 @@
 
 use std::cell::{Cell, RefCell};
 
-use napi::bindgen_prelude::{Either, Object};
+use napi::bindgen_prelude::{Either, Object, ToNapiValue};
 use napi::{Env, JsDeferred};
 use napi_derive::napi;
 use passmint_core::{Provider, Token};
 
-use crate::errors::{Failure, Result, thrown};
+use crate::errors::{Failure, Result, guarded, thrown};
 use crate::secret::Secret;
 
 /// A token as plain data; `lib/index.ts` wraps it in a `Token` whose inspect hides `secret`.
@@ -61,14 +61,16 @@ impl From<Provider> for NativeProvider {
 impl NativeProvider {
     #[napi(constructor)]
     pub fn new(url: String) -> Result<Self> {
-        Provider::from_url(&url).map(Self::from).map_err(thrown)
+        guarded(|| Provider::from_url(&url).map(Self::from).map_err(thrown))
     }
 
     #[napi(factory)]
     pub fn for_postgres_url(url: String) -> Result<Self> {
-        Provider::for_postgres_url(&url)
-            .map(Self::from)
-            .map_err(thrown)
+        guarded(|| {
+            Provider::for_postgres_url(&url)
+                .map(Self::from)
+                .map_err(thrown)
+        })
     }
 
     /// `"dsql"`, `"rds"` or `"azure"`.
@@ -86,17 +88,19 @@ impl NativeProvider {
     /// A non-zero number naming the cached token when it is fresh (a lock-free peek), the same
     /// number while it stays the same token; `0` means "fetch".
     #[napi]
-    pub fn fresh_id(&self) -> u32 {
-        let Some(token) = self.inner.cached_token() else {
-            return 0;
-        };
-        let mut last = self.last.borrow_mut();
-        if !last.as_ref().is_some_and(|l| l.same_as(&token)) {
-            *last = Some(token);
-            self.generation
-                .set(self.generation.get().checked_add(1).unwrap_or(1));
-        }
-        self.generation.get()
+    pub fn fresh_id(&self) -> Result<u32> {
+        guarded(|| {
+            let Some(token) = self.inner.cached_token() else {
+                return Ok(0);
+            };
+            let mut last = self.last.borrow_mut();
+            if !last.as_ref().is_some_and(|l| l.same_as(&token)) {
+                *last = Some(token);
+                self.generation
+                    .set(self.generation.get().checked_add(1).unwrap_or(1));
+            }
+            Ok(self.generation.get())
+        })
     }
 
     /// The secret of the token `freshId()` last named.
@@ -113,18 +117,22 @@ impl NativeProvider {
     /// Blocks the calling thread until the token is there (never past the deadline).
     #[napi(ts_return_type = "string")]
     pub fn token_sync(&self) -> Result<Secret> {
-        self.inner
-            .token_blocking()
-            .map(|t| Secret::of(&t))
-            .map_err(thrown)
+        guarded(|| {
+            self.inner
+                .token_blocking()
+                .map(|t| Secret::of(&t))
+                .map_err(thrown)
+        })
     }
 
     #[napi]
     pub fn info_sync(&self) -> Result<NativeToken> {
-        self.inner
-            .token_blocking()
-            .map(|t| NativeToken::from(&t))
-            .map_err(thrown)
+        guarded(|| {
+            self.inner
+                .token_blocking()
+                .map(|t| NativeToken::from(&t))
+                .map_err(thrown)
+        })
     }
 
     #[napi(ts_return_type = "Promise<string | Failure>")]
@@ -138,6 +146,30 @@ impl NativeProvider {
     }
 }
 
+type Outcome<T> = Either<T, Failure>;
+type Resolver<T> = Box<dyn FnOnce(Env) -> napi::Result<Outcome<T>> + Send>;
+
+/// Owns a promise's deferred until it is settled. Dropped unsettled (the request was dropped
+/// unrun, or a panic unwound through it), it settles with `Failure::dropped()`: a deferred left
+/// pending would keep its threadsafe function, and so the process, alive for ever.
+struct Settle<T: ToNapiValue + Send + 'static>(Option<JsDeferred<Outcome<T>, Resolver<T>>>);
+
+impl<T: ToNapiValue + Send + 'static> Settle<T> {
+    fn settle(mut self, outcome: Outcome<T>) {
+        if let Some(deferred) = self.0.take() {
+            deferred.resolve(Box::new(move |_env| Ok(outcome)));
+        }
+    }
+}
+
+impl<T: ToNapiValue + Send + 'static> Drop for Settle<T> {
+    fn drop(&mut self) {
+        if let Some(deferred) = self.0.take() {
+            deferred.resolve(Box::new(|_env| Ok(Either::B(Failure::dropped()))));
+        }
+    }
+}
+
 /// A promise settled from passmint's runtime with `convert(token)` or a `Failure`.
 fn settle_later<'env, T>(
     provider: &Provider,
@@ -145,19 +177,17 @@ fn settle_later<'env, T>(
     convert: fn(&Token) -> T,
 ) -> napi::Result<Object<'env>>
 where
-    T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
+    T: ToNapiValue + Send + 'static,
 {
     let (deferred, promise) = env.create_deferred()?;
-    let deferred: JsDeferred<Either<T, Failure>, _> = deferred;
-    let started = provider.token_with(move |result| {
-        let outcome = match result {
+    let settle = Settle::<T>(Some(deferred));
+    // On an error the callback, and with it `settle`, is dropped unrun: the promise then
+    // settles through `Settle::drop`.
+    let _ = provider.token_with(move |result| {
+        settle.settle(match result {
             Ok(token) => Either::A(convert(&token)),
             Err(e) => Either::B(Failure::from(e)),
-        };
-        deferred.resolve(move |_env| Ok(outcome));
+        })
     });
-    // The runtime could not start: the callback was dropped unrun, and with it the deferred,
-    // which leaves the promise pending; say so synchronously instead.
-    started.map_err(|e| napi::Error::new(napi::Status::GenericFailure, e.message()))?;
     Ok(promise)
 }

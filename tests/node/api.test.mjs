@@ -7,6 +7,9 @@ import assert from 'node:assert/strict'
 import util from 'node:util'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { passmint, mock, KINDS, ROUTE, DSQL_HOST, RDS_HOST, makeProvider, assertNoSecrets, closeAdmin, PACKAGE_DIR } from './harness.mjs'
 
 const { Provider, PassmintError, Token } = passmint
@@ -77,8 +80,12 @@ test('bad input is a typed error, never a crash', () => {
     [() => passmint.rds({ host: RDS_HOST, user: 'a', port: 70000 }), 'PASSMINT_INVALID_ARGUMENT'],
     [() => passmint.rds({ host: RDS_HOST }), 'PASSMINT_INVALID_CONFIG'], // user is signed in: required
     [() => passmint.azure({ clientId: {} }), 'PASSMINT_INVALID_ARGUMENT'],
+    [() => passmint.azure({ host: DSQL_HOST }), 'PASSMINT_INVALID_ARGUMENT'],
+    [() => passmint.dsql({ host: DSQL_HOST, port: 5432 }), 'PASSMINT_INVALID_ARGUMENT'],
   ]
   for (const [make, code] of cases) assert.throws(make, rejectsWith(code), make.toString())
+  // A URL passed as a host by mistake may carry a password: it is not echoed.
+  assert.throws(() => passmint.dsql({ host: 'postgres://u:hunter2-secret@x/db' }), (e) => rejectsWith('PASSMINT_INVALID_ARGUMENT')(e) && !e.message.includes('hunter2'))
 })
 
 for (const kind of KINDS) {
@@ -101,6 +108,10 @@ for (const kind of KINDS) {
     assert.equal(info.username, 'app_role') // signed (AWS) or from xms_mirid (managed identity)
     assert.equal(p.tokenInfoSync().secret, token)
     assert.equal(await p.tokenInfo(), info, 'the same Token object while the token is unchanged')
+    // Shared, so immutable.
+    assert.throws(() => { info.username = 'someone else' }, TypeError)
+    info.expiresAt.setTime(0)
+    assert.ok(info.expiresAt.getTime() > Date.now())
 
     const shown = [util.inspect(info), util.inspect(info, { showHidden: true, depth: 5 }), String(info),
       JSON.stringify(info), util.inspect(p, { showHidden: true }), String(p), util.format('%o %O %j', info, info, info)]
@@ -122,30 +133,27 @@ for (const kind of KINDS) {
   })
 }
 
-test('worker threads load the addon, and a worker terminated mid-fetch takes nothing down', async () => {
-  const { Worker } = await import('node:worker_threads')
-  const { once } = await import('node:events')
-  const run = (body) => new Worker(
+function worker(body) {
+  return new Worker(
     `const { parentPort, workerData } = require('node:worker_threads'); const pm = require(workerData.pkg); ${body}`,
     { eval: true, workerData: { pkg: PACKAGE_DIR, host: DSQL_HOST } })
+}
 
-  const ok = run(`const p = pm.dsql({ host: workerData.host })
+test('worker threads load the addon', async () => {
+  const ok = worker(`const p = pm.dsql({ host: workerData.host })
     p.token().then((t) => parentPort.postMessage({ length: t.length, same: p.tokenSync() === t, kind: p.kind }))`)
   const [reply] = await once(ok, 'message')
   assert.deepEqual({ ...reply, length: reply.length > 100 }, { length: true, same: true, kind: 'dsql' })
   await ok.terminate()
-
-  // The fetch outlives its worker: its promise is settled (10 s later) into an environment that
-  // no longer exists, which must be a no-op while the rest of this file keeps running.
-  await mock.fault('azure-appservice', { hang: true })
-  const doomed = run(`pm.azure({ credential: 'managed' }).token().catch(() => {}); parentPort.postMessage('asked')`)
-  await once(doomed, 'message')
-  await doomed.terminate()
-  assert.equal(typeof (await passmint.dsql({ host: DSQL_HOST }).token()), 'string')
 })
 
 test('a hung endpoint rejects with PASSMINT_TIMEOUT at the deadline while the event loop keeps running', async () => {
   await mock.fault('azure-appservice', { hang: true })
+  // A worker asks too and is terminated mid-fetch: its promise is settled (at its deadline, just
+  // before ours) into an environment that no longer exists, which must be a no-op.
+  const doomed = worker(`pm.azure({ credential: 'managed' }).token().catch(() => {}); parentPort.postMessage('asked')`)
+  await once(doomed, 'message')
+  await doomed.terminate()
   const p = passmint.azure({ credential: 'managed' })
   let ticks = 0
   const timer = setInterval(() => ticks++, 50)
@@ -158,6 +166,8 @@ test('a hung endpoint rejects with PASSMINT_TIMEOUT at the deadline while the ev
   const seconds = (performance.now() - started) / 1000
   assert.ok(seconds >= 9 && seconds < 13, `took ${seconds}s`)
   assert.ok(ticks >= 150, `the loop ticked only ${ticks} times in ${seconds}s`)
+  await sleep(500) // past the worker's deadline too
+  assert.equal(typeof (await passmint.dsql({ host: DSQL_HOST }).token()), 'string')
 })
 
 test('identity endpoint failures are typed, on every path, and carry no secret', async () => {

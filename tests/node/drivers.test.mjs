@@ -9,9 +9,11 @@
 import { test, beforeEach, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { spawnSync } from 'node:child_process'
+import util from 'node:util'
 import {
   passmint, pg, postgres, Sequelize, knex, mock, KINDS, ROUTE, CHECK, CA, PG_PORT,
-  makeProvider, login, newRole, setPassword, pgConfig, closeAdmin, assertNoSecrets,
+  makeProvider, login, newRole, setPassword, pgConfig, closeAdmin, DSQL_HOST, PACKAGE_DIR, resolveTestModule as require_,
 } from './harness.mjs'
 
 beforeEach(() => mock.reset())
@@ -58,7 +60,10 @@ const drivers = {
     })
     passmint.configureSequelize(seq, p)
     try {
-      return (await seq.query(CHECK, { type: 'SELECT' }))[0]
+      const row = (await seq.query(CHECK, { type: 'SELECT' }))[0]
+      // Sequelize keeps the config the hook filled in; inspecting the instance must not show it.
+      assert.ok(!util.inspect(seq, { depth: 12 }).includes(await p.token()), 'the token shows in util.inspect(sequelize)')
+      return row
     } finally {
       await seq.close()
     }
@@ -81,7 +86,7 @@ for (const kind of KINDS) {
       const token = await login(p, role)
       assertSession(await connect(p, role), role)
       assert.equal((await mock.requests(ROUTE[kind])).length, 1)
-      await assertNoSecrets('', [token])
+      assert.equal(await p.token(), token)
     })
   }
 }
@@ -124,9 +129,28 @@ test('configureSequelize takes the role from the token and turns on verified TLS
     new Sequelize({ dialect: 'postgres', host: 'localhost', port: PG_PORT, database: 'postgres', logging: false }), p)
   try {
     assertSession((await seq.query(CHECK, { type: 'SELECT' }))[0], role)
+    assert.deepEqual(seq.connectionManager.config.dialectOptions.ssl, { rejectUnauthorized: true })
   } finally {
     await seq.close()
   }
+})
+
+test('configureSequelize\'s default TLS verifies the server: an untrusted certificate is refused', async () => {
+  const role = await newRole()
+  const p = await makeProvider('dsql', role)
+  await login(p, role)
+  // The same program without NODE_EXTRA_CA_CERTS: nothing trusts the harness CA.
+  const script = `
+    const { Sequelize } = require(${JSON.stringify(require_('sequelize'))})
+    const passmint = require(${JSON.stringify(PACKAGE_DIR)})
+    const seq = passmint.configureSequelize(new Sequelize({ dialect: 'postgres', host: 'localhost', port: ${PG_PORT},
+      database: 'postgres', username: ${JSON.stringify(role)}, logging: false }), passmint.dsql({ host: ${JSON.stringify(DSQL_HOST)}, user: ${JSON.stringify(role)} }))
+    seq.authenticate().then(() => { console.log('connected'); return seq.close() }, (e) => { console.log('refused: ' + e.message); return seq.close() })`
+  const env = { ...process.env }
+  delete env.NODE_EXTRA_CA_CERTS
+  const r = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8', timeout: 60_000 })
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /refused: .*(self[- ]signed|unable to verify|certificate)/i)
 })
 
 test('configureSequelize refuses to send a token without TLS unless allowPlaintext', async () => {
@@ -136,20 +160,37 @@ test('configureSequelize refuses to send a token without TLS unless allowPlainte
     dialect: 'postgres', host: 'localhost', port: PG_PORT, database: 'postgres', username: role, dialectOptions, logging: false,
   })
   const refused = (e) => e instanceof passmint.PassmintError && e.code === 'PASSMINT_INVALID_CONFIG' && /allowPlaintext/.test(e.message)
+  const isRefused = (e) => refused(e.original ?? e) || refused(e.parent ?? e)
 
-  const plain = passmint.configureSequelize(make({ ssl: false }), p)
-  await assert.rejects(plain.authenticate(), (e) => refused(e.original ?? e) || refused(e.parent ?? e))
-  await plain.close()
+  for (const ssl of [false, 0, '']) {
+    const plain = passmint.configureSequelize(make({ ssl }), p)
+    await assert.rejects(plain.authenticate(), isRefused, `ssl: ${JSON.stringify(ssl)}`)
+    await plain.close()
+  }
+  // node-postgres matches PGSSLMODE exactly: anything but prefer/require/verify-ca/verify-full/
+  // no-verify, `allow` and a capitalised `Require` included, means plaintext.
+  for (const mode of ['disable', 'allow', 'Require', 'verify_full']) {
+    process.env.PGSSLMODE = mode
+    try {
+      const byEnv = passmint.configureSequelize(make(undefined), p)
+      await assert.rejects(byEnv.authenticate(), isRefused, `PGSSLMODE=${mode}`)
+      await byEnv.close()
+    } finally {
+      delete process.env.PGSSLMODE
+    }
+  }
+  assert.equal((await mock.requests('container')).length, 0, 'no token is minted for a refused connection')
 
-  process.env.PGSSLMODE = 'disable'
+  // PGSSLMODE=require is TLS without verification: the caller's choice, let through.
+  await login(p, role)
+  process.env.PGSSLMODE = 'require'
   try {
-    const byEnv = passmint.configureSequelize(make(undefined), p)
-    await assert.rejects(byEnv.authenticate(), (e) => refused(e.original ?? e) || refused(e.parent ?? e))
-    await byEnv.close()
+    const seq = passmint.configureSequelize(make(undefined), p)
+    assertSession((await seq.query(CHECK, { type: 'SELECT' }))[0], role)
+    await seq.close()
   } finally {
     delete process.env.PGSSLMODE
   }
-  assert.equal((await mock.requests('container')).length, 0, 'no token is minted for a refused connection')
 
   // Allowed: passmint stands aside and the server (hostssl only) is the one that says no.
   const allowed = passmint.configureSequelize(make({ ssl: false }), p, { allowPlaintext: true })

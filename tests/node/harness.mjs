@@ -12,6 +12,8 @@ const require = createRequire(path.join(TOP, 'tests', 'package.json'))
 /** The package as `require('passmint')` gives it (PASSMINT_NODE_PACKAGE: an installed copy). */
 export const PACKAGE_DIR = process.env.PASSMINT_NODE_PACKAGE ?? path.join(TOP, 'bindings-node')
 export const passmint = require(PACKAGE_DIR)
+/** The path `require` gives for a module of the test install (for child processes). */
+export const resolveTestModule = (id) => require.resolve(id)
 export const pg = require('pg')
 export const postgres = require('postgres')
 export const { Sequelize } = require('sequelize')

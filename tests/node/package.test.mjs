@@ -71,10 +71,12 @@ test('the TypeScript example type-checks with --strict', () => {
   const r = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '-p', app], { encoding: 'utf8' })
   assert.equal(r.status, 0, r.stdout + r.stderr)
   // And it can fail: a wrong type is caught.
-  fs.writeFileSync(path.join(app, 'wrong.ts'), "import { Provider } from 'passmint'\nconst n: number = new Provider('azure://').tokenSync()\n")
+  fs.writeFileSync(path.join(app, 'wrong.ts'),
+    "import { Provider, Token } from 'passmint'\nconst n: number = new Provider('azure://').tokenSync()\nconst t = new Token()\n")
   const bad = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--types', 'node', '--module', 'nodenext', 'wrong.ts'], { cwd: app, encoding: 'utf8' })
   assert.notEqual(bad.status, 0)
-  assert.match(bad.stdout, /TS2322/)
+  assert.match(bad.stdout, /TS2322/) // string is not a number
+  assert.match(bad.stdout, /TS2673/) // Token's constructor is private
 })
 
 function compileTyped() {
