@@ -89,7 +89,10 @@ test: build lint
 	$(MAKE) --no-print-directory install PREFIX=build/install PROFILE=debug
 	tests/all
 
+# Every provider through every integration (psql, Python, Node, C, Go) against a token check
+# that behaves like the clouds'; prints one table. Loopback only; writes only under build/.
 demo: build
+	$(MAKE) --no-print-directory install PREFIX=build/install PROFILE=debug
 	tests/run $(PY) tests/demo.py
 
 bench: deps

@@ -1,76 +1,242 @@
-"""`make demo`: mint DSQL and RDS tokens with the passmint CLI from credentials served by the
-local mock identity server, let a throwaway TLS PostgreSQL accept them as the cloud would,
-and connect with psql over verified TLS. Loopback only; stops everything it started."""
+"""`make demo`: every provider through every integration, on loopback, in one table.
+
+It starts a mock identity service for both clouds, fake `az`/`azd`, and a throwaway TLS
+PostgreSQL. In front of PostgreSQL sits a door that checks each login the way the cloud does
+(harness/cloudauth.py):
+- SigV4 signature, expiry and user for DSQL and RDS;
+- an Entra token the identity service issued to that role, for Azure.
+
+Then, for each provider, each integration mints its own token in its own process and logs in:
+- psql with `passmint token`;
+- psycopg, psycopg_pool, asyncpg and SQLAlchemy through passmint's Python helpers;
+- node-postgres, Postgres.js, Sequelize and Knex through the Node package;
+- examples/c (libpq) and examples/go (pgx) through libpassmint.
+
+The table shows who the server says each session is, when the provider's tokens expire, and
+the milliseconds each login took, token included. Everything started is stopped. Nothing is
+written outside build/ (temporary files go to build/demo-tmp).
+
+    make demo        (runs: tests/run build/venv/bin/python tests/demo.py)
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import bins
+from harness.azcli import FakeAzureClis
 from harness.ca import make_ca
+from harness.cloudauth import CloudAuthFront
 from harness.env import hermetic_env
 from harness.mock import MockIdentityServer
-from harness.pg import PostgresServer
+from harness.pg import PostgresServer, find_psql
 
-TARGETS = [
-    # (provider, credential source, role, postgres URL the application would use)
-    ("Aurora DSQL", "ECS container", "admin_demo", "dsql://demo123.dsql.us-east-1.on.aws?user={role}"),
-    ("Aurora DSQL", "EKS web identity", "reader_demo", "dsql://demo123?region=eu-west-2&user={role}&expires_in=3600"),
-    ("RDS IAM", "EC2 IMDSv2", "app_demo", "--for postgresql://{role}@db.demo.eu-west-1.rds.amazonaws.com:5432/app"),
-]
+TOP = bins.TOP
+INSTALL = Path(os.environ.get("PASSMINT_INSTALL_DIR") or TOP / "build" / "install").resolve()
+DEMO = Path(__file__).resolve().parent / "demo"
+GO_PASSTHROUGH = ("GOPATH", "GOMODCACHE", "GOCACHE", "GOROOT")
 
 
-def source_env(kind: str, mock: MockIdentityServer, env_dir: Path, ca_pem: Path) -> dict:
-    if kind == "ECS container":
-        extra = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": mock.http_url + "/aws/container-credentials"}
-    elif kind == "EKS web identity":
-        jwt = env_dir / "web-identity-token"
-        jwt.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJkZW1vIn0.c2ln")
-        extra = {"AWS_WEB_IDENTITY_TOKEN_FILE": str(jwt), "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/demo",
-                 "AWS_ENDPOINT_URL_STS": mock.http_url}
-    else:
-        extra = {"AWS_EC2_METADATA_DISABLED": "false", "AWS_EC2_METADATA_SERVICE_ENDPOINT": mock.http_url + "/"}
-    return hermetic_env(env_dir / kind.replace(" ", "-"), ca_pem, **extra)
+@dataclass
+class Target:
+    name: str
+    url: str
+    role: str
+    env: dict[str, str]
+
+
+@dataclass
+class Cell:
+    ok: bool
+    detail: str  # the role the server saw, or what went wrong
+    ms: float | None = None
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def last_json(out: str) -> dict:
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def build_c(work: Path) -> Path:
+    out = work / "c"
+    out.mkdir()
+    env = {**os.environ, "PKG_CONFIG_PATH": str(INSTALL / "lib" / "pkgconfig")}
+    r = run(["make", "-C", str(TOP / "examples" / "c"), f"BUILD={out}"], env)
+    if r.returncode != 0:
+        raise RuntimeError(f"examples/c did not build (run `make install PREFIX=build/install`):\n{r.stderr}")
+    return out / "connect"
+
+
+def build_go(work: Path) -> Path:
+    out = work / "passmint-pgx"
+    env = {k: os.environ[k] for k in (*GO_PASSTHROUGH, "PATH", "HOME") if os.environ.get(k)}
+    env.update(CGO_ENABLED="1", GOPROXY="off", GOSUMDB="off", GOTOOLCHAIN="local", GOFLAGS="-mod=readonly -buildvcs=false",
+               PKG_CONFIG_PATH=str(INSTALL / "lib" / "pkgconfig"))
+    r = run(["go", "build", "-o", str(out), "-ldflags", f"-r {INSTALL / 'lib'}", "."], env, cwd=TOP / "examples" / "go",
+            timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"examples/go did not build:\n{r.stderr}")
+    return out
+
+
+def drivers(front_port: int, ca_pem: Path, c_connect: Path, go_pgx: Path, psql: str):
+    """(column name, function(target, env) -> Cell)."""
+    py, node = sys.executable, shutil.which("node") or "node"
+
+    def via_json(args: list[str]):
+        def go(t: Target, env: dict[str, str]) -> Cell:
+            r = run(args, env)
+            out = last_json(r.stdout)
+            if r.returncode != 0 or "user" not in out:
+                return Cell(False, (out.get("error") or r.stderr.strip().splitlines() or ["no output"])[-1])
+            return Cell(out["user"] == t.role, out["user"], out.get("ms"))
+        return go
+
+    def psql_(t: Target, env: dict[str, str]) -> Cell:
+        started = time.perf_counter()
+        minted = bins.cli(["token", "--json", t.url], env)
+        if minted.returncode != 0:
+            return Cell(False, minted.stderr.strip())
+        token = json.loads(minted.stdout)
+        conninfo = f"host=localhost port={front_port} dbname=postgres user={t.role} sslmode=verify-full sslrootcert={ca_pem}"
+        r = run([psql, "-X", "-w", "-A", "-t", "-d", conninfo, "-c", "select current_user"], {**env, "PGPASSWORD": token["token"]})
+        ms = (time.perf_counter() - started) * 1000
+        if r.returncode != 0:
+            return Cell(False, r.stderr.strip())
+        return Cell(r.stdout.strip() == t.role, r.stdout.strip(), ms)
+
+    def c_(t: Target, env: dict[str, str]) -> Cell:
+        started = time.perf_counter()
+        r = run([str(c_connect), t.url], {**env, "PGSSLROOTCERT": str(ca_pem)})
+        ms = (time.perf_counter() - started) * 1000
+        user = next((ln.split(": ", 1)[1] for ln in r.stdout.splitlines() if ln.startswith("current_user: ")), None)
+        if r.returncode != 0 or user is None:
+            return Cell(False, r.stderr.strip() or r.stdout.strip())
+        return Cell(user == t.role, user, ms)
+
+    def go_(t: Target, env: dict[str, str]) -> Cell:
+        started = time.perf_counter()
+        dsn = f"host=localhost port={front_port} dbname=postgres sslmode=verify-full sslrootcert={ca_pem}"
+        r = run([str(go_pgx), "-provider", t.url, "-dsn", dsn, "-max-conns", "2"], env)
+        ms = (time.perf_counter() - started) * 1000
+        out = last_json(r.stdout)
+        conns = out.get("conns") or []
+        if r.returncode != 0 or not conns:
+            return Cell(False, "; ".join(out.get("errors") or []) or r.stderr.strip())
+        return Cell(conns[0]["user"] == t.role, conns[0]["user"], ms)
+
+    return [
+        ("psql (passmint token)", psql_),
+        ("psycopg", via_json([py, str(DEMO / "python_driver.py"), "psycopg"])),
+        ("psycopg_pool", via_json([py, str(DEMO / "python_driver.py"), "psycopg_pool"])),
+        ("asyncpg", via_json([py, str(DEMO / "python_driver.py"), "asyncpg"])),
+        ("SQLAlchemy", via_json([py, str(DEMO / "python_driver.py"), "sqlalchemy"])),
+        ("node-postgres", via_json([node, str(DEMO / "node_driver.js"), "pg"])),
+        ("Postgres.js", via_json([node, str(DEMO / "node_driver.js"), "postgres"])),
+        ("Sequelize", via_json([node, str(DEMO / "node_driver.js"), "sequelize"])),
+        ("Knex", via_json([node, str(DEMO / "node_driver.js"), "knex"])),
+        ("C / libpq", c_),
+        ("Go / pgx", go_),
+    ]
+
+
+def targets(mock: MockIdentityServer, clis: FakeAzureClis, work: Path, ca_pem: Path) -> list[Target]:
+    def env(name: str, **extra: str) -> dict[str, str]:
+        e = hermetic_env(work / "env" / name, ca_pem, **extra)
+        e.update({k: os.environ[k] for k in GO_PASSTHROUGH if os.environ.get(k)})
+        return e
+
+    mock.configure(azure_app_name="demo-webapp")  # the managed identity is named like its role, as on Azure
+    clis.set_claims("az", {"upn": "dev@contoso.example"})
+    az_env = env("azure-cli", **clis.env())
+    az_env["PATH"] = f"{clis.bin_dir}:{az_env['PATH']}"
+    return [
+        Target("Azure managed identity (App Service)", "azure://?credential=managed", "demo-webapp",
+               env("azure-managed", IDENTITY_ENDPOINT=mock.http_url + "/azure/appservice/token",
+                   IDENTITY_HEADER=mock.identity_header)),
+        Target("Azure CLI (az login)", "azure://?credential=cli", "dev@contoso.example", az_env),
+        Target("Aurora DSQL (ECS container credentials)", "dsql://demo123.dsql.us-east-1.on.aws?user=demo_dsql", "demo_dsql",
+               env("dsql", AWS_CONTAINER_CREDENTIALS_FULL_URI=mock.http_url + "/aws/container-credentials")),
+        Target("RDS IAM (EC2 IMDSv2)", "rds://db.demo.eu-west-1.rds.amazonaws.com:5432?user=demo_rds", "demo_rds",
+               env("rds", AWS_EC2_METADATA_DISABLED="false", AWS_EC2_METADATA_SERVICE_ENDPOINT=mock.http_url + "/")),
+    ]
+
+
+def expiry(t: Target) -> str:
+    r = bins.cli(["token", "--json", t.url], t.env)
+    if r.returncode != 0:
+        return "?"
+    left = int(json.loads(r.stdout)["expires_at"] - time.time())
+    return f"{left // 60} min {left % 60:02d} s"
 
 
 def main() -> int:
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="passmint-demo-") as tmp:
+    tmp_root = TOP / "build" / "demo-tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = str(tmp_root)  # PostgreSQL's data, the CA, the builds: all under build/
+    os.environ["TMPDIR"] = str(tmp_root)
+    results: list[tuple[Target, str, list[tuple[str, Cell]]]] = []
+    with tempfile.TemporaryDirectory(prefix="run-") as tmp:
         work = Path(tmp)
+        print("building examples/c and examples/go against build/install ...", flush=True)
+        c_connect, go_pgx = build_c(work), build_go(work)
         ca = make_ca(work / "ca")
+        clis = FakeAzureClis(work / "azure-clis")
         with MockIdentityServer(ca) as mock, PostgresServer(ca) as pg:
-            print(f"mock identity endpoints on {mock.http_url}; PostgreSQL (TLS) on 127.0.0.1:{pg.port}\n")
-            for provider, kind, role, target in TARGETS:
-                pg.create_login_role(role)
-                env = source_env(kind, mock, work, ca.ca_pem)
-                args = ["token", "--json", *target.format(role=role).split(" ", 1)]
-                started = time.monotonic()
-                r = bins.cli(args, env)
-                mint_ms = (time.monotonic() - started) * 1000
-                if r.returncode != 0:
-                    rows.append((provider, kind, role, "FAILED: " + r.stderr.strip(), "", ""))
-                    continue
-                out = json.loads(r.stdout)
-                pg.set_password(role, out["token"])  # what IAM does on the cloud's side
-                started = time.monotonic()
-                who = pg.connect_psql(role, out["token"]).strip()
-                connect_ms = (time.monotonic() - started) * 1000
-                expiry = time.strftime("%H:%M:%SZ", time.gmtime(out["expires_at"]))
-                rows.append((provider, kind, f"psql as {who}", expiry, f"{mint_ms:.0f}", f"{connect_ms:.0f}"))
-    header = ("provider", "credentials from", "connected", "token expires", "mint ms", "connect ms")
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
-    failed = sum(1 for r in rows if str(r[3]).startswith("FAILED"))
-    print(f"\n{len(rows) - failed} of {len(rows)} connected; mock and PostgreSQL stopped.")
-    return 1 if failed else 0
+            def aws_credentials() -> list[dict]:
+                return mock.issued()
+
+            def azure_tokens() -> list[str]:
+                return mock.issued_secrets() + clis.issued_secrets()
+
+            with CloudAuthFront(pg, ca, aws_credentials, azure_tokens) as front:
+                print(f"mock identity service {mock.http_url}; PostgreSQL behind a cloud-style token check on "
+                      f"127.0.0.1:{front.port} (TLS)\n", flush=True)
+                columns = drivers(front.port, ca.ca_pem, c_connect, go_pgx, find_psql())
+                for t in targets(mock, clis, work, ca.ca_pem):
+                    pg.create_login_role(t.role)
+                    t.env.update(PASSMINT_PROVIDER=t.url, PGHOST="localhost", PGPORT=str(front.port),
+                                 PGDATABASE="postgres", PGSSLROOTCERT=str(ca.ca_pem))
+                    cells = [(name, fn(t, t.env)) for name, fn in columns]
+                    results.append((t, expiry(t), cells))
+                refused = [e for e in front.log if not e["ok"]]
+    failures = report(results)
+    if refused:
+        print(f"\nthe token check refused {len(refused)} login(s): " +
+              "; ".join(f"{e['user']}: {e['reason']}" for e in refused))
+    return 1 if failures else 0
+
+
+def report(results: list[tuple[Target, str, list[tuple[str, Cell]]]]) -> int:
+    failures = 0
+    width = max(len(name) for _, _, cells in results for name, _ in cells)
+    for t, expires, cells in results:
+        print(f"{t.name}: {t.url}\n  tokens expire in {expires}")
+        for name, cell in cells:
+            failures += not cell.ok
+            ms = f"{cell.ms:7.0f} ms" if cell.ms is not None else "       —  "
+            status = f"connected as {cell.detail}" if cell.ok else f"FAILED: {cell.detail[:150]}"
+            print(f"  {name:<{width}}  {ms}  {status}")
+        print()
+    total = sum(len(cells) for _, _, cells in results)
+    print(f"{total - failures} of {total} logins connected over verified TLS"
+          f"{'' if not failures else f'; {failures} failed'}")
+    return failures
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
