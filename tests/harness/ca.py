@@ -22,7 +22,7 @@ _SERVER_EXT = """\
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectAltName = DNS:localhost, IP:127.0.0.1{extra}
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 """
@@ -44,7 +44,7 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise RuntimeError(f"openssl {args[0]} failed: {proc.stderr.strip()}")
 
 
-def _generate(work: Path) -> None:
+def _generate(work: Path, names: tuple[str, ...] = ()) -> None:
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     _openssl(
         "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem",
@@ -59,7 +59,7 @@ def _generate(work: Path) -> None:
         "-subj", "/CN=localhost",
         cwd=work,
     )
-    (work / "server.ext").write_text(_SERVER_EXT)
+    (work / "server.ext").write_text(_SERVER_EXT.format(extra="".join(f", DNS:{n}" for n in names)))
     _openssl(
         "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
         "-set_serial", str(int.from_bytes(os.urandom(8), "big")),
@@ -68,8 +68,9 @@ def _generate(work: Path) -> None:
     )
 
 
-def make_ca(directory: str | os.PathLike[str]) -> CA:
-    """Create (once) a CA and a localhost server certificate in ``directory``.
+def make_ca(directory: str | os.PathLike[str], names: tuple[str, ...] = ()) -> CA:
+    """Create (once) a CA and a localhost server certificate in ``directory``; ``names`` are
+    more host names the certificate is for (the README's cloud hosts, mapped to loopback).
 
     Idempotent and safe against concurrent callers (pytest-xdist workers, a
     Node suite starting the mock at the same time): a lock serialises creation
@@ -82,7 +83,7 @@ def make_ca(directory: str | os.PathLike[str]) -> CA:
         if not all((d / name).is_file() for name in _FILES):
             with tempfile.TemporaryDirectory(dir=d, prefix=".gen-") as tmp:
                 work = Path(tmp)
-                _generate(work)
+                _generate(work, names)
                 for name in _FILES:
                     os.chmod(work / name, 0o600 if name.endswith(".key") else 0o644)
                 # Server key last: its presence marks a complete set.

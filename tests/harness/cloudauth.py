@@ -153,10 +153,11 @@ class CloudAuthFront:
         ca: Any,
         aws_credentials: Callable[[], list[dict[str, Any]]],
         azure_tokens: Callable[[], list[str]],
+        port: int = 0,
     ) -> None:
         self.pg, self.ca = pg, ca
         self._aws_credentials, self._azure_tokens = aws_credentials, azure_tokens
-        self.port: int | None = None
+        self.port: int = port
         self.log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
@@ -166,7 +167,7 @@ class CloudAuthFront:
         self._tls.load_cert_chain(str(ca.cert_pem), str(ca.key_pem))
 
     def __enter__(self) -> Self:
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server(("127.0.0.1", self.port))
         self._listener.settimeout(0.2)
         self.port = self._listener.getsockname()[1]
         accept = threading.Thread(target=self._accept, name="cloudauth-accept", daemon=True)

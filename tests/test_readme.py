@@ -1,0 +1,176 @@
+"""Every code block in README.md runs here, so the README cannot rot.
+
+The blocks use the clouds' real host names, such as `mydb.postgres.database.azure.com`.
+`tests/run` with `PASSMINT_HOSTS=tests/docs/hosts` mounts a private /etc/hosts that points
+those names at loopback. There the harness serves a mock identity service, and PostgreSQL
+behind a cloud-style token check (harness/cloudauth.py) on port 5432. The certificate is for
+those names and signed by the test CA, which is this environment's "system" bundle
+(`SSL_CERT_FILE`, `NODE_EXTRA_CA_CERTS`) and its `global-bundle.pem`. A block passes when it
+exits 0 and every login it made was accepted.
+
+How each kind of block is run:
+- python, js, c and the non-install sh blocks run as written (js is wrapped in an async
+  function for its top-level `await`).
+- The rust block must equal core/examples/readme.rs, whose binary runs.
+- Install and make blocks are checked without installing: `make -n`, `npm pack --dry-run`, and
+  the paths and versions they name. The suites perform the same installs for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from harness.bins import TARGET, TOP
+from harness.ca import make_ca
+from harness.cloudauth import CloudAuthFront
+from harness.env import hermetic_env
+from harness.mock import MockIdentityServer
+from harness.native import LIBDIR, PKG_CONFIG_PATH
+from harness.pg import PostgresServer
+
+README = TOP / "README.md"
+HOSTS = ("mydb.postgres.database.azure.com", "abc123example.dsql.us-east-1.on.aws",
+         "mydb.abc123example.eu-west-1.rds.amazonaws.com")
+INSTALL_COMMANDS = ("pip install", "npm pack", "npm install", "make", "cargo install")
+
+
+def blocks() -> list[tuple[str, str, int]]:
+    """(language, code, line) of every fenced block."""
+    text = README.read_text()
+    found = []
+    for m in re.finditer(r"^```(\w*)\n(.*?)^```$", text, re.DOTALL | re.MULTILINE):
+        found.append((m.group(1), m.group(2), text[: m.start()].count("\n") + 1))
+    return found
+
+
+def is_install(code: str) -> bool:
+    lines = [ln.split("#", 1)[0].strip() for ln in code.splitlines()]
+    commands = [c.strip() for ln in lines if ln for c in ln.split("&&")]
+    return all(c.startswith(INSTALL_COMMANDS) for c in commands)
+
+
+BLOCKS = blocks()
+
+
+def block_id(b: tuple[str, str, int]) -> str:
+    return f"{b[0] or 'text'}-line{b[2]}"
+
+
+def test_every_block_has_a_runner():
+    kinds = {lang for lang, _, _ in BLOCKS}
+    assert kinds <= {"python", "js", "sh", "c", "rust"}, f"no runner for {kinds}"
+    assert len(BLOCKS) >= 14
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory):
+    hosts = Path("/etc/hosts").read_text()
+    missing = [h for h in HOSTS if not re.search(rf"^127\.0\.0\.1\s+{re.escape(h)}\s*$", hosts, re.MULTILINE)]
+    if missing:
+        pytest.fail(f"{missing} do not resolve to loopback here: run through "
+                    "`PASSMINT_HOSTS=tests/docs/hosts tests/run` (tests/all does)")
+    work = tmp_path_factory.mktemp("readme")
+    ca = make_ca(work / "ca", names=HOSTS)
+    with MockIdentityServer(ca) as mock, PostgresServer(ca) as pg:
+        pg.sql("CREATE DATABASE app")
+        for role in ("app", "admin"):
+            pg.create_login_role(role)
+        mock.configure(azure_app_name="app")  # the App Service identity is named like its role
+        with CloudAuthFront(pg, ca, mock.issued, mock.issued_secrets, port=5432) as front:
+            cwd = work / "cwd"
+            cwd.mkdir()
+            shutil.copyfile(ca.ca_pem, cwd / "global-bundle.pem")  # "the AWS bundle"
+            node_path = work / "node_path"
+            node_path.mkdir()
+            (node_path / "passmint").symlink_to(TOP / "bindings-node")
+            env = hermetic_env(
+                work / "env", ca.ca_pem,
+                IDENTITY_ENDPOINT=mock.http_url + "/azure/appservice/token",
+                IDENTITY_HEADER=mock.identity_header,
+                AWS_CONTAINER_CREDENTIALS_FULL_URI=mock.http_url + "/aws/container-credentials",
+                PATH=f"{TARGET}:{os.environ['PATH']}",
+                NODE_PATH=f"{node_path}:{TOP / 'tests' / 'node_modules'}",
+                PKG_CONFIG_PATH=str(PKG_CONFIG_PATH),
+            )
+            yield {"env": env, "cwd": cwd, "front": front, "mock": mock}
+
+
+def run(args: list[str], docs: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=docs["cwd"], env=docs["env"], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def check_logins(docs: dict, before: int, r: subprocess.CompletedProcess) -> None:
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+    logins = docs["front"].log[before:]
+    assert logins, f"the block logged in nowhere:\n{r.stdout}{r.stderr}"
+    assert all(e["ok"] for e in logins), logins
+    text = r.stdout + r.stderr
+    assert not any(s in text for s in docs["mock"].issued_secrets() if len(s) > 16), "a secret was printed"
+
+
+def check_install(code: str) -> None:
+    for line in code.splitlines():
+        line = line.split("#", 1)[0].strip()
+        for command in filter(None, (c.strip() for c in line.split("&&"))):
+            words = command.split()
+            if command.startswith("make"):
+                r = subprocess.run(["make", "-n", *words[1:]], cwd=TOP, capture_output=True, text=True, check=False)
+                assert r.returncode == 0, f"{command}: {r.stderr}"
+            elif command.startswith("pip install ./"):
+                project = TOP / words[2]
+                assert 'build-backend = "maturin"' in (project / "pyproject.toml").read_text(), command
+            elif command.startswith("npm pack ./"):
+                r = subprocess.run(["npm", "pack", "--dry-run", "--json", words[2]], cwd=TOP, capture_output=True,
+                                   text=True, check=False)
+                assert r.returncode == 0, r.stderr
+                assert json.loads(r.stdout)[0]["filename"] == "passmint-0.1.0.tgz"
+            elif command.startswith("npm install ./"):
+                version = json.loads((TOP / "bindings-node" / "package.json").read_text())["version"]
+                assert words[2] == f"./bindings-node/passmint-{version}.tgz", command
+            elif command.startswith("cargo install --path "):
+                assert 'name = "passmint"' in (TOP / words[3] / "Cargo.toml").read_text(), command
+            else:
+                pytest.fail(f"README install command with no check: {command}")
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=block_id)
+def test_readme_block(block, docs, tmp_path):
+    lang, code, _ = block
+    before = len(docs["front"].log)
+    if lang == "sh" and is_install(code):
+        check_install(code)
+        return
+    if lang == "rust":
+        example = (TOP / "core" / "examples" / "readme.rs").read_text().split("\n", 1)[1]
+        assert code == example, "README's rust block and core/examples/readme.rs differ"
+        r = run([str(TARGET / "examples" / "readme")], docs)
+        assert r.returncode == 0 and 'a token for Some("app")' in r.stdout, r.stdout + r.stderr
+        return
+    if lang == "python":
+        path = tmp_path / "block.py"
+        path.write_text(code)
+        r = run([str(TOP / "build" / "venv" / "bin" / "python"), str(path)], docs)
+    elif lang == "js":
+        path = tmp_path / "block.js"
+        body = f"(async () => {{\n{code}\n}})().catch((e) => {{ console.error(e); process.exitCode = 1 }})\n"
+        path.write_text(body if "await" in code else code)
+        r = run(["node", str(path)], docs)
+    elif lang == "sh":
+        r = run(["bash", "-euo", "pipefail", "-c", code], docs)
+    elif lang == "c":
+        (tmp_path / "app.c").write_text(code)
+        build = run(["bash", "-c", (f"cc -o {tmp_path / 'app'} {tmp_path / 'app.c'} "
+                     f"$(pkg-config --cflags --libs passmint libpq) -Wl,-rpath,{LIBDIR}")], docs)
+        assert build.returncode == 0, build.stderr
+        r = run([str(tmp_path / "app")], docs)
+        assert r.stdout.strip() == "app", r.stdout + r.stderr
+    else:
+        pytest.fail(f"no runner for {lang!r}")
+    check_logins(docs, before, r)
