@@ -35,6 +35,7 @@ Object.assign(process.env, {
 
 const passmint = require(PACKAGE)
 const { DsqlSigner } = require('@aws-sdk/dsql-signer')
+const { Signer: RdsSigner } = require('@aws-sdk/rds-signer')
 const { ManagedIdentityCredential } = require('@azure/identity')
 
 function summary(runsNs) {
@@ -94,6 +95,10 @@ async function main() {
   const signer = new DsqlSigner({ hostname: HOST, region: 'us-east-1', credentials: CREDS })
   results.dsql_signer = withRatio(await timeAsync(() => signer.getDbConnectAdminAuthToken(), QUICK ? 300 : 2000), results.token_await_warm)
 
+  const rdsSigner = new RdsSigner({ hostname: 'db.abc123example.eu-west-1.rds.amazonaws.com', port: 5432, username: 'app',
+    region: 'eu-west-1', credentials: CREDS })
+  results.rds_signer = await timeAsync(() => rdsSigner.getAuthToken(), QUICK ? 300 : 2000)
+
   const azure = passmint.azure({ credential: 'managed' })
   await azure.token()
   results.azure_token_await_warm = await timeAsync(() => azure.token(), 100_000)
@@ -107,7 +112,7 @@ async function main() {
     '@aws-sdk/dsql-signer': requireCost('@aws-sdk/dsql-signer', n) }
   results.meta = {
     node: process.version, repeat: REPEAT, dsql_token_chars: token.length,
-    peers: Object.fromEntries(['@aws-sdk/dsql-signer', '@azure/identity'].map((p) => [p, JSON.parse(fs.readFileSync(path.join(TOP, 'tests', 'node_modules', p, 'package.json'), 'utf8')).version])),
+    peers: Object.fromEntries(['@aws-sdk/dsql-signer', '@aws-sdk/rds-signer', '@azure/identity'].map((p) => [p, JSON.parse(fs.readFileSync(path.join(TOP, 'tests', 'node_modules', p, 'package.json'), 'utf8')).version])),
     sink,
   }
   console.log(JSON.stringify(results))

@@ -147,6 +147,18 @@ def node_section() -> list[str]:
         (f"| `await token()`, warm cache (Azure, App Service mock) | {cell(r['azure_token_await_warm'])} | — | "
          f"@azure/identity cached `getToken`: {cell(ident)} | {ident['ratio']:.0f}× |"),
         "",
+        "",
+        "SigV4 signing, one token per call (no cache on either side; passmint's Rust signer from the criterion run above):",
+        "",
+        "| token | passmint (Rust) | JS signer | JS / passmint |",
+        "|---|---|---|---|",
+        (f"| DSQL admin + session token | {fmt(criterion('sign dsql admin + session token')[0])} | "
+         f"@aws-sdk/dsql-signer {m['peers']['@aws-sdk/dsql-signer']}: {cell(signer)} | "
+         f"{signer['median_ns'] / criterion('sign dsql admin + session token')[0]:.0f}× |"),
+        (f"| RDS + session token | {fmt(criterion('sign rds + session token')[0])} | "
+         f"@aws-sdk/rds-signer {m['peers']['@aws-sdk/rds-signer']}: {cell(r['rds_signer'])} | "
+         f"{r['rds_signer']['median_ns'] / criterion('sign rds + session token')[0]:.0f}× |"),
+        "",
         "| `require()`, fresh node process | time | RSS after | RSS added |",
         "|---|---|---|---|",
     ]
@@ -159,6 +171,44 @@ def node_section() -> list[str]:
          f"medians of {p['runs']} processes. A warm `token()` resolves from the"),
         "cache on the JS thread (no thread hop); dsql-signer signs on every call. Command: `make bench`.",
     ]
+    return lines
+
+
+def storm_section() -> list[str]:
+    """tests/bench_storm.py: 200 simultaneous password requests on a cold cache, and first tokens."""
+    import bench_storm
+
+    r = bench_storm.main(quick="--quick" in sys.argv)
+    lines = [
+        "",
+        "## Connection storm and first token",
+        "",
+        f"`tests/bench_storm.py` and `tests/bench_storm.mjs`. {r['callers']} callers ask for a password at the same",
+        "moment on a cold cache, as a pool opening that many connections does. Every identity request",
+        f"takes {r['latency_ms']:.0f} ms at the mock. Counted at the mock: the identity requests that reached it.",
+        "",
+        "| library | identity requests | failed callers | wall time |",
+        "|---|---|---|---|",
+    ]
+    for name, row in r["storms"].items():
+        if "skipped" in row:
+            lines.append(f"| {name} | skipped: {row['skipped']} | — | — |")
+        else:
+            lines.append(f"| {name} | {row['requests']} | {row['failed']} | {row['seconds'] * 1000:.0f} ms |")
+    lines += [
+        "",
+        "The aurora-dsql-python-connector builds a boto3 session per connection, and each session fetches",
+        "credentials. With 200 threads that CPU work queues behind the GIL, so botocore's 1 s",
+        "container-credential timeout expires and it retries. Hence more requests than callers, and failures.",
+        "",
+        "First token: a fresh process imports the library and gets one token (the mock adds its 50 ms).",
+        "Medians of 7 processes.",
+        "",
+        "| library | time to first token | RSS then |",
+        "|---|---|---|",
+    ]
+    for name, row in r["first_token"].items():
+        lines.append(f"| {name} | {row['ms']:.0f} ms | {row['rss_mib']:.1f} MiB |")
     return lines
 
 
@@ -208,6 +258,7 @@ def main() -> int:
     ]
     out += python_section()
     out += node_section()
+    out += storm_section()
     (TOP / "BENCHMARKS.md").write_text("\n".join(out) + "\n")
     print("\n".join(out))
     return 0

@@ -517,6 +517,8 @@ class MockIdentityServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Storms of hundreds of simultaneous connects (the benchmarks) must queue, not be refused.
+    request_queue_size = 1024
 
     def __init__(self, mock: MockIdentityServer, ssl_context: ssl.SSLContext | None):
         self.mock = mock
