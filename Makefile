@@ -7,7 +7,7 @@ VENV := build/venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: all deps build python node lint test demo bench clean install header
+.PHONY: all deps build python node lint test demo bench reliability clean install header
 
 # `make install PREFIX=…` installs libpassmint (shared + static), passmint.h and passmint.pc;
 # PROFILE=debug installs the debug build (what the test suites link against).
@@ -104,6 +104,10 @@ bench: deps
 	tests/run $(PY) tests/bench_report.py
 	$(MAKE) --no-print-directory python
 	$(MAKE) --no-print-directory node
+
+# The fault matrix into RELIABILITY.md (the same test make test runs, writing its table).
+reliability: build
+	PASSMINT_WRITE_RELIABILITY=1 tests/run $(PY) -m pytest -q -p no:cacheprovider tests/test_faults.py
 
 install:
 	$(CARGO) build --locked -p passmint-ffi $(if $(filter release,$(PROFILE)),--release,)

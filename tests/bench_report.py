@@ -147,7 +147,6 @@ def node_section() -> list[str]:
         (f"| `await token()`, warm cache (Azure, App Service mock) | {cell(r['azure_token_await_warm'])} | — | "
          f"@azure/identity cached `getToken`: {cell(ident)} | {ident['ratio']:.0f}× |"),
         "",
-        "",
         "SigV4 signing, one token per call (no cache on either side; passmint's Rust signer from the criterion run above):",
         "",
         "| token | passmint (Rust) | JS signer | JS / passmint |",

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import ssl
+import struct
 import tempfile
 import threading
 import time
@@ -54,6 +55,8 @@ class Fault:
     body: bytes | None = None
     headers: dict[str, str] | None = None
     times: int | None = None
+    reset: bool = False
+    trickle: float = 0.0
 
 
 def _first(parsed: dict[str, list[str]]) -> dict[str, str]:
@@ -273,6 +276,8 @@ class MockIdentityServer:
         body: str | bytes | None = None,
         headers: dict[str, str] | None = None,
         times: int | None = None,
+        reset: bool = False,
+        trickle: float = 0.0,
     ) -> None:
         """Make the next ``times`` requests to ``route`` (all, if None) misbehave.
 
@@ -280,6 +285,8 @@ class MockIdentityServer:
         body alone: answer 200 with these raw bytes instead of the real reply.
         delay: seconds to wait first; hang: never answer until stop().
         headers: extra response headers.
+        reset: send half the reply, then reset the connection; trickle: send the body one byte
+        every ``trickle`` seconds.
         """
         self._check_route(route)
         if times is not None and times <= 0:
@@ -287,7 +294,7 @@ class MockIdentityServer:
             return
         if isinstance(body, str):
             body = body.encode()
-        f = Fault(status, float(delay), bool(hang), body, dict(headers or {}), times)
+        f = Fault(status, float(delay), bool(hang), body, dict(headers or {}), times, bool(reset), float(trickle))
         with self._lock:
             self._faults[route] = f
 
@@ -468,6 +475,7 @@ class MockIdentityServer:
         else:
             reply = routes.handle(self, route, req)
         reply.headers.update(fault.headers or {})
+        reply.reset, reply.trickle = fault.reset, fault.trickle
         return reply
 
     def _control(self, req: Request) -> Reply:
@@ -613,6 +621,20 @@ class _Handler(BaseHTTPRequestHandler):
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
+            if reply.reset:
+                self.wfile.write(reply.body[: len(reply.body) // 2])
+                self.wfile.flush()
+                # SO_LINGER 0: close() sends RST instead of FIN.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return
+            if reply.trickle > 0:
+                for i in range(len(reply.body)):
+                    self.wfile.write(reply.body[i : i + 1])
+                    self.wfile.flush()
+                    if self.server.mock._stopping.wait(reply.trickle):
+                        break
+                return
             self.wfile.write(reply.body)
         except OSError:
             self.close_connection = True

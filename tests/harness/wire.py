@@ -40,3 +40,7 @@ class Reply:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # Transport faults: send the status line, headers and half the body, then a TCP reset;
+    # or send the body one byte every `trickle` seconds.
+    reset: bool = False
+    trickle: float = 0.0

@@ -106,7 +106,11 @@ fn credentials_error(e: &CredentialsError, profile: Option<&str>) -> Error {
         CredentialsError::CredentialsNotLoaded(_) => ErrorKind::CredentialUnavailable,
         CredentialsError::ProviderTimedOut(_) => ErrorKind::Timeout,
         CredentialsError::InvalidConfiguration(_) => ErrorKind::InvalidConfig,
-        _ => transport_kind(e).unwrap_or(ErrorKind::AuthenticationFailed),
+        _ => transport_kind(e).unwrap_or_else(|| match e {
+            // The SDK's word for "the answer could not be used": bad JSON, missing or bad fields.
+            CredentialsError::Unhandled(_) => ErrorKind::ProviderResponse,
+            _ => answer_kind(&detail),
+        }),
     };
     let hint = match kind {
         ErrorKind::CredentialUnavailable => match profile {
@@ -144,6 +148,47 @@ fn transport_kind(e: &CredentialsError) -> Option<ErrorKind> {
     None
 }
 
+/// What an endpoint's answer means, from the SDK's error chain. The credential providers wrap
+/// their HTTP and service errors in types private to aws-config, so the status or service code
+/// is read from the chain's text. "No" (401, 403, 400, access denied, a bad web identity token)
+/// is AUTHENTICATION_FAILED, the fix being the identity's; an unusable or unexpected answer
+/// (429, 5xx, 404, unparsable XML) is PROVIDER_RESPONSE, the fix being to retry or to check the
+/// endpoint; a read timeout is TIMEOUT.
+fn answer_kind(chain: &str) -> ErrorKind {
+    if chain.contains("timed out") || chain.contains("timeout occurred") {
+        return ErrorKind::Timeout;
+    }
+    if let Some(status) = http_status(chain) {
+        return match status {
+            400 | 401 | 403 => ErrorKind::AuthenticationFailed,
+            _ => ErrorKind::ProviderResponse,
+        };
+    }
+    const UNUSABLE: [&str; 5] = [
+        "(InternalFailure)",
+        "(ServiceUnavailable)",
+        "(Throttling)",
+        "(RequestLimitExceeded)",
+        "error parsing XML",
+    ];
+    if UNUSABLE.iter().any(|marker| chain.contains(marker)) {
+        return ErrorKind::ProviderResponse;
+    }
+    ErrorKind::AuthenticationFailed
+}
+
+/// The HTTP status in an SDK error chain: `StatusCode(503)` (container, SSO) or `(code: 503)` (IMDS).
+fn http_status(chain: &str) -> Option<u16> {
+    ["StatusCode(", "(code: "].iter().find_map(|marker| {
+        let start = chain.find(marker)? + marker.len();
+        let digits: String = chain[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    })
+}
+
 /// Bounded, single-line: SDK error chains can be long and multi-line.
 fn one_line(s: &str) -> String {
     let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -153,5 +198,56 @@ fn one_line(s: &str) -> String {
         out
     } else {
         flat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_classified_by_status_and_service_code() {
+        let cases = [
+            (
+                "Non-success status from HTTP credential provider: StatusCode(401).",
+                ErrorKind::AuthenticationFailed,
+            ),
+            (
+                "Non-success status from HTTP credential provider: StatusCode(503).",
+                ErrorKind::ProviderResponse,
+            ),
+            (
+                "error response from IMDS (code: 429). Response { status: StatusCode(429) }",
+                ErrorKind::ProviderResponse,
+            ),
+            (
+                "error response from IMDS (code: 403).",
+                ErrorKind::AuthenticationFailed,
+            ),
+            (
+                "error response from IMDS (code: 404).",
+                ErrorKind::ProviderResponse,
+            ),
+            (
+                "service error: unhandled error (InternalFailure): Error",
+                ErrorKind::ProviderResponse,
+            ),
+            (
+                "service error: error parsing XML: no root element.",
+                ErrorKind::ProviderResponse,
+            ),
+            (
+                "service error: AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity",
+                ErrorKind::AuthenticationFailed,
+            ),
+            (
+                "communicating with IMDS: HTTP read timeout occurred after 1s: timed out.",
+                ErrorKind::Timeout,
+            ),
+        ];
+        for (chain, kind) in cases {
+            assert_eq!(answer_kind(chain), kind, "{chain}");
+        }
+        assert_eq!(http_status("StatusCode(abc)"), None);
     }
 }

@@ -175,15 +175,17 @@ impl HttpClient for Transport {
             .collect()
             .await
             .map_err(|e| {
-                let message = if e.is::<http_body_util::LengthLimitError>() {
-                    format!(
+                if e.is::<http_body_util::LengthLimitError>() {
+                    // An answer no token endpoint gives: malformed, not a network fault.
+                    let message = format!(
                         "the identity endpoint sent a body over {} KiB",
                         MAX_BODY / 1024
-                    )
+                    );
+                    AzError::with_message(AzKind::DataConversion, message)
                 } else {
-                    format!("reading the answer failed: {}", error_chain(e.as_ref()))
-                };
-                AzError::with_message(AzKind::Io, message)
+                    let message = format!("reading the answer failed: {}", error_chain(e.as_ref()));
+                    AzError::with_message(AzKind::Io, message)
+                }
             })?
             .to_bytes();
         if !(200..300).contains(&status) {
