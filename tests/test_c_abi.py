@@ -39,6 +39,8 @@ CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g", "-O1", "
 VALGRIND = ["valgrind", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
             "--show-leak-kinds=definite", "--fair-sched=yes", "--num-callers=30"]
 
+ASAN = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]
+ASAN_OPTIONS = "detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=98"
 MANAGED = "azure://?credential=managed"
 DSQL = "dsql://abc.dsql.us-east-1.on.aws"
 APPSERVICE = "azure-appservice"
@@ -76,6 +78,9 @@ def exes(tmp_path_factory) -> dict[str, Path]:
     return {
         "shared": compile_c(SRC / "ffi_test.c", d / "ffi_test_shared", *CFLAGS, libs=shared_libs()),
         "static": compile_c(SRC / "ffi_test.c", d / "ffi_test_static", *CFLAGS, libs=static_libs()),
+        # AddressSanitizer and UBSan on the C side; they also watch the malloc/free calls the
+        # Rust library makes (it uses the system allocator).
+        "asan": compile_c(SRC / "ffi_test.c", d / "ffi_test_asan", *CFLAGS, *ASAN, libs=shared_libs()),
     }
 
 
@@ -97,6 +102,8 @@ class Run:
         failed = [ln for ln in self.stdout.splitlines() if ln.startswith("not ok")]
         detail = f"{self.flavor}: exit {self.returncode}\n{self.stdout[-6000:]}\n{self.stderr[-6000:]}"
         assert self.returncode == 0 and not failed and re.search(r"^1\.\.\d+$", self.stdout, re.MULTILINE), detail
+        if self.flavor == "asan":
+            assert "ERROR: AddressSanitizer" not in self.stderr and "runtime error:" not in self.stderr, detail
         if self.flavor == "valgrind":
             no_leak = "definitely lost: 0 bytes" in self.stderr or "no leaks are possible" in self.stderr
             assert "ERROR SUMMARY: 0 errors" in self.stderr and no_leak, detail
@@ -109,6 +116,8 @@ def command(exes: dict[str, Path], flavor: str, args: list[str]) -> list[str]:
 
 
 def run(exes, flavor: str, args: list[str], env: dict[str, str], timeout: float = 120) -> Run:
+    if flavor == "asan":
+        env = {**env, "ASAN_OPTIONS": ASAN_OPTIONS, "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
     started = time.monotonic()
     r = subprocess.run(command(exes, flavor, args), env=env, capture_output=True, text=True, check=False,
                        timeout=timeout)
@@ -139,7 +148,7 @@ def container_env(mock, hermetic_env):
     return hermetic_env(AWS_CONTAINER_CREDENTIALS_FULL_URI=mock.http_url + "/aws/container-credentials")
 
 
-FLAVORS = ["shared", "static", "valgrind"]
+FLAVORS = ["shared", "static", "valgrind", "asan"]
 
 
 # --- what is installed -----------------------------------------------------------------
@@ -181,6 +190,13 @@ def test_api_null_arguments_bad_urls_and_names(exes, mock, hermetic_env, flavor)
     r = run(exes, flavor, ["api", crate_version()], hermetic_env())
     r.assert_passed()
     assert mock.requests() == []
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_abuse_huge_urls_and_callbacks_that_call_back(exes, mock, container_env, flavor):
+    r = run(exes, flavor, ["abuse", DSQL], container_env)
+    r.assert_passed()
+    assert len(route_requests(mock, "container")) == 1
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

@@ -711,11 +711,102 @@ static void free_inflight(const char *url, int n) {
     free(cs);
 }
 
+/* --- abuse: huge input, and callbacks that call back into passmint ------------------ */
+
+typedef struct {
+    passmint_provider *p;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int outer_done, inner_done;
+    passmint_status outer, nested_blocking, inner;
+    int same_secret;
+} reentry_ctx;
+
+static void on_inner(void *user_data, passmint_status status, passmint_token *token, passmint_error *error) {
+    reentry_ctx *c = user_data;
+    pthread_mutex_lock(&c->mu);
+    c->inner = status;
+    c->inner_done = 1;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    passmint_token_free(token);
+    passmint_error_free(error);
+}
+
+/* Runs on one of passmint's threads, and calls passmint from there: a blocking get (the cache
+ * is warm now) and a nested async get. Neither may deadlock. */
+static void on_outer(void *user_data, passmint_status status, passmint_token *token, passmint_error *error) {
+    reentry_ctx *c = user_data;
+    passmint_token *again = NULL;
+    passmint_error *e = NULL;
+    passmint_status nested = passmint_token_get(c->p, &again, &e);
+    int same = token && again && streq(passmint_token_secret(token), passmint_token_secret(again));
+    passmint_token_free(again);
+    passmint_error_free(e);
+    passmint_status queued = passmint_token_get_async(c->p, on_inner, c);
+    pthread_mutex_lock(&c->mu);
+    c->outer = status;
+    c->nested_blocking = nested;
+    c->same_secret = same;
+    c->outer_done = 1;
+    if (queued != PASSMINT_OK) {
+        c->inner = queued;
+        c->inner_done = 1;
+    }
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    passmint_token_free(token);
+    passmint_error_free(error);
+}
+
+static void abuse(const char *url) {
+    /* A 1 MB provider URL: refused as configuration, not a crash or a hang. */
+    size_t n = 1 << 20;
+    char *huge = malloc(n + 1);
+    memcpy(huge, "dsql://", 7);
+    memset(huge + 7, 'a', n - 7);
+    huge[n] = '\0';
+    passmint_provider *p = SENTINEL(passmint_provider);
+    passmint_error *e = NULL;
+    passmint_status st = passmint_provider_new(huge, &p, &e);
+    check(st == PASSMINT_INVALID_CONFIG && p == NULL, "1 MB URL: %s", passmint_status_name(st));
+    check_error(e, PASSMINT_INVALID_CONFIG, "1 MB URL", NULL); /* frees e */
+    st = passmint_provider_for_postgres_url(huge, &p, NULL);
+    check(st == PASSMINT_INVALID_CONFIG && p == NULL, "1 MB postgres URL: %s", passmint_status_name(st));
+    free(huge);
+
+    /* Callbacks that call back into passmint. */
+    reentry_ctx c = {0};
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.cv, NULL);
+    st = passmint_provider_new(url, &c.p, NULL);
+    check(st == PASSMINT_OK, "provider for re-entry: %s", passmint_status_name(st));
+    if (st != PASSMINT_OK) return;
+    check(passmint_token_get_async(c.p, on_outer, &c) == PASSMINT_OK, "outer async call queued");
+    pthread_mutex_lock(&c.mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 15;
+    while (!(c.outer_done && c.inner_done)) {
+        if (pthread_cond_timedwait(&c.cv, &c.mu, &until) != 0) break;
+    }
+    int done = c.outer_done && c.inner_done;
+    pthread_mutex_unlock(&c.mu);
+    check(done, "the outer and the nested callbacks both ran (no deadlock)");
+    check(c.outer == PASSMINT_OK && c.nested_blocking == PASSMINT_OK && c.inner == PASSMINT_OK,
+          "outer %s, blocking get inside the callback %s, nested async %s", passmint_status_name(c.outer),
+          passmint_status_name(c.nested_blocking), passmint_status_name(c.inner));
+    check(c.same_secret, "the blocking get inside the callback was the cached token");
+    passmint_provider_free(c.p);
+    pthread_mutex_destroy(&c.mu);
+    pthread_cond_destroy(&c.cv);
+}
+
 /* --- main ---------------------------------------------------------------------------- */
 
 static int usage(void) {
     fputs("usage: ffi_test api [version] | token [--for] URL PROVIDER USER|- | stress URL THREADS CALLS |\n"
-          "       error URL STATUS | free-inflight URL CALLS\n",
+          "       error URL STATUS | free-inflight URL CALLS | abuse URL\n",
           stderr);
     return 2;
 }
@@ -734,6 +825,8 @@ int main(int argc, char **argv) {
         stress(argv[2], atoi(argv[3]), atol(argv[4]));
     } else if (strcmp(mode, "error") == 0 && argc == 4) {
         error_case(argv[2], argv[3]);
+    } else if (strcmp(mode, "abuse") == 0 && argc == 3) {
+        abuse(argv[2]);
     } else if (strcmp(mode, "free-inflight") == 0 && argc == 4) {
         free_inflight(argv[2], atoi(argv[3]));
     } else {
