@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from harness import hygiene
 from harness.azcli import FakeAzureClis
 from harness.ca import make_ca
 from harness.env import hermetic_env as _hermetic_env
@@ -77,4 +78,6 @@ def hermetic_env(tmp_path, ca):
 @pytest.fixture
 def azure_clis(tmp_path):
     """Fake `az` and `azd` (harness.azcli): put ``.bin_dir`` first on PATH and add ``.env()``."""
-    return FakeAzureClis(tmp_path / "azure-clis")
+    clis = FakeAzureClis(tmp_path / "azure-clis")
+    yield clis
+    hygiene.record(clis.issued_secrets())

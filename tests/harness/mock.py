@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import aws, azure
+from . import aws, azure, hygiene
 from .ca import CA, make_ca
 from .wire import NOT_SET, OMIT, Reply, Request
 
@@ -140,6 +140,7 @@ class MockIdentityServer:
         return self
 
     def stop(self) -> None:
+        hygiene.record(self.issued_secrets())
         # Wakes delayed and hanging handlers so they let go of their sockets.
         self._stopping.set()
         for server in self._servers:
