@@ -7,7 +7,7 @@ VENV := build/venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: all deps build python node lint test demo bench reliability clean install header
+.PHONY: all deps build python node lint test demo bench reliability fuzz-smoke clean install header
 
 # `make install PREFIX=…` installs libpassmint (shared + static), passmint.h and passmint.pc;
 # PROFILE=debug installs the debug build (what the test suites link against).
@@ -108,6 +108,10 @@ bench: deps
 # The fault matrix into RELIABILITY.md (the same test make test runs, writing its table).
 reliability: build
 	PASSMINT_WRITE_RELIABILITY=1 tests/run $(PY) -m pytest -q -p no:cacheprovider tests/test_faults.py
+
+# Each fuzz target (core/tests/fuzz_smoke.rs) for 60 s; a failing input lands in core/fuzz/artifacts/.
+fuzz-smoke: deps
+	PASSMINT_FUZZ_SECONDS=60 tests/run $(CARGO) test --locked --offline -p passmint --test fuzz_smoke -- --nocapture
 
 install:
 	$(CARGO) build --locked -p passmint-ffi $(if $(filter release,$(PROFILE)),--release,)

@@ -19,3 +19,10 @@ mod url;
 pub use error::{Error, ErrorKind, Result};
 pub use provider::{Provider, offline};
 pub use token::Token;
+
+/// Entry points for the fuzz harness (`core/tests/fuzz_smoke.rs`): passmint's own parsers of
+/// untrusted input. Not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::provider::azure::fuzzing::{endpoint_error, jwt_username, scrub};
+}

@@ -9,6 +9,25 @@ mod credentials;
 mod errors;
 mod http;
 
+/// passmint's own parsers of what Azure sends, for `passmint::fuzzing`.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The role name from a token's claims (any string: JWT-shaped or not).
+    pub fn jwt_username(token: &str) -> Option<String> {
+        super::claims::username(token)
+    }
+
+    /// An identity endpoint's error body, reduced to a code and a scrubbed one-line detail.
+    pub fn endpoint_error(body: &[u8]) -> (Option<String>, String) {
+        super::http::error_details(body)
+    }
+
+    /// A message scrubbed of `secrets` and of anything token-shaped.
+    pub fn scrub(text: &str, secrets: &[&str]) -> String {
+        super::errors::scrub(text, secrets)
+    }
+}
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 

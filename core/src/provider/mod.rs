@@ -1,7 +1,7 @@
 //! `Provider`: a configured source of tokens with its own cache.
 
 mod aws_credentials;
-mod azure;
+pub(crate) mod azure;
 mod dsql;
 mod rds;
 mod sigv4;

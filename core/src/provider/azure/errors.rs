@@ -110,9 +110,17 @@ fn chain(err: &AzError) -> Vec<&AzError> {
 
 /// One line, no known secret, nothing JWT-shaped, at most [`MAX_DETAIL`] characters.
 pub(super) fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut s = text.replace(['\n', '\r', '\t'], " ");
+    // Whitespace is normalised first, and the secrets are matched in normalised form too:
+    // collapsing whitespace after redaction could put a secret back together (found by
+    // core/tests/fuzz_smoke.rs).
+    let normal = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut s = normal(text);
     for secret in secrets.iter().filter(|s| s.len() >= 4) {
         s = s.replace(secret, "<redacted>");
+        let flat = normal(secret);
+        if flat.len() >= 4 {
+            s = s.replace(&flat, "<redacted>");
+        }
     }
     let words: Vec<String> = s
         .split(' ')

@@ -209,7 +209,7 @@ impl HttpClient for Transport {
 /// The code and text of an identity endpoint's error body: Entra's `error_codes` and
 /// `error_description`, managed identity's `error`/`error_description` or
 /// `{"error": {"code", "message"}}`. Never the body itself.
-fn error_details(body: &[u8]) -> (Option<String>, String) {
+pub(super) fn error_details(body: &[u8]) -> (Option<String>, String) {
     use serde_json::Value;
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
         let what = if body.is_empty() {
@@ -238,6 +238,8 @@ fn error_details(body: &[u8]) -> (Option<String>, String) {
         (Some(x), None) | (None, Some(x)) => x,
         (None, None) => "a JSON body without error details".to_string(),
     };
+    // One line: a multi-line description would break the one-line error message.
+    let detail = detail.split_whitespace().collect::<Vec<_>>().join(" ");
     (code, detail)
 }
 
