@@ -7,7 +7,7 @@ VENV := build/venv
 PY := $(VENV)/bin/python
 CARGO ?= cargo
 
-.PHONY: all deps build python node lint test demo bench reliability fuzz-smoke clean install header
+.PHONY: all deps build python node lint test demo bench reliability fuzz-smoke soak clean install header
 
 # `make install PREFIX=…` installs libpassmint (shared + static), passmint.h and passmint.pc;
 # PROFILE=debug installs the debug build (what the test suites link against).
@@ -108,6 +108,10 @@ bench: deps
 # The fault matrix into RELIABILITY.md (the same test make test runs, writing its table).
 reliability: build
 	PASSMINT_WRITE_RELIABILITY=1 tests/run $(PY) -m pytest -q -p no:cacheprovider tests/test_faults.py
+
+# The soak at full length (make test runs it for 120 s): 30 minutes of 80 s tokens.
+soak: build
+	PASSMINT_SOAK_SECONDS=1800 tests/run $(PY) -m pytest -q -s -p no:cacheprovider tests/test_soak.py
 
 # Each fuzz target (core/tests/fuzz_smoke.rs) for 60 s; a failing input lands in core/fuzz/artifacts/.
 fuzz-smoke: deps
