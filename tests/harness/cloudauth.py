@@ -154,11 +154,17 @@ class CloudAuthFront:
         aws_credentials: Callable[[], list[dict[str, Any]]],
         azure_tokens: Callable[[], list[str]],
         port: int = 0,
+        keep_log: bool = True,
     ) -> None:
         self.pg, self.ca = pg, ca
         self._aws_credentials, self._azure_tokens = aws_credentials, azure_tokens
         self.port: int = port
+        # Every login, or (keep_log=False, for long runs whose memory is measured) only the
+        # refusals, the first 1,000 of them; `accepted` and `refused` always count.
         self.log: list[dict[str, Any]] = []
+        self.keep_log = keep_log
+        self.accepted = 0
+        self.refused = 0
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._threads: list[threading.Thread] = []
@@ -198,7 +204,12 @@ class CloudAuthFront:
 
     def _record(self, **entry: Any) -> None:
         with self._lock:
-            self.log.append({"time": time.time(), **entry})
+            if entry.get("ok"):
+                self.accepted += 1
+            else:
+                self.refused += 1
+            if self.keep_log or (not entry.get("ok") and len(self.log) < 1000):
+                self.log.append({"time": time.time(), **entry})
 
     def check(self, user: str, password: str) -> tuple[str | None, str]:
         """(refusal reason or None, token kind)."""
