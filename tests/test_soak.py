@@ -18,13 +18,12 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import ssl
 import threading
 import time
 from pathlib import Path
 
 import asyncpg
-import passmint
+from harness.appservice import managed_identity_role
 from harness.cloudauth import CloudAuthFront
 
 SECONDS = float(os.environ.get("PASSMINT_SOAK_SECONDS", "120"))
@@ -52,13 +51,8 @@ def threads() -> int:
 
 def test_soak(mock, pg, ca, monkeypatch):
     role = "soak_app"
-    pg.create_login_role(role)
-    mock.configure(azure_app_name=role)
-    mock.set_credential_lifetime(ROUTE, LIFETIME)
-    monkeypatch.setenv("IDENTITY_ENDPOINT", mock.http_url + "/azure/appservice/token")
-    monkeypatch.setenv("IDENTITY_HEADER", mock.identity_header)
-    provider = passmint.azure(credential="managed")
-    tls = ssl.create_default_context(cafile=str(ca.ca_pem))
+    provider, tls = managed_identity_role(mock, pg, ca, monkeypatch, role, LIFETIME)
+    issued_before = len([i for i in mock.issued() if i["route"] == ROUTE])  # the mock is shared
     short: list[float] = []
     minted = [0]
     logins = {"ok": 0, "failed": []}
@@ -126,7 +120,7 @@ def test_soak(mock, pg, ca, monkeypatch):
         time.sleep(1)  # let closed sockets and finished tasks go
         end_fds, end_threads = fds(), threads()
 
-    rotations = len([i for i in mock.issued() if i["route"] == ROUTE])
+    rotations = len([i for i in mock.issued() if i["route"] == ROUTE]) - issued_before
     quarter = [s for s in samples if s[0] >= SECONDS / 4]
     growth = max(s[1] for s in samples[-5:]) - min(s[1] for s in quarter[:5])
     print(f"\nsoak {SECONDS:.0f} s: {minted[0]} mints by {THREADS} threads, {logins['ok']} logins by {TASKS} tasks, "
