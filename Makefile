@@ -113,9 +113,9 @@ reliability: build
 soak: build
 	PASSMINT_SOAK_SECONDS=1800 tests/run $(PY) -m pytest -q -s -p no:cacheprovider tests/test_soak.py
 
-# Each fuzz target (core/tests/fuzz_smoke.rs) for 60 s; a failing input lands in core/fuzz/artifacts/.
+# Each fuzz target (core/tests/fuzz_smoke.rs, fuzz_sdk.rs) for 60 s; a failing input lands in core/fuzz/artifacts/.
 fuzz-smoke: deps
-	PASSMINT_FUZZ_SECONDS=60 tests/run $(CARGO) test --locked --offline -p passmint --test fuzz_smoke -- --nocapture
+	PASSMINT_FUZZ_SECONDS=60 tests/run $(CARGO) test --locked --offline -p passmint --test fuzz_smoke --test fuzz_sdk -- --nocapture
 
 install:
 	$(CARGO) build --locked -p passmint-ffi $(if $(filter release,$(PROFILE)),--release,)

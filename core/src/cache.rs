@@ -79,6 +79,27 @@ impl<T> Entry<T> {
     }
 }
 
+/// A fetched value as callers may receive it: one that is already inside its last 30 s
+/// (rule 4) is refused as a malformed answer.
+fn admit<T>(lease: Lease<T>, now: i64, what: &str) -> Result<Entry<T>> {
+    let entry = Entry::new(lease, now);
+    if entry.usable(now) {
+        Ok(entry)
+    } else {
+        Err(Error::new(
+            ErrorKind::ProviderResponse,
+            format!(
+                "the {what} received is already expired or about to expire: check this machine's clock"
+            ),
+        ))
+    }
+}
+
+/// What [`admit`] makes of a lease, for `passmint::fuzzing`.
+pub(crate) fn admitted<T>(lease: Lease<T>, now: i64, what: &str) -> Result<T> {
+    admit(lease, now, what).map(|entry| entry.value)
+}
+
 type Outcome<T> = Option<Result<Arc<Entry<T>>>>;
 
 struct State<T> {
@@ -240,7 +261,11 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
         rt.spawn(async move {
             let started = (inner.clock)();
             tracing::debug!(what = inner.what, "passmint: fetching");
-            let fetched = match tokio::time::timeout(inner.deadline, (inner.fetch)()).await {
+            let fetch = CatchPanic {
+                fetch: (inner.fetch)(),
+                what: inner.what,
+            };
+            let fetched = match tokio::time::timeout(inner.deadline, fetch).await {
                 Ok(r) => r,
                 Err(_) => Err(Error::new(
                     ErrorKind::Timeout,
@@ -252,25 +277,50 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
                 )),
             };
             let now = (inner.clock)();
-            let result = fetched.and_then(|lease| {
-                let entry = Entry::new(lease, now);
-                if entry.usable(now) {
-                    Ok(Arc::new(entry))
-                } else {
-                    Err(Error::new(
-                        ErrorKind::ProviderResponse,
-                        format!(
-                            "the {} received is already expired or about to expire: check this machine's clock",
-                            inner.what
-                        ),
-                    ))
-                }
-            });
+            let result = fetched.and_then(|lease| admit(lease, now, inner.what).map(Arc::new));
             tracing::trace!(what = inner.what, took_ms = now - started, "passmint: fetch done");
             guard.finish(&result);
             let _ = tx.send(Some(result));
         });
         Ok(rx)
+    }
+}
+
+/// A fetch whose panic (an SDK's, on an answer it did not expect: found by
+/// core/tests/fuzz_sdk.rs) is an error like any failed fetch. Unwinding out of the task
+/// instead would end the flight without a result and without a backoff, so every caller
+/// would start another fetch that panics again.
+struct CatchPanic<T> {
+    fetch: BoxFuture<Result<Lease<T>>>,
+    what: &'static str,
+}
+
+impl<T> Future for CatchPanic<T> {
+    type Output = Result<Lease<T>>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let what = self.what;
+        let fetch = &mut self.fetch;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fetch.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                let said = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                std::task::Poll::Ready(Err(Error::new(
+                    ErrorKind::Panic,
+                    format!(
+                        "fetching the {what} panicked ({}), most likely on an answer the identity SDK did not expect; retrying with backoff",
+                        crate::redact::scrub(&said, &[], 200)
+                    ),
+                )))
+            }
+        }
     }
 }
 
@@ -529,6 +579,28 @@ mod tests {
             cache.get().await.unwrap_err().kind(),
             ErrorKind::ProviderResponse
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_panicking_fetch_is_an_error_with_backoff() {
+        let (clock, _now) = manual_clock();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let fetch: Fetch<String> = Arc::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                panic!("resulting value is out of range")
+            })
+        });
+        let cache = Cache::new("token", fetch, clock, DEFAULT_DEADLINE);
+        let e = cache.get().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panic);
+        assert!(e.message().contains("out of range"), "{}", e.message());
+        settle(&cache).await;
+        // The failure holds until the backoff ends: no second fetch, the same error.
+        assert_eq!(cache.get().await.unwrap_err().kind(), ErrorKind::Panic);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 mod cache;
 mod error;
 mod provider;
+mod redact;
 mod runtime;
 mod tls;
 mod token;
@@ -20,9 +21,13 @@ pub use error::{Error, ErrorKind, Result};
 pub use provider::{Provider, offline};
 pub use token::Token;
 
-/// Entry points for the fuzz harness (`core/tests/fuzz_smoke.rs`): passmint's own parsers of
-/// untrusted input. Not part of the API.
+/// Entry points for the fuzz harness (`core/tests/fuzz_*.rs`): passmint's own parsers of
+/// untrusted input, and the SDK parsers it relies on, driven with canned answers. Not part
+/// of the API.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::provider::azure::fuzzing::{endpoint_error, jwt_username, scrub};
+    pub use crate::provider::aws_credentials::fuzzing::{AwsSource, DSQL_URL, aws_answer};
+    pub use crate::provider::azure::fuzzing::{
+        AzureSource, CLIENT_SECRET, azure_answer, endpoint_error, jwt_username, scrub,
+    };
 }

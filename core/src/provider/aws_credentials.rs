@@ -1,6 +1,9 @@
 //! AWS credentials from the aws-config default chain, cached and refreshed ahead of expiry
 //! (DESIGN §2 rule 6). Signing is local, so this is the only network the AWS providers use.
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
@@ -101,7 +104,7 @@ impl PerProcessChain {
 }
 
 fn credentials_error(e: &CredentialsError, profile: Option<&str>) -> Error {
-    let detail = one_line(&crate::error::error_chain(e));
+    let detail = crate::error::error_chain(e);
     let kind = match e {
         CredentialsError::CredentialsNotLoaded(_) => ErrorKind::CredentialUnavailable,
         CredentialsError::ProviderTimedOut(_) => ErrorKind::Timeout,
@@ -122,9 +125,11 @@ fn credentials_error(e: &CredentialsError, profile: Option<&str>) -> Error {
         }
         _ => String::new(),
     };
+    // A credential_process's stderr and the endpoints' bodies are quoted in the chain.
+    let shown = crate::redact::scrub(&detail, &[], 600);
     Error::new(
         kind,
-        format!("could not get AWS credentials: {detail}.{hint}"),
+        format!("could not get AWS credentials: {shown}.{hint}"),
     )
 }
 
@@ -187,18 +192,6 @@ fn http_status(chain: &str) -> Option<u16> {
             .collect();
         digits.parse().ok()
     })
-}
-
-/// Bounded, single-line: SDK error chains can be long and multi-line.
-fn one_line(s: &str) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() > 600 {
-        let mut out: String = flat.chars().take(600).collect();
-        out.push('…');
-        out
-    } else {
-        flat
-    }
 }
 
 #[cfg(test)]

@@ -9,24 +9,8 @@ mod credentials;
 mod errors;
 mod http;
 
-/// passmint's own parsers of what Azure sends, for `passmint::fuzzing`.
 #[doc(hidden)]
-pub mod fuzzing {
-    /// The role name from a token's claims (any string: JWT-shaped or not).
-    pub fn jwt_username(token: &str) -> Option<String> {
-        super::claims::username(token)
-    }
-
-    /// An identity endpoint's error body, reduced to a code and a scrubbed one-line detail.
-    pub fn endpoint_error(body: &[u8]) -> (Option<String>, String) {
-        super::http::error_details(body)
-    }
-
-    /// A message scrubbed of `secrets` and of anything token-shaped.
-    pub fn scrub(text: &str, secrets: &[&str]) -> String {
-        super::errors::scrub(text, secrets)
-    }
-}
+pub mod fuzzing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -101,18 +85,25 @@ impl Credentials {
     }
 
     async fn one(&self, kind: AzureCredential, note: &str) -> Result<AccessToken> {
-        match self.settings.attempt(kind).await {
-            Ok(token) => Ok(token),
-            Err(Failure::Failed(e)) => Err(e),
-            Err(Failure::Unavailable(why)) => Err(Error::new(
-                ErrorKind::CredentialUnavailable,
-                format!(
-                    "{}{note} is not available: {why}. {}",
-                    name(kind),
-                    fix(kind)
-                ),
-            )),
-        }
+        self.settings
+            .attempt(kind)
+            .await
+            .map_err(|f| failure_error(kind, note, f))
+    }
+}
+
+/// A step's failure as the error users get when that credential was asked for by name.
+fn failure_error(kind: AzureCredential, note: &str, failure: Failure) -> Error {
+    match failure {
+        Failure::Failed(e) => e,
+        Failure::Unavailable(why) => Error::new(
+            ErrorKind::CredentialUnavailable,
+            format!(
+                "{}{note} is not available: {why}. {}",
+                name(kind),
+                fix(kind)
+            ),
+        ),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `Provider`: a configured source of tokens with its own cache.
 
-mod aws_credentials;
+pub(crate) mod aws_credentials;
 pub(crate) mod azure;
 mod dsql;
 mod rds;

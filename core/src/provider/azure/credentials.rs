@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{AccessToken, Secret, TokenCredential};
-use azure_core::http::{ClientOptions, RetryOptions, Transport as AzTransport};
+use azure_core::http::{ClientOptions, HttpClient, RetryOptions, Transport as AzTransport};
 use azure_identity::{
     AzureCliCredential, AzureCliCredentialOptions, AzureDeveloperCliCredential,
     AzureDeveloperCliCredentialOptions, ClientAssertionCredentialOptions, ClientSecretCredential,
@@ -61,19 +61,7 @@ fn env(name: &str) -> Option<String> {
 
 impl Settings {
     fn client_options(&self, authority: Option<String>) -> ClientOptions {
-        let cloud = authority.map(|host| {
-            let mut custom = CustomConfiguration::default();
-            custom.authority_host = host;
-            Arc::new(CloudConfiguration::Custom(custom))
-        });
-        ClientOptions {
-            transport: Some(AzTransport::new(self.transport.clone())),
-            // passmint's cache retries with jittered backoff; SDK retries inside one fetch
-            // would multiply requests and eat the deadline.
-            retry: RetryOptions::none(),
-            cloud,
-            ..Default::default()
-        }
+        client_options(self.transport.clone(), authority)
     }
 
     /// `AZURE_AUTHORITY_HOST`, else the cloud's Entra endpoint; https only, as in every SDK.
@@ -282,8 +270,28 @@ impl Settings {
     }
 }
 
+/// The options every credential is built with: passmint's transport, no SDK retries.
+pub(super) fn client_options(
+    transport: Arc<dyn HttpClient>,
+    authority: Option<String>,
+) -> ClientOptions {
+    let cloud = authority.map(|host| {
+        let mut custom = CustomConfiguration::default();
+        custom.authority_host = host;
+        Arc::new(CloudConfiguration::Custom(custom))
+    });
+    ClientOptions {
+        transport: Some(AzTransport::new(transport)),
+        // passmint's cache retries with jittered backoff; SDK retries inside one fetch
+        // would multiply requests and eat the deadline.
+        retry: RetryOptions::none(),
+        cloud,
+        ..Default::default()
+    }
+}
+
 /// A credential the SDK refused to build: its inputs are wrong, not the endpoint.
-fn invalid(kind: AzureCredential, e: &azure_core::Error, secrets: &[&str]) -> Failure {
+pub(super) fn invalid(kind: AzureCredential, e: &azure_core::Error, secrets: &[&str]) -> Failure {
     Failure::Failed(Error::new(
         ErrorKind::InvalidConfig,
         format!(

@@ -202,8 +202,37 @@ impl HttpClient for Transport {
                 detail,
             ));
         }
+        check_token_answer(&body)?;
         Ok(AsyncRawResponse::from_bytes(status.into(), headers, body))
     }
+}
+
+/// azure_identity 1.0 adds an Entra answer's `expires_in` to the clock unchecked and panics
+/// past the year 9999 (found by core/tests/fuzz_sdk.rs). No token lives 300 years: such an
+/// answer is malformed, and is refused before the SDK reads it.
+pub(super) fn check_token_answer(body: &[u8]) -> azure_core::Result<()> {
+    const MAX_SECONDS: u64 = 10_000_000_000;
+    /// Read as leniently as the SDK reads the whole answer: other fields are skipped unread.
+    #[derive(serde::Deserialize)]
+    struct Expiry {
+        expires_in: Option<serde_json::Value>,
+    }
+    if !body.windows(10).any(|w| w == b"expires_in") {
+        return Ok(());
+    }
+    let Ok(Expiry {
+        expires_in: Some(serde_json::Value::Number(n)),
+    }) = serde_json::from_slice(body)
+    else {
+        return Ok(());
+    };
+    if !n.is_f64() && n.as_i64().is_none_or(|s| s.unsigned_abs() > MAX_SECONDS) {
+        return Err(AzError::with_message(
+            AzKind::DataConversion,
+            format!("the identity endpoint answered expires_in {n}, which no token has"),
+        ));
+    }
+    Ok(())
 }
 
 /// The code and text of an identity endpoint's error body: Entra's `error_codes` and

@@ -1,0 +1,184 @@
+//! passmint's handling of what Azure sends, for `passmint::fuzzing` (core/tests/fuzz_*.rs).
+//!
+//! Besides passmint's own parsers, the SDK's: each [`AzureSource`] builds the very credential
+//! a provider builds, with its transport or CLI runner replaced by a canned answer, and hands
+//! the outcome to the same classification and lease code a real fetch uses. Nothing is sent
+//! anywhere.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Output};
+use std::sync::Arc;
+
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::http::headers::Headers;
+use azure_core::http::{AsyncRawResponse, HttpClient, Request};
+use azure_identity::{
+    AzureCliCredential, AzureCliCredentialOptions, AzureDeveloperCliCredential,
+    AzureDeveloperCliCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+    Executor, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+};
+use hyper::body::Bytes;
+
+use super::credentials::{client_options, invalid, name};
+use super::errors::classify;
+use crate::error::Result;
+use crate::token::Token;
+use crate::url::AzureCredential;
+
+/// The role name from a token's claims (any string: JWT-shaped or not).
+pub fn jwt_username(token: &str) -> Option<String> {
+    super::claims::username(token)
+}
+
+/// An identity endpoint's error body, reduced to a code and a scrubbed one-line detail.
+pub fn endpoint_error(body: &[u8]) -> (Option<String>, String) {
+    super::http::error_details(body)
+}
+
+/// A message scrubbed of `secrets` and of anything token-shaped.
+pub fn scrub(text: &str, secrets: &[&str]) -> String {
+    super::errors::scrub(text, secrets)
+}
+
+/// Whose answer [`azure_answer`] feeds to the SDK.
+#[derive(Clone, Copy, Debug)]
+pub enum AzureSource {
+    /// Entra ID's token endpoint, as a client-secret credential reads it (200, JSON body).
+    ClientSecret,
+    /// The managed identity endpoint (App Service when `IDENTITY_ENDPOINT` is set, else IMDS).
+    ManagedIdentity,
+    /// `az account get-access-token` output.
+    Cli,
+    /// `azd auth token` output.
+    Azd,
+}
+
+/// The client secret the canned client-secret credential holds: no message may contain it.
+pub const CLIENT_SECRET: &str = "fuzz~client~secret~Q8v3xPz0";
+
+const SCOPE: &str = "https://ossrdbms-aad.database.windows.net/.default";
+
+/// Everything `source` makes of `answer`: a token as the cache would hold it, or the error
+/// users would get. For the CLIs, `answer` is stdout, or `stdout\n--stderr--\nstderr` for a
+/// CLI that exits 1.
+pub async fn azure_answer(source: AzureSource, answer: &[u8]) -> Result<Token> {
+    let (kind, credential): (AzureCredential, Arc<dyn TokenCredential>) = match source {
+        AzureSource::ClientSecret => {
+            let options = ClientSecretCredentialOptions {
+                client_options: client_options(
+                    canned(answer),
+                    Some("https://login.microsoftonline.com".into()),
+                ),
+            };
+            let credential = ClientSecretCredential::new(
+                "00000000-0000-0000-0000-000000000001",
+                "00000000-0000-0000-0000-000000000002".into(),
+                Secret::new(CLIENT_SECRET),
+                Some(options),
+            )
+            .map_err(|e| invalid(AzureCredential::Environment, &e, &[CLIENT_SECRET]))
+            .map_err(|f| super::failure_error(AzureCredential::Environment, "", f))?;
+            (AzureCredential::Environment, credential)
+        }
+        AzureSource::ManagedIdentity => {
+            let options = ManagedIdentityCredentialOptions {
+                user_assigned_id: None,
+                client_options: client_options(canned(answer), None),
+            };
+            let credential = ManagedIdentityCredential::new(Some(options))
+                .map_err(|e| invalid(AzureCredential::Managed, &e, &[]))
+                .map_err(|f| super::failure_error(AzureCredential::Managed, "", f))?;
+            (AzureCredential::Managed, credential)
+        }
+        AzureSource::Cli => {
+            let options = AzureCliCredentialOptions {
+                executor: Some(Arc::new(CannedCli::new(answer))),
+                ..Default::default()
+            };
+            let credential = AzureCliCredential::new(Some(options))
+                .map_err(|e| invalid(AzureCredential::Cli, &e, &[]))
+                .map_err(|f| super::failure_error(AzureCredential::Cli, "", f))?;
+            (AzureCredential::Cli, credential)
+        }
+        AzureSource::Azd => {
+            let options = AzureDeveloperCliCredentialOptions {
+                executor: Some(Arc::new(CannedCli::new(answer))),
+                ..Default::default()
+            };
+            let credential = AzureDeveloperCliCredential::new(Some(options))
+                .map_err(|e| invalid(AzureCredential::Azd, &e, &[]))
+                .map_err(|f| super::failure_error(AzureCredential::Azd, "", f))?;
+            (AzureCredential::Azd, credential)
+        }
+    };
+    let token = credential
+        .get_token(&[SCOPE], None)
+        .await
+        .map_err(|e| classify(name(kind), &e, &[CLIENT_SECRET]))
+        .map_err(|f| super::failure_error(kind, "", f))?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    crate::cache::admitted(super::lease(token, None, now_ms)?, now_ms, "token")
+}
+
+fn canned(body: &[u8]) -> Arc<dyn HttpClient> {
+    Arc::new(CannedHttp(Bytes::copy_from_slice(body)))
+}
+
+/// Answers every request with 200 and the same body.
+#[derive(Debug)]
+struct CannedHttp(Bytes);
+
+#[async_trait::async_trait]
+impl HttpClient for CannedHttp {
+    async fn execute_request(&self, _: &Request) -> azure_core::Result<AsyncRawResponse> {
+        // What passmint's own transport checks of every answer.
+        super::http::check_token_answer(&self.0)?;
+        Ok(AsyncRawResponse::from_bytes(
+            200u16.into(),
+            Headers::new(),
+            self.0.clone(),
+        ))
+    }
+}
+
+/// A CLI that prints the canned output, whatever it is asked.
+#[derive(Debug)]
+struct CannedCli {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    status: ExitStatus,
+}
+
+impl CannedCli {
+    fn new(answer: &[u8]) -> CannedCli {
+        const SPLIT: &[u8] = b"\n--stderr--\n";
+        match answer.windows(SPLIT.len()).position(|w| w == SPLIT) {
+            Some(at) => CannedCli {
+                stdout: answer[..at].to_vec(),
+                stderr: answer[at + SPLIT.len()..].to_vec(),
+                status: ExitStatus::from_raw(1 << 8),
+            },
+            None => CannedCli {
+                stdout: answer.to_vec(),
+                stderr: Vec::new(),
+                status: ExitStatus::from_raw(0),
+            },
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for CannedCli {
+    async fn run(&self, _program: &OsStr, _args: &[&OsStr]) -> io::Result<Output> {
+        Ok(Output {
+            status: self.status,
+            stdout: self.stdout.clone(),
+            stderr: self.stderr.clone(),
+        })
+    }
+}
