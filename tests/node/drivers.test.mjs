@@ -11,6 +11,7 @@ import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { spawnSync } from 'node:child_process'
 import util from 'node:util'
+import net from 'node:net'
 import {
   passmint, pg, postgres, Sequelize, knex, mock, KINDS, ROUTE, CHECK, CA, PG_PORT,
   makeProvider, login, newRole, setPassword, pgConfig, closeAdmin, DSQL_HOST, PACKAGE_DIR, resolveTestModule as require_,
@@ -151,6 +152,47 @@ test('configureSequelize\'s default TLS verifies the server: an untrusted certif
   const r = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8', timeout: 60_000 })
   assert.equal(r.status, 0, r.stderr)
   assert.match(r.stdout, /refused: .*(self[- ]signed|unable to verify|certificate)/i)
+})
+
+test('a server whose certificate names another host is refused under the default TLS, before the token is sent', async () => {
+  const role = await newRole()
+  const p = await makeProvider('dsql', role)
+  const token = await login(p, role)
+  // 127.0.0.2 reaches the same server through a relay; its certificate names localhost and
+  // 127.0.0.1 only, and the harness CA is trusted (NODE_EXTRA_CA_CERTS), so only the name is wrong.
+  let relayed = 0
+  const relay = net.createServer((inbound) => {
+    relayed++
+    const outbound = net.connect(PG_PORT, '127.0.0.1')
+    inbound.pipe(outbound).pipe(inbound)
+    inbound.on('error', () => outbound.destroy())
+    outbound.on('error', () => inbound.destroy())
+  })
+  await new Promise((resolve) => relay.listen(0, '127.0.0.2', resolve))
+  const port = relay.address().port
+  const mismatch = (e) => /altnames|does not match|Hostname\/IP/i.test(e.message) && !e.message.includes(token)
+  try {
+    const seq = passmint.configureSequelize(new Sequelize({
+      dialect: 'postgres', host: '127.0.0.2', port, database: 'postgres', username: role, logging: false,
+    }), p)
+    try {
+      await assert.rejects(seq.authenticate(), (e) => mismatch(e.original ?? e))
+    } finally {
+      await seq.close()
+    }
+    const client = new pg.Client({ host: '127.0.0.2', port, user: role, database: 'postgres', password: p.password,
+      ssl: { rejectUnauthorized: true, ca: CA } })
+    await assert.rejects(client.connect(), mismatch)
+    // The relay did carry both attempts: the refusal is the name check, not a closed port.
+    assert.equal(relayed, 2)
+    // Through the right name, the same settings log in.
+    const ok = new pg.Client({ host: '127.0.0.1', port: PG_PORT, user: role, database: 'postgres', password: p.password,
+      ssl: { rejectUnauthorized: true, ca: CA } })
+    await ok.connect()
+    await ok.end()
+  } finally {
+    relay.close()
+  }
 })
 
 test('configureSequelize refuses to send a token without TLS unless allowPlaintext', async () => {
