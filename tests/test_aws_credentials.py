@@ -116,18 +116,22 @@ def test_credential_process_profile_runs_once(hermetic_env, tmp_path):
             assert line["expires_at"] <= expiration_epoch(expiry)
 
 
-def test_short_lived_credentials_are_refreshed_and_bound_the_token(mock, hermetic_env):
-    # 6 s credentials: refreshed at half-life; a 900 s token signed with them lives 6 s at most.
-    mock.set_credential_lifetime("container", 6)
+def test_credentials_bound_the_token_and_are_never_used_in_their_last_30_s(mock, hermetic_env):
+    # 600 s credentials sign a 900 s token: it lives only as long as they do.
+    mock.set_credential_lifetime("container", 600)
     env = hermetic_env(AWS_CONTAINER_CREDENTIALS_FULL_URI=mock.http_url + "/aws/container-credentials")
-    lines, issued = issued_during(mock, lambda: bins.mint(DSQL, env, count=3, pause_ms=3500))
-    assert 2 <= len(issued) <= 3, issued
+    lines, issued = issued_during(mock, lambda: bins.mint(DSQL, env, count=2))
+    assert len(issued) == 1, issued
     for line in lines:
         assert "token" in line, line
         p = token_params(line["token"])
-        signer = next(c for c in issued if p["X-Amz-Credential"].startswith(c["AccessKeyId"] + "/"))
-        assert line["expires_at"] <= expiration_epoch(signer["Expiration"])
         assert p["X-Amz-Expires"] == "900"
+        assert line["expires_at"] == expiration_epoch(issued[0]["Expiration"])
+    # 20 s credentials could only sign tokens with under 30 s to live (DESIGN §2 rule 4).
+    mock.set_credential_lifetime("container", 20)
+    [line] = bins.mint(DSQL, env)
+    assert line["kind"] == "PROVIDER_RESPONSE", line
+    assert "about to expire" in line["error"] and "clock" in line["error"], line
 
 
 def test_no_credentials_is_credential_unavailable_with_the_fix(hermetic_env):

@@ -20,6 +20,11 @@ use crate::runtime::runtime;
 pub(crate) struct Lease<T> {
     pub value: T,
     pub expires_at_ms: Option<i64>,
+    /// Asked for shorter than a minute (DSQL allows `expires_in=1`): such a value is served
+    /// until half its life is left, as it never had 30 s to spare. Anything else must arrive
+    /// with more than 30 s left: an endpoint serving an old answer again (aws-config's IMDS
+    /// provider during an outage does) does not get it handed out in its last 30 s.
+    pub short_lived: bool,
 }
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -58,8 +63,11 @@ impl<T> Entry<T> {
                 let lifetime = (expires - now).max(0);
                 // max(5 min, 10 % of lifetime), capped at half the lifetime.
                 let margin = (300_000).max(lifetime / 10).min(lifetime / 2);
-                // Tokens shorter than a minute (DSQL allows expires_in=1) keep half their life.
-                let floor = MIN_REMAINING_MS.min(lifetime / 2);
+                let floor = if lease.short_lived {
+                    MIN_REMAINING_MS.min(lifetime / 2)
+                } else {
+                    MIN_REMAINING_MS
+                };
                 (Some(expires - margin), Some(expires - floor))
             }
         };
@@ -89,7 +97,7 @@ fn admit<T>(lease: Lease<T>, now: i64, what: &str) -> Result<Entry<T>> {
         Err(Error::new(
             ErrorKind::ProviderResponse,
             format!(
-                "the {what} received is already expired or about to expire: check this machine's clock"
+                "the {what} received is already expired or about to expire: check this machine's clock, and the endpoint (during an outage aws-config's IMDS provider serves its last answer again)"
             ),
         ))
     }
@@ -421,6 +429,7 @@ mod tests {
                 Ok(Lease {
                     value: format!("token-{n}"),
                     expires_at_ms: Some(ep.now.load(Ordering::SeqCst) + ep.lifetime_ms),
+                    short_lived: false,
                 })
             })
         });
@@ -562,10 +571,29 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn never_hands_out_a_token_with_under_30_s_left() {
         let (clock, now) = manual_clock();
+        // An answer with 25 s left is refused...
         let ep = endpoint(&now, 25_000);
         let cache = cache_with(&ep, clock.clone(), DEFAULT_DEADLINE);
-        // A 25 s token keeps half its life as the floor; a token expiring in 0 s is refused.
-        cache.get().await.unwrap();
+        assert_eq!(
+            cache.get().await.unwrap_err().kind(),
+            ErrorKind::ProviderResponse
+        );
+        // ...unless it was asked for that short (DSQL expires_in=25): half its life is the floor.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (n, at) = (calls.clone(), now.clone());
+        let fetch: Fetch<String> = Arc::new(move || {
+            let k = n.fetch_add(1, Ordering::SeqCst) + 1;
+            let expires = at.load(Ordering::SeqCst) + 25_000;
+            Box::pin(async move {
+                Ok(Lease {
+                    value: format!("token-{k}"),
+                    expires_at_ms: Some(expires),
+                    short_lived: true,
+                })
+            })
+        });
+        let cache = Cache::new("token", fetch, clock.clone(), DEFAULT_DEADLINE);
+        assert_eq!(cache.get().await.unwrap(), "token-1");
         now.fetch_add(13_000, Ordering::SeqCst);
         assert_eq!(
             cache.get().await.unwrap(),
@@ -609,6 +637,7 @@ mod tests {
             Lease {
                 value: (),
                 expires_at_ms: Some(3_600_000),
+                short_lived: false,
             },
             0,
         );
@@ -621,6 +650,7 @@ mod tests {
             Lease {
                 value: (),
                 expires_at_ms: Some(900_000),
+                short_lived: false,
             },
             0,
         );
@@ -629,10 +659,31 @@ mod tests {
             Lease {
                 value: (),
                 expires_at_ms: Some(120_000),
+                short_lived: false,
             },
             0,
         );
         assert_eq!(e.refresh_at_ms, Some(60_000), "capped at half the lifetime");
         assert_eq!(e.usable_until_ms, Some(90_000));
+        // Served again with 40 s left: never handed out in its last 30 s...
+        let e = Entry::new(
+            Lease {
+                value: (),
+                expires_at_ms: Some(40_000),
+                short_lived: false,
+            },
+            0,
+        );
+        assert_eq!(e.usable_until_ms, Some(10_000));
+        // ...unless it was asked for that short.
+        let e = Entry::new(
+            Lease {
+                value: (),
+                expires_at_ms: Some(40_000),
+                short_lived: true,
+            },
+            0,
+        );
+        assert_eq!(e.usable_until_ms, Some(20_000));
     }
 }

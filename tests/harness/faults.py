@@ -187,3 +187,213 @@ def run_case(mock: MockIdentityServer, hermetic_env: Callable[..., dict[str, str
 
 def to_json(outcomes: list[Outcome]) -> str:
     return json.dumps([o.__dict__ for o in outcomes], indent=1)
+
+
+# --- warm: the same faults while a valid token is cached ----------------------------------
+
+# Long enough that a refreshed AWS token (signed with the cached credentials at half their life)
+# still has 30 s left when the cache stops serving it: min(5 min, half) = 60 s of margin.
+WARM_LIFETIME = 120
+WARM_MINTS = 100  # one a second: the refresh falls due at 60 s, the cached token ends at 90 s
+SLACK_S = 2.0
+
+
+class Relay:
+    """A TCP relay to a mock's port. close() makes every later connection refused: the
+    'connection refused' fault for a process whose endpoint was reachable a moment ago."""
+
+    def __init__(self, port: int) -> None:
+        import socket
+        import threading
+        self._target = port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._live: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+        while True:
+            try:
+                inbound, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                outbound = socket.create_connection(("127.0.0.1", self._target))
+            except OSError:
+                inbound.close()
+                continue
+            with self._lock:
+                self._live += [inbound, outbound]
+            for a, b in ((inbound, outbound), (outbound, inbound)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        import socket
+        # shutdown first: a close alone leaves the socket listening while accept() blocks on it.
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        with self._lock:
+            for s in self._live:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class _Through:
+    """A mock as one process sees it: its URLs go through relays."""
+
+    def __init__(self, mock: MockIdentityServer, http: Relay, https: Relay) -> None:
+        self._mock = mock
+        self.http_url = f"http://127.0.0.1:{http.port}"
+        self.https_url = f"https://127.0.0.1:{https.port}"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._mock, name)
+
+
+@dataclass
+class WarmOutcome:
+    source: str
+    fault: str
+    group: str
+    first: str  # "token", or why the warm-up failed
+    refreshed: bool  # a newer token replaced the cached one
+    served_s: float | None  # seconds past the refresh falling due that callers got tokens
+    after: str  # what callers got once the cached token was over: an error kind, or "token"
+    early_errors: list[str]  # errors while a token with > 30 s left was cached
+    short_tokens: list[int]  # tokens handed out with < 30 s left (seconds left)
+    requests: int  # at the faulty endpoint, from the fault on
+
+
+def _requests_of(mock: MockIdentityServer, source: Source, since: float) -> int:
+    def mine(r: dict[str, Any]) -> bool:
+        if r["route"] != source.route or r["time"] < since:
+            return False
+        if source.route != "azure-token":
+            return True
+        assertion = "client_assertion" in (r.get("form") or {})
+        return assertion == (source.name == "Azure workload identity (AKS)")
+    return len([r for r in mock.requests() if mine(r)])
+
+
+def _judge(source: Source, fault: Fault, lines: list[tuple[float, dict]], mock: MockIdentityServer,
+           fault_at: float) -> WarmOutcome:
+    if not lines or "token" not in lines[0][1]:
+        why = lines[0][1].get("kind", "?") if lines else "no output"
+        return WarmOutcome(source.name, fault.name, fault.group, f"warm-up failed: {why}", False, None, "", [], [], 0)
+    first_exp = lines[0][1]["expires_at"]
+    due = first_exp - WARM_LIFETIME / 2
+    best_exp = first_exp  # the longest-lived token handed out so far
+    refreshed = False
+    early: list[str] = []
+    short: list[int] = []
+    served: float | None = None
+    after = ""
+    for t, line in lines[1:]:
+        if "token" in line:
+            left = line["expires_at"] - t
+            if left < 30 - SLACK_S:
+                short.append(int(left))
+            if line["expires_at"] > first_exp + 1:
+                refreshed = True
+            best_exp = max(best_exp, line["expires_at"])
+            served = t - due
+            if t > best_exp - 30:
+                after = after or "token"
+        else:
+            if t < best_exp - 30 - SLACK_S:
+                early.append(f"{line['kind']} at {t - due:+.0f} s: {line['error'][:120]}")
+            after = after if after and after != "token" else line["kind"]
+    return WarmOutcome(source.name, fault.name, fault.group, "token", refreshed, served, after or "-", early, short,
+                       _requests_of(mock, source, fault_at))
+
+
+def run_warm(ca: Any, hermetic_env: Callable[..., dict[str, str]], tmp: Path, faults: list[Fault] | None = None,
+             sources: list[Source] | None = None) -> list[WarmOutcome]:
+    """Every (source, fault) at once: one mock per fault serves all sources (their routes
+    differ, and the two sharing Entra's are told apart by their form), one process per case
+    mints once a second. Once a fault's processes all hold a token, the fault goes on."""
+    import subprocess
+    import threading
+    faults = faults or FAULTS
+    sources = sources or SOURCES
+    mocks = {f.name: MockIdentityServer(ca).start() for f in faults}
+    relays: dict[str, list[Relay]] = {f.name: [] for f in faults}
+    procs: list[tuple[Source, Fault, subprocess.Popen, list]] = []
+    started: dict[str, list[threading.Event]] = {f.name: [] for f in faults}
+    try:
+        for f in faults:
+            mock = mocks[f.name]
+            mock.set_credential_lifetime(None, WARM_LIFETIME)
+            for i, s in enumerate(sources):
+                view: Any = mock
+                if f.name == "connection refused":
+                    http = Relay(int(mock.http_url.rsplit(":", 1)[1]))
+                    https = Relay(int(mock.https_url.rsplit(":", 1)[1]))
+                    relays[f.name] += [http, https]
+                    view = _Through(mock, http, https)
+                case = tmp / f"warm-{FAULTS.index(f)}-{i}"
+                case.mkdir(parents=True, exist_ok=True)
+                env = hermetic_env(case / "env", **s.env(view, case))
+                p = subprocess.Popen([bins._need(bins.MINT), s.url, str(WARM_MINTS), "1000"], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                lines: list[tuple[float, dict]] = []
+                first = threading.Event()
+
+                def read(p=p, lines=lines, first=first) -> None:
+                    for raw in p.stdout:
+                        if raw.strip():
+                            lines.append((time.time(), json.loads(raw)))
+                            first.set()
+                    first.set()
+                threading.Thread(target=read, daemon=True).start()
+                started[f.name].append(first)
+                procs.append((s, f, p, lines))
+        fault_at: dict[str, float] = {}
+        for f in faults:
+            for ev in started[f.name]:
+                ev.wait(90)
+            fault_at[f.name] = time.time()
+            if f.name == "connection refused":
+                for r in relays[f.name]:
+                    r.close()
+            else:
+                for s in sources:
+                    f.apply(mocks[f.name], s)
+        for _, _, p, _ in procs:
+            try:
+                p.wait(timeout=WARM_MINTS + 120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        time.sleep(0.2)  # the readers' last lines
+        return [_judge(s, f, lines, mocks[f.name], fault_at[f.name]) for s, f, _, lines in procs]
+    finally:
+        for _, _, p, _ in procs:
+            if p.poll() is None:
+                p.kill()
+        for rs in relays.values():
+            for r in rs:
+                r.close()
+        for m in mocks.values():
+            m.stop()

@@ -64,6 +64,7 @@ fn lease(creds: Credentials) -> Lease<Credentials> {
     Lease {
         value: creds,
         expires_at_ms,
+        short_lived: false,
     }
 }
 

@@ -164,6 +164,7 @@ fn lease(token: AccessToken, user: Option<String>, now_ms: i64) -> Result<Lease<
     Ok(Lease {
         value: Token::new(secret.to_string(), expires, username, "azure"),
         expires_at_ms: Some(expires.saturating_mul(1000)),
+        short_lived: false,
     })
 }
 

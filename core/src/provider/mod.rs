@@ -263,6 +263,7 @@ impl AwsTarget {
                 kind,
             ),
             expires_at_ms: Some(expires_ms),
+            short_lived: expires_in < 60,
         })
     }
 }
