@@ -36,6 +36,7 @@ from harness.faults import (
     run_warm,
     to_json,
 )
+from harness.faults_cli import CLI_FAULTS, CLI_SOURCES, CliOutcome, run_cli_case
 from harness.mock import MockIdentityServer
 
 WORKERS = 6
@@ -212,3 +213,85 @@ def write_warm_report(outcomes: list[WarmOutcome]) -> None:
 
 
 WARM_LIFETIME_TEXT = "120 s"
+
+
+@pytest.fixture(scope="module")
+def cli_matrix(ca, tmp_path_factory) -> list[CliOutcome]:
+    cases = [(s, f) for s in CLI_SOURCES for f in CLI_FAULTS]
+
+    def run(index_case: tuple[int, tuple]) -> CliOutcome:
+        index, (source, fault) = index_case
+        case = tmp_path_factory.mktemp(f"cli{index}")
+        return run_cli_case(lambda base, **kw: hermetic_env(base, ca.ca_pem, **kw), case, source, fault)
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        outcomes = list(pool.map(run, enumerate(cases)))
+    if os.environ.get("PASSMINT_WRITE_RELIABILITY") == "1":
+        write_cli_report(outcomes)
+    return outcomes
+
+
+def test_programs_answer_within_the_deadline(cli_matrix):
+    slow = [(o.source, o.fault, round(o.seconds, 1)) for o in cli_matrix if o.seconds > DEADLINE_S]
+    assert not slow, slow
+
+
+def test_program_errors_are_typed_and_never_quote_a_secret(cli_matrix):
+    bad = [(o.source, o.fault, o.kind, o.detail) for o in cli_matrix if o.kind in ("PANIC", "INTERNAL")]
+    assert not bad, bad
+    leaked = [(o.source, o.fault) for o in cli_matrix if o.leaked]
+    assert not leaked, leaked
+    multiline = [(o.source, o.fault) for o in cli_matrix if "\n" in o.detail]
+    assert not multiline, multiline
+
+
+def test_no_token_from_a_broken_program(cli_matrix):
+    wrong = [(o.source, o.fault) for o in cli_matrix if o.group in ("program", "output") and o.kind == "token"]
+    assert not wrong, wrong
+    expired = [(o.source, o.fault) for o in cli_matrix if o.fault in ("expiry: already expired", "expiry: nonsense")
+               and o.kind == "token"]
+    assert not expired, expired
+    good = [(o.source, o.kind, o.detail) for o in cli_matrix if o.fault == "expiry: 10 years ahead" and o.kind != "token"]
+    assert not good, good
+
+
+def test_a_missing_program_says_what_to_install(cli_matrix):
+    for o in cli_matrix:
+        if o.fault == "not installed" and o.source != "AWS credential_process":
+            assert o.kind == "CREDENTIAL_UNAVAILABLE", o
+            assert "not on PATH" in o.detail and "Install" in o.detail, o.detail
+
+
+def test_a_hung_cli_is_killed_with_the_fetch(cli_matrix):
+    hung = [o for o in cli_matrix if o.left_running is not None]
+    assert len(hung) == len(CLI_SOURCES)
+    assert all(o.kind == "TIMEOUT" for o in hung), [(o.source, o.kind) for o in hung]
+    # passmint runs az and azd itself; aws-config runs credential_process (RELIABILITY.md).
+    left = [o.source for o in hung if o.left_running and o.source != "AWS credential_process"]
+    assert not left, left
+
+
+def cli_cell(o: CliOutcome) -> str:
+    what = "token" if o.kind == "token" else o.kind
+    extra = " · left running" if o.left_running else (" · killed" if o.left_running is False else "")
+    return f"{what} · {o.seconds:.1f} s{extra}"
+
+
+def write_cli_report(outcomes: list[CliOutcome]) -> None:
+    sources = [s.name for s in CLI_SOURCES]
+    by = {(o.source, o.fault): o for o in outcomes}
+    lines = ["| fault | " + " | ".join(sources) + " |", "|---|" + "---|" * len(sources)]
+    for f in CLI_FAULTS:
+        lines.append(f"| {f.name} | " + " | ".join(cli_cell(by[(s, f.name)]) for s in sources) + " |")
+    header = (f"Produced by `make reliability` (`tests/test_faults.py`, {len(outcomes)} cases, each a cold mint in a "
+              f"fresh process) on {platform.machine()}, {os.cpu_count()} cores. Cell: what the caller got · seconds "
+              "until it got it · for a hung program, whether it was still running after the error.")
+    path = TOP / "RELIABILITY.md"
+    text = path.read_text()
+    text = re.sub(r"(<!-- cli-matrix:begin -->\n).*?(<!-- cli-matrix:end -->)",
+                  lambda m: m.group(1) + header + "\n\n" + "\n".join(lines) + "\n" + m.group(2), text,
+                  flags=re.DOTALL)
+    path.write_text(text)
+    out = TOP / "build" / "reliability"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cli.json").write_text(json.dumps([o.__dict__ for o in outcomes], indent=1))

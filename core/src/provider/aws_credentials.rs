@@ -170,12 +170,19 @@ fn answer_kind(chain: &str) -> ErrorKind {
             _ => ErrorKind::ProviderResponse,
         };
     }
-    const UNUSABLE: [&str; 5] = [
+    // A credential_process that is not there: the shell's "not found".
+    if chain.contains("external process exited with code exit status: 127") {
+        return ErrorKind::CredentialUnavailable;
+    }
+    const UNUSABLE: [&str; 7] = [
         "(InternalFailure)",
         "(ServiceUnavailable)",
         "(Throttling)",
         "(RequestLimitExceeded)",
         "error parsing XML",
+        // A credential_process's output that is not credentials.
+        "could not parse response",
+        "could not decode output",
     ];
     if UNUSABLE.iter().any(|marker| chain.contains(marker)) {
         return ErrorKind::ProviderResponse;
@@ -243,5 +250,9 @@ mod tests {
             assert_eq!(answer_kind(chain), kind, "{chain}");
         }
         assert_eq!(http_status("StatusCode(abc)"), None);
+        let process = "Error retrieving credentials from external process, could not parse response: Expected a JSON object";
+        assert_eq!(answer_kind(process), ErrorKind::ProviderResponse);
+        let missing = "Error retrieving credentials: external process exited with code exit status: 127. Stderr: sh: 1: /x: not found";
+        assert_eq!(answer_kind(missing), ErrorKind::CredentialUnavailable);
     }
 }

@@ -322,18 +322,41 @@ fn on_path(tool: &str) -> Result<(), Failure> {
 }
 
 /// Runs the CLI as a child that dies with the fetch: when passmint's deadline drops the
-/// future, a hung `az` is killed rather than left behind.
+/// future, a hung `az` is killed rather than left behind. The SDK runs
+/// `/bin/sh -c "cd /bin && az …"`, and killing the shell alone leaves `az` running (found by
+/// tests/test_faults.py), so the child leads its own process group and the group is killed.
 #[derive(Debug)]
 struct Subprocess;
 
 #[async_trait::async_trait]
 impl Executor for Subprocess {
     async fn run(&self, program: &OsStr, args: &[&OsStr]) -> io::Result<Output> {
-        tokio::process::Command::new(program)
+        let child = tokio::process::Command::new(program)
             .args(args)
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
-            .output()
-            .await
+            .process_group(0)
+            .spawn()?;
+        let group = KillGroupOnDrop(child.id());
+        let output = child.wait_with_output().await;
+        // Finished: whatever the CLI left running on purpose (az's telemetry upload) stays.
+        std::mem::forget(group);
+        output
+    }
+}
+
+/// Kills a process group when dropped: the fetch was abandoned mid-run.
+struct KillGroupOnDrop(Option<u32>);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.and_then(|id| i32::try_from(id).ok()) {
+            // The group outlives its leader while a member runs, so the id is still the group's.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
     }
 }
