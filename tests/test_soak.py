@@ -11,6 +11,13 @@ hold:
 - every login succeeds;
 - the process's RSS grows by at most 24 MiB between the first quarter and the end;
 - open file descriptors and threads return to what they were.
+
+test_libpassmint_alone separates passmint's memory from CPython's, asyncpg's and the harness's:
+tests/c/ffi_test.c (`soak` mode) runs for the same time in a process that holds only libpassmint
+and libc. 4 threads make blocking and async gets on one provider; a fifth makes, uses and frees a
+provider (a cold fetch each) every 200 ms. Its RSS may grow by at most 4 MiB from the first
+quarter to the end; its fds and threads return to the warmed-up count; every get succeeds with
+a token that has 30 s or more to live.
 """
 
 from __future__ import annotations
@@ -25,12 +32,14 @@ from pathlib import Path
 import asyncpg
 from harness.appservice import managed_identity_role
 from harness.cloudauth import CloudAuthFront
+from harness.native import need_install
 
 SECONDS = float(os.environ.get("PASSMINT_SOAK_SECONDS", "120"))
 # 80 s: refreshed in the background from 40 s left, handed out down to 30 s left. (Tokens under a
 # minute long are handed out down to half their life, so they would not test the 30 s rule.)
 LIFETIME, THREADS, TASKS = 80, 4, 200
 RSS_BOUND_MIB = 24
+C_RSS_BOUND_MIB = 4
 ROUTE = "azure-appservice"
 
 
@@ -134,3 +143,33 @@ def test_soak(mock, pg, ca, monkeypatch):
     assert growth <= RSS_BOUND_MIB, f"RSS grew {growth:.1f} MiB"
     assert end_fds <= base_fds + 2, (base_fds, end_fds)
     assert end_threads <= base_threads + 1, (base_threads, end_threads)
+
+
+def test_libpassmint_alone(mock, hermetic_env, tmp_path):
+    import json
+    import subprocess
+
+    from test_c_abi import CFLAGS, SRC, compile_c, shared_libs
+
+    need_install()
+    exe = compile_c(SRC / "ffi_test.c", tmp_path / "ffi_soak", *CFLAGS, libs=shared_libs())
+    mock.set_credential_lifetime(ROUTE, LIFETIME)
+    issued_before = len([i for i in mock.issued() if i["route"] == ROUTE])
+    env = hermetic_env(IDENTITY_ENDPOINT=mock.http_url + "/azure/appservice/token",
+                       IDENTITY_HEADER=mock.identity_header)
+    r = subprocess.run([str(exe), "soak", "azure://?credential=managed", str(int(SECONDS)), str(THREADS)], env=env,
+                       capture_output=True, text=True, timeout=SECONDS + 120, check=False)
+    samples = [json.loads(line.split(" ", 2)[2]) for line in r.stdout.splitlines() if line.startswith("# sample ")]
+    assert r.returncode == 0 and "not ok" not in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
+    issued = len([i for i in mock.issued() if i["route"] == ROUTE]) - issued_before
+    quarter = [x for x in samples if x["t"] >= SECONDS / 4]
+    warm, end = quarter[0], samples[-1]
+    growth = (max(x["rss_kib"] for x in samples[-3:]) - min(x["rss_kib"] for x in quarter[:3])) / 1024
+    print(f"\nlibpassmint alone {SECONDS:.0f} s: {end['gets']} gets by {THREADS} threads, {end['providers']} "
+          f"providers made and freed, {issued} tokens issued; RSS {warm['rss_kib'] / 1024:.1f} -> "
+          f"{end['rss_kib'] / 1024:.1f} MiB (growth {growth:.2f} MiB); fds {warm['fds']} -> {end['fds']}; "
+          f"threads {warm['threads']} -> {end['threads']}")
+    assert growth <= C_RSS_BOUND_MIB, f"RSS grew {growth:.2f} MiB"
+    assert end["fds"] <= warm["fds"] + 1, (warm, end)
+    assert end["threads"] <= warm["threads"], (warm, end)
+    assert end["providers"] >= SECONDS * 2, end

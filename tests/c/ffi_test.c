@@ -10,6 +10,10 @@
  *   ffi_test stress URL THREADS CALLS          THREADS x CALLS gets on one cold provider (1 fetch)
  *   ffi_test error URL STATUS-NAME             blocking and async failure, side by side
  *   ffi_test free-inflight URL ASYNC-CALLS     provider freed while async calls are in flight
+ *   ffi_test soak URL SECONDS THREADS          libpassmint alone over time: THREADS loop blocking
+ *                                              and async gets on one provider, one more thread makes,
+ *                                              uses and frees a provider every 200 ms; every 5 s a
+ *                                              "# sample {json}" line with RSS, fds and threads
  *
  * Output is TAP-like: "ok N - what" / "not ok N - what", '#' lines for details
  * ("# token {json}", "# message: ..."), then "1..N". Exit 0 only if every check passed.
@@ -26,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
+#include <unistd.h>
 
 #define ASYNC_WAIT_S 25 /* the 10 s deadline, plus room for valgrind */
 
@@ -802,11 +808,140 @@ static void abuse(const char *url) {
     pthread_cond_destroy(&c.cv);
 }
 
+/* --- soak: libpassmint alone, for minutes ------------------------------------------------ */
+
+typedef struct {
+    passmint_provider *p;
+    const char *url;
+    atomic_int *stop;
+    atomic_long *gets, *short_lived, *failed, *providers;
+} soak_arg;
+
+static double wall_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long count_dir(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    long n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+static long rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kib) == 1) break;
+    fclose(f);
+    return kib;
+}
+
+/* A token with under 30 s left must never be handed out (DESIGN §2 rule 4). */
+static void soak_judge(soak_arg *a, passmint_status st, passmint_token *t, passmint_error *e) {
+    if (st == PASSMINT_OK) {
+        double left = (double)passmint_token_expires_at(t) - wall_s();
+        if (left < 29.9 && atomic_fetch_add(a->short_lived, 1) < 3) note("soak: a token with %.1f s left", left);
+        atomic_fetch_add(a->gets, 1);
+    } else {
+        if (atomic_fetch_add(a->failed, 1) < 5)
+            note("soak: %s: %s", passmint_status_name(st), show(passmint_error_message(e)));
+    }
+    passmint_token_free(t);
+    passmint_error_free(e);
+}
+
+typedef struct {
+    soak_arg *a;
+    atomic_int pending;
+} soak_async;
+
+static void soak_cb(void *user_data, passmint_status st, passmint_token *t, passmint_error *e) {
+    soak_async *c = user_data;
+    soak_judge(c->a, st, t, e);
+    atomic_fetch_sub(&c->pending, 1);
+}
+
+static void *soak_minter(void *arg) {
+    soak_arg *a = arg;
+    soak_async c = {.a = a};
+    const struct timespec pause = {0, 100000}; /* 0.1 ms */
+    while (!atomic_load(a->stop)) {
+        passmint_token *t = NULL;
+        passmint_error *e = NULL;
+        passmint_status st = passmint_token_get(a->p, &t, &e); /* before t is read */
+        soak_judge(a, st, t, e);
+        atomic_fetch_add(&c.pending, 1);
+        if (passmint_token_get_async(a->p, soak_cb, &c) != PASSMINT_OK) atomic_fetch_sub(&c.pending, 1);
+        nanosleep(&pause, NULL);
+    }
+    while (atomic_load(&c.pending) > 0) nanosleep(&pause, NULL);
+    return NULL;
+}
+
+static void *soak_churn(void *arg) {
+    soak_arg *a = arg;
+    const struct timespec pause = {0, 200000000}; /* 200 ms */
+    while (!atomic_load(a->stop)) {
+        passmint_provider *p = NULL;
+        passmint_error *e = NULL;
+        if (passmint_provider_new(a->url, &p, &e) == PASSMINT_OK) {
+            passmint_token *t = NULL;
+            passmint_status st = passmint_token_get(p, &t, &e);
+            soak_judge(a, st, t, e);
+            passmint_provider_free(p);
+            atomic_fetch_add(a->providers, 1);
+        } else {
+            soak_judge(a, PASSMINT_INVALID_CONFIG, NULL, e);
+        }
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+static void soak(const char *url, int seconds, int threads) {
+    passmint_provider *p = NULL;
+    if (!check(passmint_provider_new(url, &p, NULL) == PASSMINT_OK, "soak provider")) return;
+    atomic_int stop = 0;
+    atomic_long gets = 0, short_lived = 0, failed = 0, providers = 0;
+    soak_arg arg = {p, url, &stop, &gets, &short_lived, &failed, &providers};
+    pthread_t *ts = calloc((size_t)threads + 1, sizeof *ts);
+    for (int i = 0; i < threads; i++) pthread_create(&ts[i], NULL, soak_minter, &arg);
+    pthread_create(&ts[threads], NULL, soak_churn, &arg);
+    double start = now_s();
+    for (;;) {
+        double t = now_s() - start;
+        printf("# sample {\"t\": %.1f, \"rss_kib\": %ld, \"fds\": %ld, \"threads\": %ld, \"gets\": %ld, "
+               "\"providers\": %ld}\n",
+               t, rss_kib(), count_dir("/proc/self/fd"), count_dir("/proc/self/task"), atomic_load(&gets),
+               atomic_load(&providers));
+        fflush(stdout);
+        if (t >= seconds) break;
+        struct timespec five = {5, 0};
+        nanosleep(&five, NULL);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i <= threads; i++) pthread_join(ts[i], NULL);
+    free(ts);
+    passmint_provider_free(p);
+    check(atomic_load(&failed) == 0, "soak: every get succeeded (%ld failed)", atomic_load(&failed));
+    check(atomic_load(&short_lived) == 0, "soak: no token with under 30 s left (%ld)", atomic_load(&short_lived));
+    check(atomic_load(&gets) > 0 && atomic_load(&providers) > 0, "soak: %ld gets, %ld providers",
+          atomic_load(&gets), atomic_load(&providers));
+}
+
 /* --- main ---------------------------------------------------------------------------- */
 
 static int usage(void) {
     fputs("usage: ffi_test api [version] | token [--for] URL PROVIDER USER|- | stress URL THREADS CALLS |\n"
-          "       error URL STATUS | free-inflight URL CALLS | abuse URL\n",
+          "       error URL STATUS | free-inflight URL CALLS | abuse URL | soak URL SECONDS THREADS\n",
           stderr);
     return 2;
 }
@@ -829,6 +964,8 @@ int main(int argc, char **argv) {
         abuse(argv[2]);
     } else if (strcmp(mode, "free-inflight") == 0 && argc == 4) {
         free_inflight(argv[2], atoi(argv[3]));
+    } else if (strcmp(mode, "soak") == 0 && argc == 5) {
+        soak(argv[2], atoi(argv[3]), atoi(argv[4]));
     } else {
         return usage();
     }
