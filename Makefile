@@ -109,8 +109,10 @@ bench: deps
 reliability: build
 	PASSMINT_WRITE_RELIABILITY=1 tests/run $(PY) -m pytest -q -p no:cacheprovider tests/test_faults.py
 
-# The soak at full length (make test runs it for 120 s): 30 minutes of 80 s tokens.
+# The soaks at full length (make test runs them for 120 s): 30 minutes of 80 s tokens in the
+# Python package, then 30 minutes of libpassmint alone (tests/c/ffi_test.c soak).
 soak: build
+	$(MAKE) --no-print-directory install PREFIX=build/install PROFILE=debug
 	PASSMINT_SOAK_SECONDS=1800 tests/run $(PY) -m pytest -q -s -p no:cacheprovider tests/test_soak.py
 
 # Each fuzz target (core/tests/fuzz_smoke.rs, fuzz_sdk.rs) for 60 s; a failing input lands in core/fuzz/artifacts/.

@@ -30,11 +30,11 @@ from harness.env import hermetic_env
 from harness.faults import (
     FAULTS,
     SOURCES,
+    WARM_LIFETIME,
     Outcome,
     WarmOutcome,
     run_case,
     run_warm,
-    to_json,
 )
 from harness.faults_cli import CLI_FAULTS, CLI_SOURCES, CliOutcome, run_cli_case
 from harness.mock import MockIdentityServer
@@ -118,27 +118,32 @@ def cell(o: Outcome) -> str:
     return f"{what} · {o.seconds:.1f} s · {o.requests}"
 
 
-def write_report(outcomes: list[Outcome]) -> None:
-    sources = [s.name for s in SOURCES]
+def write_table(marker: str, header: str, sources: list[str], faults: list[str], cell_of, outcomes: list) -> None:
+    """Replaces the table between RELIABILITY.md's `<!-- {marker}:begin/end -->` and keeps the raw
+    outcomes in build/reliability/{marker}.json."""
     by = {(o.source, o.fault): o for o in outcomes}
-    lines = [
-        "| fault | " + " | ".join(sources) + " |",
-        "|---|" + "---|" * len(sources),
-    ]
-    for f in FAULTS:
-        lines.append(f"| {f.name} | " + " | ".join(cell(by[(s, f.name)]) for s in sources) + " |")
-    table = "\n".join(lines)
-    header = (f"Produced by `make reliability` (`tests/test_faults.py`, {len(outcomes)} cases, each a cold mint in a fresh "
-              f"process) on {platform.machine()}, {os.cpu_count()} cores. Cell: what the caller got · seconds until "
-              "it got it · requests that reached the endpoint.")
+    lines = ["| fault | " + " | ".join(sources) + " |", "|---|" + "---|" * len(sources)]
+    for f in faults:
+        lines.append(f"| {f} | " + " | ".join(cell_of(by[(s, f)]) for s in sources) + " |")
     path = TOP / "RELIABILITY.md"
-    text = path.read_text()
-    text = re.sub(r"(<!-- fault-matrix:begin -->\n).*?(<!-- fault-matrix:end -->)",
-                  lambda m: m.group(1) + header + "\n\n" + table + "\n" + m.group(2), text, flags=re.DOTALL)
+    text = re.sub(rf"(<!-- {marker}:begin -->\n).*?(<!-- {marker}:end -->)",
+                  lambda m: m.group(1) + header + "\n\n" + "\n".join(lines) + "\n" + m.group(2), path.read_text(),
+                  flags=re.DOTALL)
     path.write_text(text)
     out = TOP / "build" / "reliability"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "faults.json").write_text(to_json(outcomes))
+    (out / f"{marker}.json").write_text(json.dumps([o.__dict__ for o in outcomes], indent=1))
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores"
+
+
+def write_report(outcomes: list[Outcome]) -> None:
+    header = (f"Produced by `make reliability` (`tests/test_faults.py`, {len(outcomes)} cases, each a cold mint in a fresh "
+              f"process) on {machine()}. Cell: what the caller got · seconds until it got it · requests that reached "
+              "the endpoint.")
+    write_table("fault-matrix", header, [s.name for s in SOURCES], [f.name for f in FAULTS], cell, outcomes)
 
 
 @pytest.fixture(scope="module")
@@ -190,29 +195,15 @@ def warm_cell(o: WarmOutcome) -> str:
 
 
 def write_warm_report(outcomes: list[WarmOutcome]) -> None:
-    sources = [s.name for s in SOURCES]
-    by = {(o.source, o.fault): o for o in outcomes}
-    lines = ["| fault | " + " | ".join(sources) + " |", "|---|" + "---|" * len(sources)]
-    for f in FAULTS:
-        lines.append(f"| {f.name} | " + " | ".join(warm_cell(by[(s, f.name)]) for s in sources) + " |")
     header = (f"Produced by `make reliability` (`tests/test_faults.py`, {len(outcomes)} cases at once, each a process "
-              f"minting once a second) on {platform.machine()}, {os.cpu_count()} cores. Each case first holds a "
-              f"{WARM_LIFETIME_TEXT} token; the fault starts, the refresh falls due at half its life and fails. Cell: "
-              "\"kept N s\": callers kept getting a valid token for N s after the refresh fell due (the cached one; "
-              "for AWS, re-signed with the cached credentials), then got what follows the arrow; \"refreshed\": a "
-              "good answer replaced it. Last: requests that reached the endpoint from the fault on.")
-    path = TOP / "RELIABILITY.md"
-    text = path.read_text()
-    text = re.sub(r"(<!-- warm-matrix:begin -->\n).*?(<!-- warm-matrix:end -->)",
-                  lambda m: m.group(1) + header + "\n\n" + "\n".join(lines) + "\n" + m.group(2), text,
-                  flags=re.DOTALL)
-    path.write_text(text)
-    out = TOP / "build" / "reliability"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "warm.json").write_text(json.dumps([o.__dict__ for o in outcomes], indent=1))
+              f"minting once a second) on {machine()}. Each case first holds a {WARM_LIFETIME} s token; the fault "
+              "starts, the refresh falls due at half its life and fails. Cell: \"kept N s\": callers kept getting a "
+              "valid token for N s after the refresh fell due (the cached one; for AWS, re-signed with the cached "
+              "credentials), then got what follows the arrow; \"refreshed\": a good answer replaced it. Last: requests "
+              "that reached the endpoint from the fault on.")
+    write_table("warm-matrix", header, [s.name for s in SOURCES], [f.name for f in FAULTS], warm_cell, outcomes)
 
 
-WARM_LIFETIME_TEXT = "120 s"
 
 
 @pytest.fixture(scope="module")
@@ -278,20 +269,7 @@ def cli_cell(o: CliOutcome) -> str:
 
 
 def write_cli_report(outcomes: list[CliOutcome]) -> None:
-    sources = [s.name for s in CLI_SOURCES]
-    by = {(o.source, o.fault): o for o in outcomes}
-    lines = ["| fault | " + " | ".join(sources) + " |", "|---|" + "---|" * len(sources)]
-    for f in CLI_FAULTS:
-        lines.append(f"| {f.name} | " + " | ".join(cli_cell(by[(s, f.name)]) for s in sources) + " |")
     header = (f"Produced by `make reliability` (`tests/test_faults.py`, {len(outcomes)} cases, each a cold mint in a "
-              f"fresh process) on {platform.machine()}, {os.cpu_count()} cores. Cell: what the caller got · seconds "
-              "until it got it · for a hung program, whether it was still running after the error.")
-    path = TOP / "RELIABILITY.md"
-    text = path.read_text()
-    text = re.sub(r"(<!-- cli-matrix:begin -->\n).*?(<!-- cli-matrix:end -->)",
-                  lambda m: m.group(1) + header + "\n\n" + "\n".join(lines) + "\n" + m.group(2), text,
-                  flags=re.DOTALL)
-    path.write_text(text)
-    out = TOP / "build" / "reliability"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "cli.json").write_text(json.dumps([o.__dict__ for o in outcomes], indent=1))
+              f"fresh process) on {machine()}. Cell: what the caller got · seconds until it got it · for a hung "
+              "program, whether it was still running after the error.")
+    write_table("cli-matrix", header, [s.name for s in CLI_SOURCES], [f.name for f in CLI_FAULTS], cli_cell, outcomes)

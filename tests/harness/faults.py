@@ -185,10 +185,6 @@ def run_case(mock: MockIdentityServer, hermetic_env: Callable[..., dict[str, str
     return Outcome(source.name, fault.name, fault.group, line["kind"], line["error"], seconds, requests)
 
 
-def to_json(outcomes: list[Outcome]) -> str:
-    return json.dumps([o.__dict__ for o in outcomes], indent=1)
-
-
 # --- warm: the same faults while a valid token is cached ----------------------------------
 
 # Long enough that a refreshed AWS token (signed with the cached credentials at half their life)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from . import aws, azure, bins
+from . import aws, azure, bins, hygiene
 from .azcli import AZ_NOT_LOGGED_IN, AZD_NOT_LOGGED_IN
 
 DSQL = "dsql://abc123example.dsql.us-east-1.on.aws?profile=proc"
@@ -192,6 +192,7 @@ def _alive(pid: int) -> bool:
 def run_cli_case(hermetic_env: Callable[..., dict[str, str]], case: Path, source: CliSource,
                  fault: CliFault) -> CliOutcome:
     script = fault.make(source.tool)
+    hygiene.record([script.secret])
     env = hermetic_env(case / "env")
     env.update(_install(case, source, script))
     started = time.monotonic()
