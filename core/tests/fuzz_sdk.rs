@@ -97,25 +97,19 @@ fn sdk_parsers() {
             .build()
             .unwrap()
     };
+    let targets = azure
+        .map(|(t, s)| (t, Source::Azure(s)))
+        .into_iter()
+        .chain(aws.map(|(t, s)| (t, Source::Aws(s))));
     std::thread::scope(|scope| {
         let mut running = Vec::new();
-        for (target, source) in azure {
+        for (target, source) in targets {
             running.push(scope.spawn(move || {
                 let rt = runtime();
-                let ok = rt.block_on(azure_answer(source, &seed(target, "ok")));
+                let ok = rt.block_on(source.answer(&seed(target, "ok")));
                 assert!(ok.is_ok(), "{target}: the `ok` seed fails: {ok:?}");
                 fuzz_target(target, |input| {
-                    check(target, rt.block_on(azure_answer(source, input)))
-                })
-            }));
-        }
-        for (target, source) in aws {
-            running.push(scope.spawn(move || {
-                let rt = runtime();
-                let ok = rt.block_on(aws_answer(source, &seed(target, "ok")));
-                assert!(ok.is_ok(), "{target}: the `ok` seed fails: {ok:?}");
-                fuzz_target(target, |input| {
-                    check(target, rt.block_on(aws_answer(source, input)))
+                    check(target, rt.block_on(source.answer(input)))
                 })
             }));
         }
@@ -125,6 +119,21 @@ fn sdk_parsers() {
             }
         }
     });
+}
+
+#[derive(Clone, Copy)]
+enum Source {
+    Azure(AzureSource),
+    Aws(AwsSource),
+}
+
+impl Source {
+    async fn answer(self, input: &[u8]) -> passmint::Result<Token> {
+        match self {
+            Source::Azure(s) => azure_answer(s, input).await,
+            Source::Aws(s) => aws_answer(s, input).await,
+        }
+    }
 }
 
 fn fuzz_target(target: &str, check: impl Fn(&[u8])) {

@@ -224,6 +224,16 @@ impl fmt::Debug for Provider {
     }
 }
 
+/// A canned program's answer for `passmint::fuzzing`: its stdout, or
+/// `stdout\n--stderr--\nstderr` for a program that fails. Returns the stderr part if any.
+pub(crate) fn split_canned_output(answer: &[u8]) -> (&[u8], Option<&[u8]>) {
+    const SPLIT: &[u8] = b"\n--stderr--\n";
+    match answer.windows(SPLIT.len()).position(|w| w == SPLIT) {
+        Some(at) => (&answer[..at], Some(&answer[at + SPLIT.len()..])),
+        None => (answer, None),
+    }
+}
+
 pub(crate) enum AwsTarget {
     Dsql(DsqlConfig),
     Rds(RdsConfig),

@@ -126,7 +126,6 @@ struct Scratch {
 impl Scratch {
     fn new(answer: &[u8]) -> Result<Scratch> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        const SPLIT: &[u8] = b"\n--stderr--\n";
         let base = std::env::temp_dir().join(format!(
             "passmint-fuzz-{}-{}",
             std::process::id(),
@@ -141,18 +140,18 @@ impl Scratch {
             })
         };
         let stdout = base.with_extension("out");
-        match answer.windows(SPLIT.len()).position(|w| w == SPLIT) {
-            Some(at) => {
+        match crate::provider::split_canned_output(answer) {
+            (out, Some(err)) => {
                 let stderr = base.with_extension("err");
-                write(&stdout, &answer[..at])?;
-                write(&stderr, &answer[at + SPLIT.len()..])?;
+                write(&stdout, out)?;
+                write(&stderr, err)?;
                 Ok(Scratch {
                     stdout,
                     stderr: Some(stderr),
                 })
             }
-            None => {
-                write(&stdout, answer)?;
+            (out, None) => {
+                write(&stdout, out)?;
                 Ok(Scratch {
                     stdout,
                     stderr: None,

@@ -64,7 +64,7 @@ const SCOPE: &str = "https://ossrdbms-aad.database.windows.net/.default";
 /// users would get. For the CLIs, `answer` is stdout, or `stdout\n--stderr--\nstderr` for a
 /// CLI that exits 1.
 pub async fn azure_answer(source: AzureSource, answer: &[u8]) -> Result<Token> {
-    let (kind, credential): (AzureCredential, Arc<dyn TokenCredential>) = match source {
+    let (kind, built) = match source {
         AzureSource::ClientSecret => {
             let options = ClientSecretCredentialOptions {
                 client_options: client_options(
@@ -72,47 +72,41 @@ pub async fn azure_answer(source: AzureSource, answer: &[u8]) -> Result<Token> {
                     Some("https://login.microsoftonline.com".into()),
                 ),
             };
-            let credential = ClientSecretCredential::new(
+            let built = ClientSecretCredential::new(
                 "00000000-0000-0000-0000-000000000001",
                 "00000000-0000-0000-0000-000000000002".into(),
                 Secret::new(CLIENT_SECRET),
                 Some(options),
-            )
-            .map_err(|e| invalid(AzureCredential::Environment, &e, &[CLIENT_SECRET]))
-            .map_err(|f| super::failure_error(AzureCredential::Environment, "", f))?;
-            (AzureCredential::Environment, credential)
+            );
+            (AzureCredential::Environment, built.map(dyn_credential))
         }
         AzureSource::ManagedIdentity => {
             let options = ManagedIdentityCredentialOptions {
                 user_assigned_id: None,
                 client_options: client_options(canned(answer), None),
             };
-            let credential = ManagedIdentityCredential::new(Some(options))
-                .map_err(|e| invalid(AzureCredential::Managed, &e, &[]))
-                .map_err(|f| super::failure_error(AzureCredential::Managed, "", f))?;
-            (AzureCredential::Managed, credential)
+            let built = ManagedIdentityCredential::new(Some(options));
+            (AzureCredential::Managed, built.map(dyn_credential))
         }
         AzureSource::Cli => {
             let options = AzureCliCredentialOptions {
                 executor: Some(Arc::new(CannedCli::new(answer))),
                 ..Default::default()
             };
-            let credential = AzureCliCredential::new(Some(options))
-                .map_err(|e| invalid(AzureCredential::Cli, &e, &[]))
-                .map_err(|f| super::failure_error(AzureCredential::Cli, "", f))?;
-            (AzureCredential::Cli, credential)
+            let built = AzureCliCredential::new(Some(options));
+            (AzureCredential::Cli, built.map(dyn_credential))
         }
         AzureSource::Azd => {
             let options = AzureDeveloperCliCredentialOptions {
                 executor: Some(Arc::new(CannedCli::new(answer))),
                 ..Default::default()
             };
-            let credential = AzureDeveloperCliCredential::new(Some(options))
-                .map_err(|e| invalid(AzureCredential::Azd, &e, &[]))
-                .map_err(|f| super::failure_error(AzureCredential::Azd, "", f))?;
-            (AzureCredential::Azd, credential)
+            let built = AzureDeveloperCliCredential::new(Some(options));
+            (AzureCredential::Azd, built.map(dyn_credential))
         }
     };
+    let credential =
+        built.map_err(|e| super::failure_error(kind, "", invalid(kind, &e, &[CLIENT_SECRET])))?;
     let token = credential
         .get_token(&[SCOPE], None)
         .await
@@ -123,6 +117,10 @@ pub async fn azure_answer(source: AzureSource, answer: &[u8]) -> Result<Token> {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     crate::cache::admitted(super::lease(token, None, now_ms)?, now_ms, "token")
+}
+
+fn dyn_credential<C: TokenCredential + 'static>(c: Arc<C>) -> Arc<dyn TokenCredential> {
+    c
 }
 
 fn canned(body: &[u8]) -> Arc<dyn HttpClient> {
@@ -156,15 +154,14 @@ struct CannedCli {
 
 impl CannedCli {
     fn new(answer: &[u8]) -> CannedCli {
-        const SPLIT: &[u8] = b"\n--stderr--\n";
-        match answer.windows(SPLIT.len()).position(|w| w == SPLIT) {
-            Some(at) => CannedCli {
-                stdout: answer[..at].to_vec(),
-                stderr: answer[at + SPLIT.len()..].to_vec(),
+        match crate::provider::split_canned_output(answer) {
+            (stdout, Some(stderr)) => CannedCli {
+                stdout: stdout.to_vec(),
+                stderr: stderr.to_vec(),
                 status: ExitStatus::from_raw(1 << 8),
             },
-            None => CannedCli {
-                stdout: answer.to_vec(),
+            (stdout, None) => CannedCli {
+                stdout: stdout.to_vec(),
                 stderr: Vec::new(),
                 status: ExitStatus::from_raw(0),
             },
