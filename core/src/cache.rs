@@ -3,18 +3,22 @@
 //!
 //! Reads are an `ArcSwap` load. Refreshes run as tasks on passmint's runtime, never in
 //! the caller's future, so a caller that gives up (timeout, dropped future) cannot cancel
-//! a fetch that other callers are waiting for, and the deadline is enforced in one place.
+//! a fetch that other callers are waiting for. Every wait also has a deadline of its own,
+//! kept on the caller's side ([`crate::deadline`]): a fetch that never ends (its task never
+//! polled in a forked child, a worker blocked) cannot hold a caller past it.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
-use tokio::sync::watch;
 
+use crate::deadline::{Sleep, sleep_until};
 use crate::error::{Error, ErrorKind, Result};
-use crate::runtime::runtime;
+use crate::fork::{Gated, ProcessLocal};
+use crate::runtime::{on_own_thread, runtime};
 
 /// A value and when it stops being usable (`None`: never, e.g. static credentials).
 pub(crate) struct Lease<T> {
@@ -29,16 +33,54 @@ pub(crate) struct Lease<T> {
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) type Fetch<T> = Arc<dyn Fn() -> BoxFuture<Result<Lease<T>>> + Send + Sync>;
-/// Unix time in milliseconds; injectable so tests can move time without sleeping.
-pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+type Millis = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The two clocks a cache reads, injectable so tests can move time without sleeping. Wall
+/// time says when a value expires; the monotonic clock measures every duration (backoff,
+/// a flight's age), so a clock step (NTP, a resumed VM) cannot stretch or skip them.
+#[derive(Clone)]
+pub(crate) struct Clock {
+    wall: Millis,
+    mono: Millis,
+}
+
+impl Clock {
+    pub fn new(wall: Millis, mono: Millis) -> Clock {
+        Clock { wall, mono }
+    }
+
+    /// Unix time in milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        (self.wall)()
+    }
+
+    /// Milliseconds on a clock that never jumps (CLOCK_MONOTONIC).
+    pub fn mono_ms(&self) -> i64 {
+        (self.mono)()
+    }
+}
 
 pub(crate) fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    })
+    Clock::new(
+        Arc::new(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0)
+        }),
+        Arc::new(monotonic_ms),
+    )
+}
+
+fn monotonic_ms() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write; CLOCK_MONOTONIC always exists on unix.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000
 }
 
 pub(crate) const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
@@ -46,6 +88,9 @@ pub(crate) const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 const MIN_REMAINING_MS: i64 = 30_000;
 const BACKOFF_START_MS: i64 = 1_000;
 const BACKOFF_CAP_MS: i64 = 30_000;
+/// A flight older than its deadline by this much never ran to its end (its task was not
+/// polled, or its worker is blocked): the next caller starts another.
+const ABANDON_AFTER_MS: i64 = 1_000;
 
 struct Entry<T> {
     value: T,
@@ -108,21 +153,132 @@ pub(crate) fn admitted<T>(lease: Lease<T>, now: i64, what: &str) -> Result<T> {
     admit(lease, now, what).map(|entry| entry.value)
 }
 
-type Outcome<T> = Option<Result<Arc<Entry<T>>>>;
+fn timeout(what: &str, deadline: Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!(
+            "no {what} within the {} s deadline: the identity endpoint did not answer in time",
+            deadline.as_secs_f64()
+        ),
+    )
+}
+
+type Outcome<T> = Result<Arc<Entry<T>>>;
+
+/// Where one fetch's outcome lands, for async and blocking waiters alike.
+struct Slot<T> {
+    state: Mutex<SlotState<T>>,
+    done: Condvar,
+}
+
+struct SlotState<T> {
+    outcome: Option<Outcome<T>>,
+    wakers: Vec<Waker>,
+}
+
+impl<T> Slot<T> {
+    fn new() -> Self {
+        Slot {
+            state: Mutex::new(SlotState {
+                outcome: None,
+                wakers: Vec::new(),
+            }),
+            done: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SlotState<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the outcome (the first one wins) and wakes every waiter.
+    fn complete(&self, outcome: Outcome<T>) {
+        let wakers = {
+            let mut state = self.lock();
+            if state.outcome.is_some() {
+                return;
+            }
+            state.outcome = Some(outcome);
+            std::mem::take(&mut state.wakers)
+        };
+        self.done.notify_all();
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Waits on this thread until the outcome or `until`, whichever comes first.
+    fn wait_blocking(&self, until: Instant) -> Option<Outcome<T>> {
+        let mut state = self.lock();
+        loop {
+            if let Some(o) = &state.outcome {
+                return Some(o.clone());
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            state = self
+                .done
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// An async wait for a [`Slot`], ended by the caller's own deadline if the outcome is late.
+struct Wait<T> {
+    slot: Arc<Slot<T>>,
+    waker_at: Option<usize>,
+    deadline: Sleep,
+}
+
+impl<T> Future for Wait<T> {
+    type Output = Option<Outcome<T>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        {
+            let mut state = this.slot.lock();
+            if let Some(o) = &state.outcome {
+                return Poll::Ready(Some(o.clone()));
+            }
+            match this.waker_at {
+                Some(i) if i < state.wakers.len() => {
+                    if !state.wakers[i].will_wake(cx.waker()) {
+                        state.wakers[i] = cx.waker().clone();
+                    }
+                }
+                _ => {
+                    this.waker_at = Some(state.wakers.len());
+                    state.wakers.push(cx.waker().clone());
+                }
+            }
+        }
+        match Pin::new(&mut this.deadline).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+struct Flight<T> {
+    started_mono_ms: i64,
+    slot: Arc<Slot<T>>,
+}
 
 struct State<T> {
-    /// The process that owns `inflight`; a forked child must not wait for a parent's task.
-    pid: u32,
     flight_id: u64,
-    inflight: Option<watch::Receiver<Outcome<T>>>,
+    flight: Option<Flight<T>>,
     failures: u32,
-    next_attempt_ms: i64,
+    /// On the monotonic clock (rule 4's backoff).
+    next_attempt_mono_ms: i64,
     last_error: Option<Error>,
 }
 
 struct Inner<T> {
     current: ArcSwapOption<Entry<T>>,
-    state: Mutex<State<T>>,
+    /// One per process: a forked child never waits for its parent's flight or lock.
+    state: ProcessLocal<Mutex<State<T>>>,
     fetch: Fetch<T>,
     clock: Clock,
     deadline: Duration,
@@ -141,9 +297,9 @@ impl<T> Clone for Cache<T> {
     }
 }
 
-enum Next<T> {
-    Wait(watch::Receiver<Outcome<T>>),
-    Fail(Error),
+enum Joined<T> {
+    Ready(T),
+    Wait(Arc<Slot<T>>),
 }
 
 impl<T: Clone + Send + Sync + 'static> Cache<T> {
@@ -152,14 +308,7 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
         Cache {
             inner: Arc::new(Inner {
                 current: ArcSwapOption::empty(),
-                state: Mutex::new(State {
-                    pid: std::process::id(),
-                    flight_id: 0,
-                    inflight: None,
-                    failures: 0,
-                    next_attempt_ms: 0,
-                    last_error: None,
-                }),
+                state: ProcessLocal::new(),
                 fetch,
                 clock,
                 deadline,
@@ -170,23 +319,74 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
 
     /// The cached value when it is fresh; otherwise one shared refresh.
     pub async fn get(&self) -> Result<T> {
-        let now = (self.inner.clock)();
-        if let Some(entry) = &*self.inner.current.load() {
-            if entry.fresh(now) {
-                return Ok(entry.value.clone());
-            }
-            if entry.usable(now) {
-                // Serve-while-valid: the caller never waits for a refresh it does not need.
-                self.refresh_in_background(now);
-                return Ok(entry.value.clone());
-            }
+        self.get_by(Instant::now() + self.inner.deadline).await
+    }
+
+    /// [`Cache::get`] that gives up at `until`.
+    pub async fn get_by(&self, until: Instant) -> Result<T> {
+        if let Some(value) = self.served() {
+            return Ok(value);
         }
-        self.refresh_and_wait().await
+        let slot = match self.join()? {
+            Joined::Ready(value) => return Ok(value),
+            Joined::Wait(slot) => slot,
+        };
+        let outcome = Wait {
+            slot,
+            waker_at: None,
+            deadline: sleep_until(until),
+        }
+        .await;
+        self.settle(outcome)
+    }
+
+    /// [`Cache::get`] for a thread that can block: waits on this thread, never past the
+    /// deadline. On one of passmint's runtime workers the worker's queue is handed to
+    /// another thread first, so the fetch this waits for is not stuck behind the wait.
+    pub fn get_blocking(&self) -> Result<T> {
+        let until = Instant::now() + self.inner.deadline;
+        if let Some(value) = self.served() {
+            return Ok(value);
+        }
+        let slot = match self.join()? {
+            Joined::Ready(value) => return Ok(value),
+            Joined::Wait(slot) => slot,
+        };
+        let outcome = if on_own_thread() {
+            tokio::task::block_in_place(|| slot.wait_blocking(until))
+        } else {
+            slot.wait_blocking(until)
+        };
+        self.settle(outcome)
+    }
+
+    /// A fresh value, or a usable one while a background refresh starts (rule 4).
+    fn served(&self) -> Option<T> {
+        let now = self.inner.clock.now_ms();
+        let entry = self.inner.current.load();
+        let entry = entry.as_ref()?;
+        if entry.fresh(now) {
+            return Some(entry.value.clone());
+        }
+        if entry.usable(now) {
+            // Serve-while-valid: the caller never waits for a refresh it does not need.
+            self.refresh_in_background();
+            return Some(entry.value.clone());
+        }
+        None
+    }
+
+    fn settle(&self, outcome: Option<Outcome<T>>) -> Result<T> {
+        match outcome {
+            Some(Ok(entry)) => Ok(entry.value.clone()),
+            Some(Err(e)) => Err(e),
+            None => Err(timeout(self.inner.what, self.inner.deadline)),
+        }
     }
 
     /// The cached value if it can be handed out now, without touching the network.
     pub fn peek(&self) -> Option<T> {
-        let now = (self.inner.clock)();
+        let now = self.inner.clock.now_ms();
         let entry = self.inner.current.load();
         match &*entry {
             Some(e) if e.fresh(now) => Some(e.value.clone()),
@@ -194,133 +394,145 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
-        let mut state = self
-            .inner
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.inner
             .state
+            .get_or_init(|| {
+                Mutex::new(State {
+                    flight_id: 0,
+                    flight: None,
+                    failures: 0,
+                    next_attempt_mono_ms: 0,
+                    last_error: None,
+                })
+            })
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let pid = std::process::id();
-        if state.pid != pid {
-            // Forked: the parent's refresh task does not exist here.
-            state.pid = pid;
-            state.inflight = None;
-        }
-        state
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn refresh_in_background(&self, now: i64) {
+    /// The flight in progress, unless it has outlived its deadline (then it is dropped: its
+    /// task is not running, and waiting for it again would only time out again).
+    fn live_flight<'a>(&self, state: &'a mut State<T>) -> Option<&'a Flight<T>> {
+        let limit = self.inner.deadline.as_millis() as i64 + ABANDON_AFTER_MS;
+        if state
+            .flight
+            .as_ref()
+            .is_some_and(|f| self.inner.clock.mono_ms() - f.started_mono_ms > limit)
+        {
+            state.flight = None;
+        }
+        state.flight.as_ref()
+    }
+
+    fn refresh_in_background(&self) {
         let mut state = self.lock();
-        if state.inflight.is_some() || now < state.next_attempt_ms {
+        if self.live_flight(&mut state).is_some()
+            || self.inner.clock.mono_ms() < state.next_attempt_mono_ms
+        {
             return;
         }
-        if let Err(e) = self.start_flight(&mut state) {
-            tracing::warn!(error = %e, "passmint: background refresh could not start");
-        }
+        // A runtime that cannot start fails the callers that need a value; this one has one.
+        let _ = self.start_flight(&mut state);
     }
 
-    async fn refresh_and_wait(&self) -> Result<T> {
-        let next = {
-            let mut state = self.lock();
-            // Another caller may have finished a refresh while we were getting here.
-            let now = (self.inner.clock)();
-            if let Some(entry) = &*self.inner.current.load()
-                && entry.usable(now)
-            {
-                return Ok(entry.value.clone());
-            }
-            match (&state.inflight, &state.last_error) {
-                (Some(rx), _) => Next::Wait(rx.clone()),
-                (None, Some(err)) if now < state.next_attempt_ms => Next::Fail(err.clone()),
-                (None, _) => match self.start_flight(&mut state) {
-                    Ok(rx) => Next::Wait(rx),
-                    Err(e) => Next::Fail(e),
-                },
-            }
-        };
-        let mut rx = match next {
-            Next::Wait(rx) => rx,
-            Next::Fail(e) => return Err(e),
-        };
-        let outcome = match rx.wait_for(|o| o.is_some()).await {
-            Ok(o) => o.clone(),
-            Err(_) => None,
-        };
-        match outcome {
-            Some(Ok(entry)) => Ok(entry.value.clone()),
-            Some(Err(e)) => Err(e),
-            None => Err(Error::new(
-                ErrorKind::Internal,
-                format!("the {} refresh ended without a result", self.inner.what),
-            )),
+    fn join(&self) -> Result<Joined<T>> {
+        let mut state = self.lock();
+        // Another caller may have finished a refresh while we were getting here.
+        let now = self.inner.clock.now_ms();
+        if let Some(entry) = &*self.inner.current.load()
+            && entry.usable(now)
+        {
+            return Ok(Joined::Ready(entry.value.clone()));
         }
+        if let Some(flight) = self.live_flight(&mut state) {
+            return Ok(Joined::Wait(flight.slot.clone()));
+        }
+        if let Some(err) = &state.last_error
+            && self.inner.clock.mono_ms() < state.next_attempt_mono_ms
+        {
+            return Err(err.clone());
+        }
+        self.start_flight(&mut state).map(Joined::Wait)
     }
 
-    fn start_flight(&self, state: &mut State<T>) -> Result<watch::Receiver<Outcome<T>>> {
+    fn start_flight(&self, state: &mut State<T>) -> Result<Arc<Slot<T>>> {
         let rt = runtime()?;
-        let (tx, rx) = watch::channel(None);
+        let slot = Arc::new(Slot::new());
         state.flight_id += 1;
-        state.inflight = Some(rx.clone());
+        state.flight = Some(Flight {
+            started_mono_ms: self.inner.clock.mono_ms(),
+            slot: slot.clone(),
+        });
         let guard = FlightGuard {
             cache: self.clone(),
             id: state.flight_id,
+            slot: slot.clone(),
         };
         let inner = self.inner.clone();
         rt.spawn(async move {
-            let started = (inner.clock)();
+            let started = Instant::now();
             tracing::debug!(what = inner.what, "passmint: fetching");
-            let fetch = CatchPanic {
-                fetch: (inner.fetch)(),
-                what: inner.what,
-            };
+            // Gated: no fork lands inside one of the fetch's polls (crate::fork).
+            let fetch = Gated::new(CatchPanic::Start(inner.fetch.clone(), inner.what));
             let fetched = match tokio::time::timeout(inner.deadline, fetch).await {
                 Ok(r) => r,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "no {} within the {} s deadline: the identity endpoint did not answer in time",
-                        inner.what,
-                        inner.deadline.as_secs_f64()
-                    ),
-                )),
+                Err(_) => Err(timeout(inner.what, inner.deadline)),
             };
-            let now = (inner.clock)();
+            let now = inner.clock.now_ms();
             let result = fetched.and_then(|lease| admit(lease, now, inner.what).map(Arc::new));
-            tracing::trace!(what = inner.what, took_ms = now - started, "passmint: fetch done");
-            guard.finish(&result);
-            let _ = tx.send(Some(result));
+            tracing::trace!(
+                what = inner.what,
+                took_ms = started.elapsed().as_millis() as u64,
+                "passmint: fetch done"
+            );
+            guard.finish(result);
         });
-        Ok(rx)
+        Ok(slot)
     }
 }
 
 /// A fetch whose panic (an SDK's, on an answer it did not expect: found by
 /// core/tests/fuzz_sdk.rs) is an error like any failed fetch. Unwinding out of the task
 /// instead would end the flight without a result and without a backoff, so every caller
-/// would start another fetch that panics again.
-struct CatchPanic<T> {
-    fetch: BoxFuture<Result<Lease<T>>>,
-    what: &'static str,
+/// would start another fetch that panics again. Starting the fetch is inside too.
+enum CatchPanic<T> {
+    Start(Fetch<T>, &'static str),
+    Running(BoxFuture<Result<Lease<T>>>, &'static str),
+    Done,
 }
 
 impl<T> Future for CatchPanic<T> {
     type Output = Result<Lease<T>>;
 
-    fn poll(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let what = self.what;
-        let fetch = &mut self.fetch;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fetch.as_mut().poll(cx))) {
-            Ok(poll) => poll,
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let what = match this {
+            CatchPanic::Start(_, what) | CatchPanic::Running(_, what) => *what,
+            CatchPanic::Done => return Poll::Pending,
+        };
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let CatchPanic::Start(fetch, _) = this {
+                *this = CatchPanic::Running(fetch(), what);
+            }
+            match this {
+                CatchPanic::Running(fut, _) => fut.as_mut().poll(cx),
+                _ => Poll::Pending,
+            }
+        }));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(ready) => {
+                *this = CatchPanic::Done;
+                ready
+            }
             Err(payload) => {
+                *this = CatchPanic::Done;
                 let said = payload
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| payload.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
-                std::task::Poll::Ready(Err(Error::new(
+                Poll::Ready(Err(Error::new(
                     ErrorKind::Panic,
                     format!(
                         "fetching the {what} panicked ({}), most likely on an answer the identity SDK did not expect; retrying with backoff",
@@ -332,63 +544,85 @@ impl<T> Future for CatchPanic<T> {
     }
 }
 
-/// Clears the in-flight marker even if the fetch panics, so later callers start afresh.
+/// Ends a flight: records its outcome and wakes its waiters, even if its task is dropped
+/// unfinished (the runtime shutting down), so nobody waits for a flight that is gone.
 struct FlightGuard<T: Clone + Send + Sync + 'static> {
     cache: Cache<T>,
     id: u64,
+    slot: Arc<Slot<T>>,
 }
 
 impl<T: Clone + Send + Sync + 'static> FlightGuard<T> {
-    fn finish(&self, result: &Result<Arc<Entry<T>>>) {
+    fn finish(self, result: Outcome<T>) {
         let inner = &self.cache.inner;
-        let mut state = self.cache.lock();
-        // Cleared before the result is sent: a caller arriving after this must start a new
-        // flight (or honour the backoff), not read a finished one.
-        if state.flight_id == self.id {
-            state.inflight = None;
-        }
-        match result {
-            Ok(entry) => {
-                // Times and kinds only: never the value.
-                tracing::debug!(
-                    what = inner.what,
-                    refresh_in_s = entry.refresh_at_ms.map(|t| (t - (inner.clock)()) / 1000),
-                    "passmint: fetched"
-                );
-                inner.current.store(Some(entry.clone()));
-                state.failures = 0;
-                state.next_attempt_ms = 0;
-                state.last_error = None;
+        {
+            let mut state = self.cache.lock();
+            let current = state.flight_id == self.id;
+            // Cleared before the result is sent: a caller arriving after this must start a
+            // new flight (or honour the backoff), not read a finished one.
+            if current {
+                state.flight = None;
             }
-            Err(e) => {
-                state.failures = state.failures.saturating_add(1);
-                let exp = state.failures.saturating_sub(1).min(5);
-                let delay = (BACKOFF_START_MS << exp).min(BACKOFF_CAP_MS);
-                // Jitter in [delay/2, delay): many processes that lost the same endpoint do
-                // not come back in lockstep.
-                let jittered = delay / 2 + fastrand::i64(0..=delay / 2);
-                state.next_attempt_ms = (inner.clock)() + jittered;
-                state.last_error = Some(e.clone());
-                // Messages are built to be secret-free (error.rs), so they can be logged.
-                tracing::warn!(
-                    what = inner.what,
-                    kind = e.kind().code(),
-                    failures = state.failures,
-                    retry_in_ms = jittered,
-                    error = e.message(),
-                    "passmint: fetch failed"
-                );
+            match &result {
+                Ok(entry) => {
+                    // Times and kinds only: never the value.
+                    tracing::debug!(
+                        what = inner.what,
+                        refresh_in_s = entry
+                            .refresh_at_ms
+                            .map(|t| (t - inner.clock.now_ms()) / 1000),
+                        "passmint: fetched"
+                    );
+                    // Even an abandoned flight's good answer is a good answer.
+                    inner.current.store(Some(entry.clone()));
+                    if current {
+                        state.failures = 0;
+                        state.next_attempt_mono_ms = 0;
+                        state.last_error = None;
+                    }
+                }
+                Err(e) if current => {
+                    state.failures = state.failures.saturating_add(1);
+                    let exp = state.failures.saturating_sub(1).min(5);
+                    let delay = (BACKOFF_START_MS << exp).min(BACKOFF_CAP_MS);
+                    // Jitter in [delay/2, delay): many processes that lost the same endpoint
+                    // do not come back in lockstep.
+                    let jittered = delay / 2 + fastrand::i64(0..=delay / 2);
+                    state.next_attempt_mono_ms = inner.clock.mono_ms() + jittered;
+                    state.last_error = Some(e.clone());
+                    // Messages are built to be secret-free (error.rs), so they can be logged.
+                    tracing::warn!(
+                        what = inner.what,
+                        kind = e.kind().code(),
+                        failures = state.failures,
+                        retry_in_ms = jittered,
+                        error = e.message(),
+                        "passmint: fetch failed"
+                    );
+                }
+                Err(_) => {}
             }
         }
+        self.slot.complete(result);
     }
 }
 
 impl<T: Clone + Send + Sync + 'static> Drop for FlightGuard<T> {
     fn drop(&mut self) {
-        let mut state = self.cache.lock();
-        if state.flight_id == self.id {
-            state.inflight = None;
+        // After `finish` this is a no-op (the slot keeps its first outcome).
+        {
+            let mut state = self.cache.lock();
+            if state.flight_id == self.id && state.flight.is_some() {
+                state.flight = None;
+            }
         }
+        self.slot.complete(Err(Error::new(
+            ErrorKind::Internal,
+            format!(
+                "the {} refresh ended without a result (passmint's runtime stopped)",
+                self.cache.inner.what
+            ),
+        )));
     }
 }
 
@@ -397,11 +631,31 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
-    /// A clock tests move by hand, starting at a fixed instant.
+    /// A clock tests move by hand, starting at a fixed instant. Moving `now` moves both
+    /// clocks, as time passing does; [`stepped_clock`] moves them apart.
     fn manual_clock() -> (Clock, Arc<AtomicI64>) {
         let now = Arc::new(AtomicI64::new(1_700_000_000_000));
-        let n = now.clone();
-        (Arc::new(move || n.load(Ordering::SeqCst)), now)
+        let (n, m) = (now.clone(), now.clone());
+        (
+            Clock::new(
+                Arc::new(move || n.load(Ordering::SeqCst)),
+                Arc::new(move || m.load(Ordering::SeqCst)),
+            ),
+            now,
+        )
+    }
+
+    /// Wall time set by hand (`wall`), monotonic time real: a clock a test can step.
+    fn stepped_clock() -> (Clock, Arc<AtomicI64>) {
+        let wall = Arc::new(AtomicI64::new(1_700_000_000_000));
+        let w = wall.clone();
+        (
+            Clock::new(
+                Arc::new(move || w.load(Ordering::SeqCst)),
+                Arc::new(monotonic_ms),
+            ),
+            wall,
+        )
     }
 
     /// A fake endpoint: counts calls, answers after `delay`, fails while `failing` is set.
@@ -437,9 +691,9 @@ mod tests {
     }
 
     /// Waits until no refresh is in flight, so the next step sees its outcome.
-    async fn settle<T>(cache: &Cache<T>) {
+    async fn settle<T: Clone + Send + Sync + 'static>(cache: &Cache<T>) {
         for _ in 0..5000 {
-            if cache.inner.state.lock().unwrap().inflight.is_none() {
+            if cache.lock().flight.is_none() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -629,6 +883,101 @@ mod tests {
         // The failure holds until the backoff ends: no second fetch, the same error.
         assert_eq!(cache.get().await.unwrap_err().kind(), ErrorKind::Panic);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// Review finding 3: the backoff was wall time plus jitter, so a clock stepped back an
+    /// hour after a failure replayed the cached error for an hour, endpoint or no endpoint.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_clock_stepped_back_does_not_stretch_the_backoff() {
+        let (clock, wall) = stepped_clock();
+        let ep = endpoint(&wall, 900_000);
+        ep.failing.store(true, Ordering::SeqCst);
+        let cache = cache_with(&ep, clock, DEFAULT_DEADLINE);
+        assert_eq!(cache.get().await.unwrap_err().kind(), ErrorKind::Network);
+        settle(&cache).await;
+        wall.fetch_sub(3_600_000, Ordering::SeqCst);
+        ep.failing.store(false, Ordering::SeqCst);
+        // The first backoff is under 1 s of real time; give it 3.
+        let started = std::time::Instant::now();
+        loop {
+            match cache.get().await {
+                Ok(token) => {
+                    assert_eq!(token, "token-2");
+                    break;
+                }
+                Err(e) => assert_eq!(e.kind(), ErrorKind::Network, "{e:?}"),
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "still backing off after the step"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // And a step forward does not cut a backoff short either: it is not time passing.
+        ep.failing.store(true, Ordering::SeqCst);
+        wall.fetch_add(900_000, Ordering::SeqCst);
+        assert_eq!(cache.get().await.unwrap_err().kind(), ErrorKind::Network);
+        settle(&cache).await;
+        let calls = ep.calls.load(Ordering::SeqCst);
+        wall.fetch_add(3_600_000, Ordering::SeqCst);
+        assert_eq!(cache.get().await.unwrap_err().kind(), ErrorKind::Network);
+        assert_eq!(
+            ep.calls.load(Ordering::SeqCst),
+            calls,
+            "backoff held across the step"
+        );
+    }
+
+    /// A fetch whose task never gets to its own timeout (here it blocks its worker, as a
+    /// lock held by a thread that vanished in a fork would) still cannot hold a caller past
+    /// the deadline, async or blocking, and a later caller starts a new fetch.
+    #[test]
+    fn callers_keep_their_own_deadline_when_the_fetch_never_ends() {
+        let (clock, now) = manual_clock();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (c, at) = (calls.clone(), now.clone());
+        let fetch: Fetch<String> = Arc::new(move || {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            let expires = at.load(Ordering::SeqCst) + 900_000;
+            Box::pin(async move {
+                if n == 0 {
+                    // Blocks the worker thread itself: tokio's timer cannot end this poll.
+                    std::thread::sleep(Duration::from_millis(2_500));
+                }
+                Ok(Lease {
+                    value: format!("token-{n}"),
+                    expires_at_ms: Some(expires),
+                    short_lived: false,
+                })
+            })
+        });
+        let cache = Cache::new("token", fetch, clock, Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let err = cache.get_blocking().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert!(
+            started.elapsed() < Duration::from_millis(800),
+            "{:?}",
+            started.elapsed()
+        );
+
+        let started = std::time::Instant::now();
+        let async_caller = cache.clone();
+        // An async caller on a runtime of its own (not passmint's).
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let err = rt.block_on(async_caller.get()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert!(
+            started.elapsed() < Duration::from_millis(800),
+            "{:?}",
+            started.elapsed()
+        );
+
+        // Past deadline + grace, the stuck flight is abandoned and a new one answers.
+        now.fetch_add(1_400, Ordering::SeqCst);
+        assert_eq!(cache.get_blocking().unwrap(), "token-1");
     }
 
     #[test]

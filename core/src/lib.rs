@@ -9,7 +9,9 @@
 //! ```
 
 mod cache;
+mod deadline;
 mod error;
+mod fork;
 mod provider;
 mod redact;
 mod runtime;

@@ -1,33 +1,30 @@
 //! The process-wide tokio runtime behind the blocking API and background refreshes.
 //!
-//! Created lazily and tagged with the pid: a `fork()`ed child inherits the parent's runtime
-//! object but none of its threads, so the child builds its own. The inherited one is leaked,
-//! never dropped — dropping would wait for worker threads that do not exist in the child.
+//! Created lazily, one per process (DESIGN §2): a `fork()`ed child inherits the parent's
+//! runtime object but none of its threads, so it builds its own and leaks the inherited one
+//! (dropping it would wait for worker threads that do not exist in the child).
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicPtr, Ordering};
 use tokio::runtime::Runtime;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::fork::ProcessLocal;
 
-struct Tagged {
-    pid: u32,
-    runtime: Runtime,
-}
-
-static CURRENT: AtomicPtr<Tagged> = AtomicPtr::new(std::ptr::null_mut());
-static CREATE: Mutex<()> = Mutex::new(());
+static CURRENT: ProcessLocal<Runtime> = ProcessLocal::new();
+/// Serialises creation within one process, so a cold storm builds one runtime, not many.
+/// Per process too: a parent thread may have held it at fork time.
+static CREATE: ProcessLocal<Mutex<()>> = ProcessLocal::new();
 
 /// The runtime of this process, created on first use (and again after a fork).
 pub(crate) fn runtime() -> Result<&'static Runtime> {
-    let pid = std::process::id();
-    if let Some(rt) = current(pid) {
+    if let Some(rt) = CURRENT.get() {
         return Ok(rt);
     }
-    // A lock held by a parent thread at fork time is never released in the child; recover
-    // from poisoning and keep going rather than failing every call.
-    let _guard = CREATE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(rt) = current(pid) {
+    let _guard = CREATE
+        .get_or_init(|| Mutex::new(()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(rt) = CURRENT.get() {
         return Ok(rt);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -41,14 +38,15 @@ pub(crate) fn runtime() -> Result<&'static Runtime> {
                 format!("cannot start passmint's runtime threads: {e}"),
             )
         })?;
-    let tagged: &'static Tagged = Box::leak(Box::new(Tagged { pid, runtime }));
-    CURRENT.store(tagged as *const Tagged as *mut Tagged, Ordering::Release);
-    Ok(&tagged.runtime)
+    Ok(CURRENT.publish(runtime))
 }
 
-fn current(pid: u32) -> Option<&'static Runtime> {
-    let ptr = CURRENT.load(Ordering::Acquire);
-    // SAFETY: every pointer stored in CURRENT comes from Box::leak and is never freed.
-    let tagged = unsafe { ptr.as_ref() }?;
-    (tagged.pid == pid).then_some(&tagged.runtime)
+/// Whether this thread is one of this process's runtime threads (a worker, or a thread of
+/// its blocking pool): a blocking wait there must first hand the worker's queue to another
+/// thread, or the task it waits for could be stuck behind it.
+pub(crate) fn on_own_thread() -> bool {
+    let Some(ours) = CURRENT.get() else {
+        return false;
+    };
+    tokio::runtime::Handle::try_current().is_ok_and(|h| h.id() == ours.handle().id())
 }

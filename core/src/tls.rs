@@ -3,7 +3,7 @@
 //! Entra ID) trust the system roots and, like OpenSSL, `SSL_CERT_FILE`/`SSL_CERT_DIR`;
 //! `PASSMINT_CA_BUNDLE` adds a PEM bundle on top. One rustls + aws-lc stack for both.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
@@ -63,9 +63,11 @@ pub(crate) fn aws_http_client() -> Result<Option<SharedHttpClient>> {
 }
 
 /// rustls settings for passmint's own HTTPS client: system roots plus `PASSMINT_CA_BUNDLE`.
-/// Built once per process: reading the system store costs milliseconds.
+/// Built once (reading the system store costs milliseconds), without a lock: this runs on
+/// callers' threads, where a `OnceLock` a parent thread was filling at fork time would
+/// block a child for ever.
 pub(crate) fn rustls_config() -> Result<Arc<rustls::ClientConfig>> {
-    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>>> = OnceLock::new();
+    static CONFIG: crate::fork::Racy<Result<Arc<rustls::ClientConfig>>> = crate::fork::Racy::new();
     CONFIG.get_or_init(build_rustls_config).clone()
 }
 

@@ -7,7 +7,6 @@ pub mod fuzzing;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use arc_swap::ArcSwapOption;
 use aws_config::Region;
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::meta::region::RegionProviderChain;
@@ -19,6 +18,7 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 
 use crate::cache::{BoxFuture, Cache, Clock, Fetch, Lease};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fork::ProcessLocal;
 
 /// Where credentials come from; tests and the signing API use `Static`.
 #[derive(Clone)]
@@ -44,7 +44,7 @@ pub(crate) fn credentials_cache(
             let chain = Arc::new(PerProcessChain {
                 region,
                 profile,
-                built: ArcSwapOption::empty(),
+                built: ProcessLocal::new(),
             });
             Arc::new(move || {
                 let chain = chain.clone();
@@ -69,19 +69,18 @@ fn lease(creds: Credentials) -> Lease<Credentials> {
 }
 
 /// The chain holds an HTTP client whose connections belong to one process's runtime, so a
-/// forked child builds its own.
+/// forked child builds its own (and never drops or locks the parent's).
 struct PerProcessChain {
     region: String,
     profile: Option<String>,
-    built: ArcSwapOption<(u32, DefaultCredentialsChain)>,
+    built: ProcessLocal<DefaultCredentialsChain>,
 }
 
 impl PerProcessChain {
     async fn fetch(&self) -> Result<Lease<Credentials>> {
-        let pid = std::process::id();
-        let chain = match &*self.built.load() {
-            Some(b) if b.0 == pid => b.clone(),
-            _ => {
+        let chain = match self.built.get() {
+            Some(chain) => chain,
+            None => {
                 let region = RegionProviderChain::first_try(Region::new(self.region.clone()));
                 let mut builder = DefaultCredentialsChain::builder().region(region);
                 if let Some(client) = crate::tls::aws_http_client()? {
@@ -90,13 +89,10 @@ impl PerProcessChain {
                 if let Some(p) = &self.profile {
                     builder = builder.profile_name(p);
                 }
-                let built = Arc::new((pid, builder.build().await));
-                self.built.store(Some(built.clone()));
-                built
+                self.built.publish(builder.build().await)
             }
         };
         let creds = chain
-            .1
             .provide_credentials()
             .await
             .map_err(|e| credentials_error(&e, self.profile.as_deref()))?;

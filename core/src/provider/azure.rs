@@ -131,7 +131,11 @@ pub(crate) fn fetch(credentials: Arc<Credentials>, clock: Clock) -> Fetch<Token>
         let clock = clock.clone();
         Box::pin(async move {
             let token = credentials.access_token().await?;
-            lease(token, credentials.settings.config.user.clone(), clock())
+            lease(
+                token,
+                credentials.settings.config.user.clone(),
+                clock.now_ms(),
+            )
         }) as BoxFuture<_>
     })
 }

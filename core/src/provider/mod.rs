@@ -8,17 +8,22 @@ mod sigv4;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
 
 use crate::cache::{self, BoxFuture, Cache, Clock, Fetch, Lease};
+use crate::deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::runtime;
 use crate::token::Token;
 use crate::url::{self, DsqlConfig, ProviderConfig, RdsConfig};
 
 pub(crate) use aws_credentials::CredentialSource;
+
+/// How long after its deadline a callback whose fetch task never ran is called with TIMEOUT:
+/// the task's own wait ends at the deadline, so this only fires when the task was not run.
+const LATE_CALLBACK: Duration = Duration::from_millis(200);
 
 /// A configured source of database tokens. Build it once per database target and share it:
 /// clones share one cache, and it is `Send + Sync`.
@@ -139,7 +144,7 @@ impl Provider {
             let clock = fetch_clock.clone();
             Box::pin(async move {
                 let creds = credentials.get().await?;
-                target.mint(&creds, clock())
+                target.mint(&creds, clock.now_ms())
             }) as BoxFuture<_>
         });
         Provider {
@@ -162,28 +167,10 @@ impl Provider {
 
     /// [`Provider::token`] for synchronous code. Returns at once on a cache hit; otherwise
     /// blocks this thread (never longer than the deadline). Safe to call from any thread,
-    /// including inside an async runtime and in a `fork()`ed child.
+    /// including inside an async runtime, on passmint's own threads (in a callback of
+    /// [`Provider::token_with`]) and in a `fork()`ed child.
     pub fn token_blocking(&self) -> Result<Token> {
-        if let Some(token) = self.inner.cache.peek() {
-            return Ok(token);
-        }
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let this = self.clone();
-        runtime()?.spawn(async move {
-            let _ = tx.send(this.token().await);
-        });
-        // The refresh enforces the deadline itself; this margin only guards against a
-        // runtime that cannot run at all.
-        match rx.recv_timeout(self.inner.deadline + Duration::from_secs(2)) {
-            Ok(result) => result,
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "no token within the {} s deadline",
-                    self.inner.deadline.as_secs()
-                ),
-            )),
-        }
+        self.inner.cache.get_blocking()
     }
 
     /// The cached token when it is fresh, without waiting, fetching or locking; `None` when
@@ -193,15 +180,46 @@ impl Provider {
         self.inner.cache.peek()
     }
 
-    /// Calls `callback` exactly once with the token, on one of passmint's own threads.
-    /// For callers that can neither await nor block (C callbacks, other event loops).
-    /// Fails, without calling it, only when passmint's runtime cannot start.
+    /// Calls `callback` exactly once with the token, on one of passmint's own threads, by
+    /// the deadline. For callers that can neither await nor block (C callbacks, other event
+    /// loops). Fails, without calling it, only when passmint's runtime cannot start.
     pub fn token_with<F>(&self, callback: F) -> Result<()>
     where
         F: FnOnce(Result<Token>) + Send + 'static,
     {
+        let rt = runtime()?;
+        if let Some(token) = self.inner.cache.peek() {
+            rt.spawn(async move { callback(Ok(token)) });
+            return Ok(());
+        }
+        // Whichever comes first calls it: the fetch's outcome, or the deadline kept by a
+        // thread that does not depend on the runtime running this task at all.
+        let once = Arc::new(std::sync::Mutex::new(Some(callback)));
+        let take = |slot: &std::sync::Mutex<Option<F>>| {
+            slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+        };
+        let until = Instant::now() + self.inner.deadline;
+        let late = once.clone();
+        let (what, deadline) = ("token", self.inner.deadline);
+        let fallback = deadline::at(until + LATE_CALLBACK, move || {
+            if let Some(callback) = take(&late) {
+                callback(Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no {what} within the {} s deadline: passmint's runtime did not run the fetch",
+                        deadline.as_secs_f64()
+                    ),
+                )));
+            }
+        });
         let this = self.clone();
-        runtime()?.spawn(async move { callback(this.token().await) });
+        rt.spawn(async move {
+            let result = this.inner.cache.get_by(until).await;
+            drop(fallback);
+            if let Some(callback) = take(&once) {
+                callback(result);
+            }
+        });
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! Python and JS SDKs, not by Rust's), bounded response bodies and the IMDS probe.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::error::{Error as AzError, ErrorKind as AzKind};
@@ -21,6 +22,7 @@ use hyper_util::rt::TokioExecutor;
 use url::Url;
 
 use crate::error::{Error, ErrorKind, Result, error_chain};
+use crate::fork::ProcessLocal;
 use crate::tls;
 
 /// Where the SDK sends IMDS requests; rewritten when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is set.
@@ -33,8 +35,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// DESIGN §2 rule 5: off Azure nothing answers at the IMDS address; do not wait for it.
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
+type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 pub(crate) struct Transport {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    tls: Arc<rustls::ClientConfig>,
+    /// Built in each process that uses it: a client's connection pool belongs to the runtime
+    /// that made it, and a parent thread may hold its lock at fork time.
+    client: ProcessLocal<HyperClient>,
     /// The IMDS origin requests go to (scheme, host, port, optional path prefix).
     imds_base: String,
 }
@@ -68,21 +75,29 @@ impl Transport {
             }
             _ => IMDS_ORIGIN.to_string(),
         };
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls::rustls_config()?).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        // No idle connections: tokens are fetched about once an hour, and a pooled
-        // connection would belong to the runtime of a process that may since have forked.
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build(https);
-        Ok(Transport { client, imds_base })
+        Ok(Transport {
+            tls: tls::rustls_config()?,
+            client: ProcessLocal::new(),
+            imds_base,
+        })
+    }
+
+    fn client(&self) -> &HyperClient {
+        self.client.get_or_init(|| {
+            let mut http = HttpConnector::new();
+            http.enforce_http(false);
+            http.set_nodelay(true);
+            http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config((*self.tls).clone())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http);
+            // No idle connections: tokens are fetched about once an hour.
+            Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(0)
+                .build(https)
+        })
     }
 
     /// The IMDS token URL actually used, for messages.
@@ -106,7 +121,7 @@ impl Transport {
         let request = hyper::Request::get(url.as_str())
             .body(Full::new(Bytes::new()))
             .map_err(|e| format!("{url} is not a usable URL ({e})"))?;
-        match tokio::time::timeout(PROBE_TIMEOUT, self.client.request(request)).await {
+        match tokio::time::timeout(PROBE_TIMEOUT, self.client().request(request)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(format!(
                 "nothing answered at {url} ({}): not an Azure VM or AKS node",
@@ -150,7 +165,7 @@ impl HttpClient for Transport {
         let outgoing = builder
             .body(Full::new(body))
             .map_err(|e| AzError::with_message(AzKind::Other, format!("unusable request: {e}")))?;
-        let response = self.client.request(outgoing).await.map_err(|e| {
+        let response = self.client().request(outgoing).await.map_err(|e| {
             let kind = if e.is_connect() {
                 AzKind::Connection
             } else {
