@@ -340,6 +340,36 @@ def test_freeing_the_provider_with_async_calls_in_flight(exes, mock, app_service
     assert_no_secret(mock, r)
 
 
+# --- fork and re-entry (review findings 1 and 4) ------------------------------------------------
+
+FORKS = int(os.environ.get("PASSMINT_FORKS", "200"))
+
+
+@pytest.mark.parametrize("source", ["dsql-container", "azure-appservice"])
+def test_children_forked_during_a_first_fetch_never_hang(exes, mock, container_env, app_service_env, source):
+    """A child forked at any instant of its parent's first fetch (runtime start, AWS chain or Azure
+    client build, the request itself) gets its tokens, blocking and async, within the deadline;
+    the async callback is called exactly once. The fetch is slowed to 40 ms so the forks, spread
+    over 60 ms, land inside it."""
+    url, route, env = ((DSQL, "container", container_env) if source == "dsql-container"
+                       else (MANAGED, APPSERVICE, app_service_env))
+    mock.fault(route, delay=0.04)
+    r = run(exes, "shared", ["fork", url, str(FORKS), "60"], env, timeout=FORKS + 120)
+    [stats] = r.lines("fork")
+    r.assert_passed()
+    assert stats["ok"] == FORKS, stats
+    assert_no_secret(mock, r)
+
+
+@pytest.mark.parametrize("flavor", ["shared", "asan"])
+def test_blocking_get_of_a_cold_provider_inside_a_callback(exes, mock, container_env, flavor):
+    """A blocking get called on passmint's own thread (an async callback) for a cold provider gets
+    its token at once: the fetch it starts does not wait behind the blocked worker."""
+    r = run(exes, flavor, ["cold-in-callback", DSQL], container_env)
+    r.assert_passed()
+    assert all(x["seconds"] < 2 for x in r.lines("cold-in-callback"))
+
+
 # --- speed ---------------------------------------------------------------------------------
 
 def test_warm_cache_get_from_c(mock, app_service_env, tmp_path):

@@ -465,6 +465,26 @@ def test_multiprocessing_child_mints(method, aws):
     assert len(route_requests(aws, CONTAINER)) == 2  # the parent's fetch and the child's
 
 
+FORKS = int(os.environ.get("PASSMINT_FORKS", "200"))
+
+
+@pytest.mark.parametrize("kind", ["dsql", "azure"])
+def test_children_forked_during_a_first_fetch_never_hang(kind, aws, app_service):
+    """Review finding 1, the gunicorn --preload pattern, 200 times: a fresh process's first fetch
+    is in flight in a thread when os.fork() happens, at points spread over 60 ms of a 40 ms fetch
+    (harness/fork_stress.py). Every child's blocking and async gets end within the deadline, the
+    future completes, and with the fork gate every child gets its tokens."""
+    url = f"dsql://{DSQL_HOST}?user=app" if kind == "dsql" else "azure://?credential=managed"
+    (aws if kind == "dsql" else app_service).fault(CONTAINER if kind == "dsql" else APPSERVICE, delay=0.04)
+    r = subprocess.run([sys.executable, "-m", "harness.fork_stress", url, str(FORKS), "60"],
+                       cwd=os.path.dirname(__file__), capture_output=True, text=True, timeout=FORKS + 120,
+                       check=False)
+    assert r.returncode == 0, r.stderr[-4000:]
+    outcome = json.loads(r.stdout.splitlines()[-1])
+    print(outcome)
+    assert outcome.get("ok") == FORKS, outcome
+
+
 # --- nothing leaks ------------------------------------------------------------------------------------------
 
 def test_no_token_in_a_process_output_or_its_failures(app_service, tmp_path):

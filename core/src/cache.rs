@@ -74,13 +74,9 @@ pub(crate) fn system_clock() -> Clock {
 }
 
 fn monotonic_ms() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write; CLOCK_MONOTONIC always exists on unix.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000
+    // Instant is CLOCK_MONOTONIC; a fixed origin makes it a number.
+    static ORIGIN: crate::fork::Racy<Instant> = crate::fork::Racy::new();
+    ORIGIN.get_or_init(Instant::now).elapsed().as_millis() as i64
 }
 
 pub(crate) const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);

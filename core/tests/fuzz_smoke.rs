@@ -57,6 +57,56 @@ fn endpoint_error_bodies() {
     );
 }
 
+/// The forms a program may print a secret in: JSON-escaped the PHP way (`\/`) and the .NET
+/// way (`\u002B` and friends), percent-encoded strictly or leaving RFC 3986's unreserved
+/// characters, and base64 on its own or inside a longer blob.
+fn encoded_forms(secret: &str, blob_prefix: &str) -> Vec<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let json = serde_json::to_string(secret).unwrap();
+    let json = &json[1..json.len() - 1];
+    let dotnet = json
+        .replace('+', "\\u002B")
+        .replace('<', "\\u003C")
+        .replace('>', "\\u003E")
+        .replace('&', "\\u0026")
+        .replace('\'', "\\u0027");
+    vec![
+        json.replace('/', "\\/"),
+        dotnet,
+        utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string(),
+        utf8_percent_encode(secret, UNRESERVED).to_string(),
+        STANDARD.encode(secret),
+        URL_SAFE.encode(secret),
+        STANDARD.encode(format!("{blob_prefix}{secret}")),
+    ]
+}
+
+/// Whether `secret` can be read back out of `out` by base64-decoding any run of it at any
+/// alignment: what an attacker holding the message would try.
+fn base64_reveals(out: &str, secret: &str) -> bool {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let alphabet = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_');
+    out.split(|c: char| !alphabet(c)).any(|run| {
+        (0..4).any(|skip| {
+            let body = run.get(skip..).unwrap_or("");
+            let body = &body[..body.len() / 4 * 4];
+            [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD].iter().any(|engine| {
+                engine
+                    .decode(body)
+                    .is_ok_and(|bytes| bytes.windows(secret.len()).any(|w| w == secret.as_bytes()))
+            })
+        })
+    })
+}
+
 #[test]
 fn the_scrubber_never_lets_a_secret_through() {
     assert!(
@@ -69,11 +119,44 @@ fn the_scrubber_never_lets_a_secret_through() {
                 .take(12)
                 .collect();
             let out = passmint::fuzzing::scrub(&text, &[&secret]);
-            if secret.chars().count() == 12 && secret.trim().len() == secret.len() {
+            let whole = secret.chars().count() == 12 && secret.trim().len() == secret.len();
+            if whole {
                 assert!(
                     !out.contains(&secret),
                     "{secret:?} survived scrubbing: {out:?}"
                 );
+            }
+            // The same secret, printed in the encodings programs use, amid the input.
+            let cut = text
+                .char_indices()
+                .nth(text.chars().count() / 2)
+                .map_or(0, |(i, _)| i);
+            let prefix: String = text.chars().take(text.chars().count() % 3).collect();
+            if whole && !secret.contains(char::is_whitespace) {
+                for form in encoded_forms(&secret, &prefix) {
+                    let mixed = format!("{} {form} {}", &text[..cut], &text[cut..]);
+                    let out = passmint::fuzzing::scrub(&mixed, &[&secret]);
+                    assert!(!out.contains(&form), "{form:?} survived scrubbing: {out:?}");
+                    assert!(
+                        !out.contains(&secret),
+                        "{secret:?} survived as {form:?}: {out:?}"
+                    );
+                    assert!(
+                        !base64_reveals(&out, &secret),
+                        "{form:?} decodes to {secret:?}: {out:?}"
+                    );
+                }
+            }
+            // A secret-named field loses its value whatever its length.
+            let value: String = text
+                .chars()
+                .filter(|c| !c.is_whitespace() && !matches!(c, '"' | '\\'))
+                .take(1 + input.len() % 20)
+                .collect();
+            if !value.is_empty() && value != "<redacted>" {
+                let field = format!("\"SessionToken\":\"{value}\"");
+                let out = passmint::fuzzing::scrub(&format!("{} {field}", &text[..cut]), &[]);
+                assert!(!out.contains(&field), "{field} survived scrubbing: {out:?}");
             }
         }) > 0
             || fuzzer::replaying()

@@ -10,6 +10,12 @@
  *   ffi_test stress URL THREADS CALLS          THREADS x CALLS gets on one cold provider (1 fetch)
  *   ffi_test error URL STATUS-NAME             blocking and async failure, side by side
  *   ffi_test free-inflight URL ASYNC-CALLS     provider freed while async calls are in flight
+ *   ffi_test fork URL FORKS WINDOW-MS          FORKS times, in a fresh process: a thread starts the
+ *                                              process's first fetch, the main thread forks 0..WINDOW-MS
+ *                                              into it; each child's blocking and async gets must end
+ *                                              within the deadline, the callback called exactly once
+ *   ffi_test cold-in-callback URL              a blocking get on a cold provider from inside an async
+ *                                              callback (on passmint's own thread)
  *   ffi_test soak URL SECONDS THREADS          libpassmint alone over time: THREADS loop blocking
  *                                              and async gets on one provider, one more thread makes,
  *                                              uses and frees a provider every 200 ms; every 5 s a
@@ -31,6 +37,8 @@
 #include <string.h>
 #include <time.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define ASYNC_WAIT_S 25 /* the 10 s deadline, plus room for valgrind */
@@ -808,6 +816,208 @@ static void abuse(const char *url) {
     pthread_cond_destroy(&c.cv);
 }
 
+/* --- fork: a child forked at any instant of a parent's first fetch ----------------------- */
+
+#define DEADLINE_S 10
+/* Exit codes of a fork child, worst last. */
+enum { CHILD_OK = 0, CHILD_ERROR = 1, CHILD_SLOW = 2, CHILD_CALLBACK = 3, CHILD_HUNG = 4 };
+
+static void *first_fetch(void *arg) {
+    passmint_token *t = NULL;
+    passmint_token_get(arg, &t, NULL);
+    passmint_token_free(t);
+    return NULL;
+}
+
+/* In the child: the inherited provider (whose fetch was in flight in the parent), blocking
+ * then async, then a provider made in the child. Returns an exit code. */
+static int fork_child(passmint_provider *inherited, const char *url) {
+    /* A hang is what this looks for: the alarm turns one into a death by SIGALRM. */
+    alarm(3 * DEADLINE_S);
+    int code = CHILD_OK;
+    double t0 = now_s();
+    passmint_token *t = NULL;
+    passmint_status st = passmint_token_get(inherited, &t, NULL);
+    double took = now_s() - t0;
+    passmint_token_free(t);
+    if (took > DEADLINE_S + 1) return CHILD_SLOW;
+    if (st != PASSMINT_OK) code = CHILD_ERROR;
+
+    async_ctx *c = async_ctx_new();
+    t0 = now_s();
+    if (passmint_token_get_async(inherited, on_token, c) != PASSMINT_OK) return CHILD_CALLBACK;
+    async_wait_first(c, DEADLINE_S + 2);
+    took = now_s() - t0;
+    sleep_ms(20); /* a second call would come now */
+    int calls = async_calls(c);
+    if (calls != 1) return CHILD_CALLBACK;
+    if (took > DEADLINE_S + 1) return CHILD_SLOW;
+    if (c->status != PASSMINT_OK) code = CHILD_ERROR;
+
+    passmint_provider *fresh = NULL;
+    if (passmint_provider_new(url, &fresh, NULL) != PASSMINT_OK) return CHILD_ERROR;
+    t0 = now_s();
+    st = passmint_token_get(fresh, &t, NULL);
+    took = now_s() - t0;
+    passmint_token_free(t);
+    passmint_provider_free(fresh);
+    if (took > DEADLINE_S + 1) return CHILD_SLOW;
+    return st == PASSMINT_OK ? code : CHILD_ERROR;
+}
+
+/* Reaps `kid` (born at `born`), killing it 3 deadlines after birth. Returns its exit code,
+ * CHILD_HUNG if it had to be killed or died of a signal. */
+static int reap(pid_t kid, double born) {
+    int status = 0;
+    for (;;) {
+        pid_t r = waitpid(kid, &status, WNOHANG);
+        if (r == kid) {
+            if (!WIFEXITED(status)) return CHILD_HUNG;
+            int code = WEXITSTATUS(status);
+            return code >= CHILD_OK && code <= CHILD_HUNG ? code : CHILD_HUNG;
+        }
+        if (r < 0) return CHILD_HUNG;
+        if (now_s() - born > 3 * DEADLINE_S + 5) {
+            kill(kid, SIGKILL);
+            waitpid(kid, &status, 0);
+            return CHILD_HUNG;
+        }
+        sleep_ms(2);
+    }
+}
+
+/* A process in which passmint has never run: a thread starts the first fetch (runtime start,
+ * TLS roots, the SDK's statics, the request) and this forks `delay_us` into it. Returns the
+ * child's outcome. */
+static int fork_round(const char *url, long delay_us) {
+    passmint_provider *p = NULL;
+    if (passmint_provider_new(url, &p, NULL) != PASSMINT_OK) return CHILD_ERROR;
+    pthread_t fetcher;
+    pthread_create(&fetcher, NULL, first_fetch, p);
+    struct timespec ts = {delay_us / 1000000L, (delay_us % 1000000L) * 1000L};
+    nanosleep(&ts, NULL);
+    pid_t kid = fork();
+    if (kid == 0) _exit(fork_child(p, url));
+    double born = now_s();
+    int code = kid < 0 ? CHILD_ERROR : reap(kid, born);
+    pthread_join(fetcher, NULL);
+    passmint_provider_free(p);
+    return code;
+}
+
+static void fork_stress(const char *url, int forks, int window_ms) {
+    /* This process never uses passmint: each round runs in a fresh child of it. */
+    enum { PARALLEL = 8 };
+    pid_t running[PARALLEL] = {0};
+    double born[PARALLEL] = {0};
+    int outcome[CHILD_HUNG + 1] = {0};
+    double started = now_s();
+    fflush(stdout);
+    for (int i = 0, done = 0; done < forks;) {
+        int slot = -1;
+        for (int k = 0; k < PARALLEL && slot < 0; k++) {
+            if (running[k] == 0 && i < forks) slot = k;
+        }
+        if (slot >= 0) {
+            /* Spread the forks over the first fetch: 0..window, in steps no round repeats. */
+            long us = window_ms > 0 ? ((long)i * 7919L) % ((long)window_ms * 1000L) : 0;
+            pid_t round = fork();
+            if (round == 0) _exit(fork_round(url, us));
+            running[slot] = round;
+            born[slot] = now_s();
+            i++;
+            continue;
+        }
+        for (int k = 0; k < PARALLEL; k++) {
+            if (running[k] == 0) continue;
+            int status = 0;
+            pid_t r = waitpid(running[k], &status, WNOHANG);
+            if (r == 0 && now_s() - born[k] < 6 * DEADLINE_S + 10) continue;
+            if (r == 0) {
+                kill(running[k], SIGKILL);
+                waitpid(running[k], &status, 0);
+            }
+            int code = r > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : CHILD_HUNG;
+            outcome[code >= CHILD_OK && code <= CHILD_HUNG ? code : CHILD_HUNG]++;
+            running[k] = 0;
+            done++;
+        }
+        sleep_ms(1);
+    }
+    note("fork {\"forks\": %d, \"ok\": %d, \"error\": %d, \"slow\": %d, \"callback\": %d, \"hung\": %d, \"seconds\": %.1f}",
+         forks, outcome[CHILD_OK], outcome[CHILD_ERROR], outcome[CHILD_SLOW], outcome[CHILD_CALLBACK],
+         outcome[CHILD_HUNG], now_s() - started);
+    check(outcome[CHILD_HUNG] == 0, "no child hung (%d did)", outcome[CHILD_HUNG]);
+    check(outcome[CHILD_SLOW] == 0, "no child's get outlived the deadline (%d did)", outcome[CHILD_SLOW]);
+    check(outcome[CHILD_CALLBACK] == 0, "every child's callback was called exactly once (%d not)", outcome[CHILD_CALLBACK]);
+    check(outcome[CHILD_OK] == forks, "every child got its tokens (%d of %d)", outcome[CHILD_OK], forks);
+}
+
+/* --- a blocking get on a cold provider from inside a callback ------------------------------ */
+
+typedef struct {
+    const char *url;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    passmint_status outer, inner;
+    double inner_s;
+} cold_ctx;
+
+static void on_cold_outer(void *user_data, passmint_status status, passmint_token *token, passmint_error *error) {
+    cold_ctx *c = user_data;
+    passmint_provider *cold = NULL;
+    passmint_status inner = passmint_provider_new(c->url, &cold, NULL);
+    double t0 = now_s();
+    if (inner == PASSMINT_OK) {
+        passmint_token *t = NULL;
+        inner = passmint_token_get(cold, &t, NULL);
+        passmint_token_free(t);
+    }
+    double took = now_s() - t0;
+    passmint_provider_free(cold);
+    pthread_mutex_lock(&c->mu);
+    c->outer = status;
+    c->inner = inner;
+    c->inner_s = took;
+    c->done = 1;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    passmint_token_free(token);
+    passmint_error_free(error);
+}
+
+static void cold_in_callback(const char *url) {
+    cold_ctx c = {.url = url};
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.cv, NULL);
+    passmint_provider *p = NULL;
+    if (!check(passmint_provider_new(url, &p, NULL) == PASSMINT_OK, "outer provider")) return;
+    /* Twice: once while the runtime is new, once with every worker having run a fetch. */
+    for (int round = 0; round < 2; round++) {
+        c.done = 0;
+        check(passmint_token_get_async(p, on_cold_outer, &c) == PASSMINT_OK, "round %d: async call queued", round);
+        pthread_mutex_lock(&c.mu);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 3 * DEADLINE_S;
+        while (!c.done) {
+            if (pthread_cond_timedwait(&c.cv, &c.mu, &until) != 0) break;
+        }
+        int done = c.done;
+        pthread_mutex_unlock(&c.mu);
+        check(done, "round %d: the callback finished", round);
+        check(c.outer == PASSMINT_OK && c.inner == PASSMINT_OK,
+              "round %d: outer %s, blocking get of a cold provider inside the callback %s", round,
+              passmint_status_name(c.outer), passmint_status_name(c.inner));
+        note("cold-in-callback {\"round\": %d, \"seconds\": %.3f}", round, c.inner_s);
+        check(c.inner_s < 2.0, "round %d: it took %.3f s (a fetch, not a stall until the deadline)", round, c.inner_s);
+    }
+    passmint_provider_free(p);
+    pthread_mutex_destroy(&c.mu);
+    pthread_cond_destroy(&c.cv);
+}
+
 /* --- soak: libpassmint alone, for minutes ------------------------------------------------ */
 
 typedef struct {
@@ -941,7 +1151,8 @@ static void soak(const char *url, int seconds, int threads) {
 
 static int usage(void) {
     fputs("usage: ffi_test api [version] | token [--for] URL PROVIDER USER|- | stress URL THREADS CALLS |\n"
-          "       error URL STATUS | free-inflight URL CALLS | abuse URL | soak URL SECONDS THREADS\n",
+          "       error URL STATUS | free-inflight URL CALLS | abuse URL | soak URL SECONDS THREADS |\n"
+          "       fork URL FORKS WINDOW-MS | cold-in-callback URL\n",
           stderr);
     return 2;
 }
@@ -964,6 +1175,10 @@ int main(int argc, char **argv) {
         abuse(argv[2]);
     } else if (strcmp(mode, "free-inflight") == 0 && argc == 4) {
         free_inflight(argv[2], atoi(argv[3]));
+    } else if (strcmp(mode, "fork") == 0 && argc == 5) {
+        fork_stress(argv[2], atoi(argv[3]), atoi(argv[4]));
+    } else if (strcmp(mode, "cold-in-callback") == 0 && argc == 3) {
+        cold_in_callback(argv[2]);
     } else if (strcmp(mode, "soak") == 0 && argc == 5) {
         soak(argv[2], atoi(argv[3]), atoi(argv[4]));
     } else {

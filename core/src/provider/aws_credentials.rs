@@ -123,11 +123,37 @@ fn credentials_error(e: &CredentialsError, profile: Option<&str>) -> Error {
         _ => String::new(),
     };
     // A credential_process's stderr and the endpoints' bodies are quoted in the chain.
-    let shown = crate::redact::scrub(&detail, &[], 600);
+    let known = known_secrets();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    let shown = crate::redact::scrub(&detail, &known, 600);
     Error::new(
         kind,
         format!("could not get AWS credentials: {shown}.{hint}"),
     )
+}
+
+/// The AWS secrets this process holds, which an error must never quote, whatever the chain
+/// echoed: static keys and the tokens the container and web-identity providers send.
+fn known_secrets() -> Vec<String> {
+    let vars = [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    ];
+    let files = [
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ];
+    let from_files = files.iter().filter_map(|v| {
+        let path = std::env::var_os(v)?;
+        std::fs::read_to_string(path).ok()
+    });
+    vars.iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .chain(from_files)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Connection failures deep in the chain's error sources are network problems, not a "no".

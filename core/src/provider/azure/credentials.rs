@@ -238,9 +238,12 @@ impl Settings {
             user_assigned_id,
             client_options: self.client_options(None),
         };
+        // App Service's header is a secret an endpoint could echo back.
+        let header = env("IDENTITY_HEADER").unwrap_or_default();
+        let secrets = [header.as_str()];
         let credential = ManagedIdentityCredential::new(Some(options))
-            .map_err(|e| invalid(AzureCredential::Managed, &e, &[]))?;
-        self.get(AzureCredential::Managed, credential.as_ref(), &[])
+            .map_err(|e| invalid(AzureCredential::Managed, &e, &secrets))?;
+        self.get(AzureCredential::Managed, credential.as_ref(), &secrets)
             .await
     }
 
