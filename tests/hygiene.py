@@ -1,22 +1,23 @@
 """Scans every suite's log (build/logs/*.log) for the secrets the harness handed out during the
-run ($PASSMINT_SECRETS_FILE, written by harness/hygiene.py): raw, percent-encoded as inside a
-SigV4 token, and as 24-character slices past the first 48 characters (a JWT's header is
-shared by every token), so a cut-off secret is found too. Prints one
-summary line and fails on any hit. Run by tests/all after the last suite."""
+run ($PASSMINT_SECRETS_FILE, written by harness/hygiene.py): in every form harness.hygiene.forms
+knows (raw, JSON-escaped the Python, PHP and .NET ways, percent-encoded, base64 at any
+alignment), and as 24-character slices past the first 48 characters (a JWT's header is shared by
+every token), so a cut-off secret is found too. Prints one summary line and fails on any hit.
+Run by tests/all after the last suite."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from urllib.parse import quote
+
+from harness.hygiene import forms
 
 MIN_LEN = 16
 
 
 def needles(secret: str) -> set[str]:
-    forms = {secret, quote(secret, safe="-_.~")}
-    return {f for f in forms if len(f) >= MIN_LEN}
+    return {f for f in forms(secret) if len(f) >= MIN_LEN}
 
 
 def main() -> int:

@@ -6,7 +6,7 @@ import json
 import time
 from urllib.parse import unquote
 
-from harness import bins
+from harness import aws, bins, hygiene
 
 RDS_PG_URL = "postgresql://app%40corp@db.abc123.eu-west-1.rds.amazonaws.com:6432/app"
 
@@ -109,6 +109,44 @@ def test_passmint_log_shows_fetches_and_failures_never_secrets(mock, hermetic_en
     # Off by default: one line on failure, nothing else.
     r = bins.cli(["token", "dsql://abc.dsql.us-east-1.on.aws"], {**env, "PASSMINT_LOG": ""})
     assert r.stderr.count("\n") == 1
+
+
+def test_trace_level_logs_carry_no_secret(mock, hermetic_env, tmp_path):
+    """Review finding 6: at PASSMINT_LOG=trace aws-sigv4 logged its canonical request, the session
+    token in its query string. Every source at trace, and a failing credential_process printing
+    its answer (PHP-escaped) on stderr: the SDKs' events arrive scrubbed as passmint::sdk, and no
+    form of any secret is in the output. The output is kept in build/logs/cli-trace.log, which
+    the hygiene scan of tests/all reads too."""
+    secret_key = aws.new_secret_key()
+    answer = {"Version": 1, "AccessKeyId": "ASIAPROCESSTRACE01", "SecretAccessKey": secret_key,
+              "SessionToken": aws.new_session_token()}
+    hygiene.record([secret_key, answer["SessionToken"]])
+    process = tmp_path / "credential-process"
+    escaped = json.dumps(answer).replace("/", "\\/")
+    process.write_text(f"#!/bin/sh\necho 'failed; last answer: {escaped}' >&2\nexit 1\n")
+    process.chmod(0o755)
+    config = tmp_path / "aws-config-proc"
+    config.write_text(f"[profile proc]\ncredential_process = {process}\nregion = us-east-1\n")
+    container = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": mock.http_url + "/aws/container-credentials"}
+    runs = [
+        (["token", "dsql://abc.dsql.us-east-1.on.aws?user=app"], container, 0),
+        (["token", "rds://db.abc.eu-west-1.rds.amazonaws.com:5432?user=app"], container, 0),
+        (["token", "azure://?credential=managed"],
+         {"IDENTITY_ENDPOINT": mock.http_url + "/azure/appservice/token", "IDENTITY_HEADER": mock.identity_header}, 0),
+        (["token", "dsql://abc.dsql.us-east-1.on.aws?profile=proc"], {"AWS_CONFIG_FILE": str(config)}, 1),
+    ]
+    log = []
+    for args, extra, fails in runs:
+        r = bins.cli(args, hermetic_env(PASSMINT_LOG="trace", **extra))
+        assert (r.returncode != 0) == bool(fails), r.stderr
+        assert "passmint::sdk" in r.stderr, "the SDKs' events are passed on"
+        log.append(f"$ PASSMINT_LOG=trace passmint {' '.join(args)}\n{r.stderr}")
+        for secret in [r.stdout.strip(), secret_key, answer["SessionToken"], *mock.issued_secrets()]:
+            leaked = [f for f in hygiene.forms(secret) if len(f) >= 16 and f in r.stderr]
+            assert not leaked, f"{args}: a secret is in the trace log"
+    logs = bins.TOP / "build" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "cli-trace.log").write_text("\n".join(log))
 
 
 def test_passmint_log_with_a_bad_filter_is_a_config_error(hermetic_env):

@@ -108,8 +108,9 @@ fn run(cmd: Command) -> Result<String, Error> {
     }
 }
 
-/// `PASSMINT_LOG=debug` (or `passmint=debug,azure_core=info`, …): diagnostics on stderr.
-/// Off by default; passmint's events carry kinds, timings and error messages, never a secret.
+/// `PASSMINT_LOG=debug` (or `passmint=debug,passmint::sdk=info`, …): diagnostics on stderr.
+/// Off by default; passmint's events carry kinds, timings and error messages, never a secret;
+/// the identity SDKs' events arrive scrubbed, up to DEBUG, as `passmint::sdk` (core/src/sdk_log.rs).
 fn init_logging() -> Result<(), String> {
     let Some(spec) = std::env::var("PASSMINT_LOG")
         .ok()

@@ -19,6 +19,7 @@ use crate::deadline::{Sleep, sleep_until};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fork::{Gated, ProcessLocal};
 use crate::runtime::{on_own_thread, runtime};
+use crate::sdk_log::SdkLogs;
 
 /// A value and when it stops being usable (`None`: never, e.g. static credentials).
 pub(crate) struct Lease<T> {
@@ -315,14 +316,22 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
 
     /// The cached value when it is fresh; otherwise one shared refresh.
     pub async fn get(&self) -> Result<T> {
-        self.get_by(Instant::now() + self.inner.deadline).await
+        match self.served() {
+            Some(value) => Ok(value),
+            // The deadline is read only on a miss: a hit costs no clock read beyond expiry's.
+            None => self.wait(Instant::now() + self.inner.deadline).await,
+        }
     }
 
     /// [`Cache::get`] that gives up at `until`.
     pub async fn get_by(&self, until: Instant) -> Result<T> {
-        if let Some(value) = self.served() {
-            return Ok(value);
+        match self.served() {
+            Some(value) => Ok(value),
+            None => self.wait(until).await,
         }
+    }
+
+    async fn wait(&self, until: Instant) -> Result<T> {
         let slot = match self.join()? {
             Joined::Ready(value) => return Ok(value),
             Joined::Wait(slot) => slot,
@@ -340,10 +349,10 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
     /// deadline. On one of passmint's runtime workers the worker's queue is handed to
     /// another thread first, so the fetch this waits for is not stuck behind the wait.
     pub fn get_blocking(&self) -> Result<T> {
-        let until = Instant::now() + self.inner.deadline;
         if let Some(value) = self.served() {
             return Ok(value);
         }
+        let until = Instant::now() + self.inner.deadline;
         let slot = match self.join()? {
             Joined::Ready(value) => return Ok(value),
             Joined::Wait(slot) => slot,
@@ -468,8 +477,12 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
         rt.spawn(async move {
             let started = Instant::now();
             tracing::debug!(what = inner.what, "passmint: fetching");
-            // Gated: no fork lands inside one of the fetch's polls (crate::fork).
-            let fetch = Gated::new(CatchPanic::Start(inner.fetch.clone(), inner.what));
+            // Gated: no fork lands inside one of the fetch's polls (crate::fork). The SDKs it
+            // runs log through a guard that keeps their secrets out of the application's logs.
+            let fetch = SdkLogs(Box::pin(Gated::new(CatchPanic::Start(
+                inner.fetch.clone(),
+                inner.what,
+            ))));
             let fetched = match tokio::time::timeout(inner.deadline, fetch).await {
                 Ok(r) => r,
                 Err(_) => Err(timeout(inner.what, inner.deadline)),

@@ -15,6 +15,7 @@ mod fork;
 mod provider;
 mod redact;
 mod runtime;
+mod sdk_log;
 mod tls;
 mod token;
 mod url;

@@ -101,10 +101,16 @@ def _not_logged_in(tool: str) -> Script:
     return Script(stderr=message, exit=1)
 
 
-def _secret_on_stderr(tool: str) -> Script:
+def _secret_on_stderr(tool: str, escape: str = "") -> Script:
+    """Exits 1 with its good answer on stderr, JSON-encoded as Python does, or with PHP's ``\\/``
+    (escape="php") or .NET's ``\\u002B`` escapes (escape="dotnet")."""
     out, secret = good(tool, time.time() + 3600)
-    return Script(stderr="unexpected failure; last answer: " + json.dumps(out, separators=(",", ":")) + "\n",
-                  exit=1, secret=secret)
+    text = json.dumps(out, separators=(",", ":"))
+    if escape == "php":
+        text = text.replace("/", "\\/")
+    elif escape == "dotnet":
+        text = "".join(f"\\u{ord(c):04X}" if c in hygiene.DOTNET_ESCAPED else c for c in text)
+    return Script(stderr="unexpected failure; last answer: " + text + "\n", exit=1, secret=secret)
 
 
 def _wrong_types(tool: str) -> Script:
@@ -130,6 +136,10 @@ CLI_FAULTS = [
     CliFault("not installed", "program", lambda t: Script(installed=False)),
     CliFault("exits 1 (not logged in)", "program", _not_logged_in),
     CliFault("exits 1, its answer on stderr", "program", _secret_on_stderr),
+    CliFault("exits 1, its answer on stderr, escaped as PHP does (\\/)", "program",
+             lambda t: _secret_on_stderr(t, "php")),
+    CliFault("exits 1, its answer on stderr, escaped as .NET does (\\u002B)", "program",
+             lambda t: _secret_on_stderr(t, "dotnet")),
     CliFault("hangs (never exits)", "program", lambda t: Script(hang=True)),
     CliFault("exits 0, prints nothing", "output", lambda t: Script()),
     CliFault("non-JSON output", "output", lambda t: Script(stdout="Please wait while we sign you in...\n")),
@@ -209,6 +219,6 @@ def run_cli_case(hermetic_env: Callable[..., dict[str, str]], case: Path, source
         left = int(line["expires_at"] - time.time())
         return CliOutcome(source.name, fault.name, fault.group, "token", f"valid {left // 60} min", seconds,
                           left_running, False)
-    leaked = bool(script.secret) and script.secret in line["error"]
+    leaked = bool(script.secret) and any(f in line["error"] for f in hygiene.forms(script.secret) if len(f) >= 8)
     return CliOutcome(source.name, fault.name, fault.group, line["kind"], line["error"], seconds, left_running,
                       leaked)
