@@ -121,8 +121,8 @@ def assert_hides(secret: str, *objects: object) -> None:
      f"azure://?credential=managed&client_id={UAMI_CLIENT}&user=my-app"),
     (lambda: passmint.azure(cloud="usgov", tenant_id="t1", credential="cli"),
      "azure://?credential=cli&tenant_id=t1&cloud=usgov"),
-    (lambda: passmint.azure(scope="api://x/.default", user="me@corp.example"),
-     "azure://?scope=api%3A%2F%2Fx%2F.default&user=me%40corp.example"),
+    (lambda: passmint.azure(scope="api://x/.default", allow_custom_scope=True, user="me@corp.example"),
+     "azure://?scope=api%3A%2F%2Fx%2F.default&allow_custom_scope=true&user=me%40corp.example"),
 ])
 def test_constructors_build_the_provider_the_url_would(made, url):
     built, parsed = made(), passmint.Provider(url)

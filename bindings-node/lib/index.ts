@@ -283,6 +283,10 @@ function fromOptions(
     if (name === undefined) {
       throw invalid(`${scheme}(): unknown option '${key}' (known: ${[...authorityKeys, ...Object.keys(names)].join(', ')})`)
     }
+    if (typeof value === 'boolean') {
+      if (value) query[name] = 'true'
+      continue
+    }
     if (typeof value !== 'string' && typeof value !== 'number') throw invalid(`${scheme}(): ${key} must be a string or number`)
     query[name] = value
   }
@@ -312,8 +316,10 @@ export interface AzureOptions {
   resourceId?: string
   tenantId?: string
   cloud?: 'public' | 'usgov' | 'china'
-  /** Overrides the cloud's Azure Database for PostgreSQL scope. */
+  /** Overrides the cloud's Azure Database for PostgreSQL scope: another cloud's database scope, or
+   * any resource scope with `allowCustomScope` (its token is sent to the server as a password). */
   scope?: string
+  allowCustomScope?: boolean
   /** The role name; when absent it comes from the token's claims. */
   user?: string
 }
@@ -322,7 +328,7 @@ export interface AzureOptions {
 export function azure(options: AzureOptions = {}): Provider {
   return fromOptions('azure', '', options, {
     credential: 'credential', clientId: 'client_id', objectId: 'object_id', resourceId: 'resource_id',
-    tenantId: 'tenant_id', cloud: 'cloud', scope: 'scope', user: 'user',
+    tenantId: 'tenant_id', cloud: 'cloud', scope: 'scope', allowCustomScope: 'allow_custom_scope', user: 'user',
   })
 }
 

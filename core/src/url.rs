@@ -98,6 +98,7 @@ const AZURE_PARAMS: &[&str] = &[
     "tenant_id",
     "cloud",
     "scope",
+    "allow_custom_scope",
     "user",
 ];
 
@@ -402,13 +403,7 @@ fn parse_azure(authority: &str, q: Query) -> Result<ProviderConfig> {
     }
     let scope = match q.get("scope")? {
         None => cloud.default_scope().to_string(),
-        Some(s) if s.starts_with("https://") || s.starts_with("api://") => s.to_string(),
-        Some(s) => {
-            return Err(Error::config(format!(
-                "scope `{}` is not a resource scope: use https://<resource>/.default",
-                shorten(s)
-            )));
-        }
+        Some(s) => azure_scope(s, flag(&q, "allow_custom_scope")?)?,
     };
     Ok(ProviderConfig::Azure(AzureConfig {
         credential,
@@ -420,6 +415,46 @@ fn parse_azure(authority: &str, q: Query) -> Result<ProviderConfig> {
         scope,
         user: user_param(&q)?,
     }))
+}
+
+/// A requested scope: one of the clouds' Azure Database for PostgreSQL scopes (with or without
+/// `/.default`), or, with `allow_custom_scope`, any resource scope. A token is the database's
+/// password: one minted for ARM, Key Vault or Graph must not be handed to a server by a typo,
+/// since that server (or whoever answers in its place) could then use it there.
+fn azure_scope(scope: &str, custom: bool) -> Result<String> {
+    let clouds = [AzureCloud::Public, AzureCloud::UsGov, AzureCloud::China];
+    let resource = scope.trim_end_matches("/.default").trim_end_matches('/');
+    if let Some(cloud) = clouds
+        .iter()
+        .find(|c| c.default_scope().trim_end_matches("/.default") == resource)
+    {
+        return Ok(cloud.default_scope().to_string());
+    }
+    if !(scope.starts_with("https://") || scope.starts_with("api://")) {
+        return Err(Error::config(format!(
+            "scope `{}` is not a resource scope: use https://<resource>/.default",
+            shorten(scope)
+        )));
+    }
+    if !custom {
+        return Err(Error::config(format!(
+            "scope `{}` is not an Azure Database for PostgreSQL scope, and its token would be sent to the server as a password: use https://ossrdbms-aad.database.windows.net/.default (usgov: .usgovcloudapi.net, china: .chinacloudapi.cn), or add allow_custom_scope=true if this server really takes that audience (a proxy, a custom app registration)",
+            shorten(scope)
+        )));
+    }
+    Ok(scope.to_string())
+}
+
+/// A yes/no parameter: `true`/`1` or `false`/`0`, absent meaning no.
+fn flag(q: &Query, name: &str) -> Result<bool> {
+    match q.get(name)? {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(Error::config(format!(
+            "{name} `{}` is not a yes/no value: use true or false",
+            shorten(other)
+        ))),
+    }
 }
 
 fn user_param(q: &Query) -> Result<Option<String>> {
@@ -457,7 +492,7 @@ fn validate_host(host: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::config(format!(
-            "`{}` is not a valid host name: use the endpoint shown in the AWS console",
+            "`{}` is not a valid host name (letters, digits, `-` and `.` only): use the endpoint shown in the cloud's console",
             shorten(host)
         )))
     }
@@ -526,6 +561,9 @@ pub(crate) fn parse_postgres_url(input: &str) -> Result<ProviderConfig> {
             ));
         }
     };
+    // Held to the provider URLs' rule: the host is signed into AWS tokens, where `&`, `=`,
+    // `%`, `/` or `?` would change what the signature covers.
+    validate_host(&host)?;
     let user = match url.username() {
         "" => None,
         u => Some(decode(u, "user name")?),

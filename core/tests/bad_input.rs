@@ -81,6 +81,20 @@ const PROVIDER_URLS: &[(&str, &str)] = &[
     ),
     ("azure://?resource_id=identity-name", "/subscriptions/"),
     ("azure://?scope=ossrdbms", "/.default"),
+    // Review finding 6: a token for another resource is not a database password.
+    (
+        "azure://?scope=https://management.azure.com/.default",
+        "allow_custom_scope=true",
+    ),
+    (
+        "azure://?scope=https%3A%2F%2Fvault.azure.net%2F.default",
+        "Azure Database for PostgreSQL scope",
+    ),
+    ("azure://?scope=api://x/.default", "allow_custom_scope"),
+    (
+        "azure://?scope=api://x/.default&allow_custom_scope=maybe",
+        "yes/no",
+    ),
 ];
 
 const POSTGRES_URLS: &[(&str, &str)] = &[
@@ -96,6 +110,31 @@ const POSTGRES_URLS: &[(&str, &str)] = &[
         "no user",
     ),
     ("postgresql://app@[::1/db", "cannot parse"),
+    // Review finding 6: these reached the signed host, or SigV4 signing as INTERNAL.
+    (
+        "postgresql://app@a%26b.dsql.us-east-1.on.aws/db",
+        "not a valid host name",
+    ),
+    (
+        "postgresql://app@x=y.abc.eu-west-1.rds.amazonaws.com/db",
+        "not a valid host name",
+    ),
+    (
+        "postgresql://app@a%2Fb.dsql.us-east-1.on.aws/db",
+        "not a valid host name",
+    ),
+    (
+        "postgresql://app@a%3Fb.abc.eu-west-1.rds.amazonaws.com/db",
+        "not a valid host name",
+    ),
+    (
+        "postgresql://app@a%25b.dsql.us-east-1.on.aws/db",
+        "not a valid host name",
+    ),
+    (
+        "postgresql://app@a_b.postgres.database.azure.com/db",
+        "not a valid host name",
+    ),
 ];
 
 #[test]
@@ -222,4 +261,22 @@ fn valid_azure_urls_build_providers_without_touching_the_network() {
     let p = Provider::for_postgres_url("postgresql://me@srv.postgres.database.chinacloudapi.cn/db")
         .unwrap();
     assert!(format!("{p:?}").contains("ossrdbms-aad.database.chinacloudapi.cn"));
+    // Each cloud's database scope, with or without /.default; anything else only when asked.
+    for (url, scope) in [
+        (
+            "azure://?scope=https://ossrdbms-aad.database.usgovcloudapi.net",
+            "scope https://ossrdbms-aad.database.usgovcloudapi.net/.default",
+        ),
+        (
+            "azure://?scope=https%3A%2F%2Fossrdbms-aad.database.windows.net%2F.default",
+            "scope https://ossrdbms-aad.database.windows.net/.default",
+        ),
+        (
+            "azure://?scope=api://pgproxy/.default&allow_custom_scope=true",
+            "scope api://pgproxy/.default",
+        ),
+    ] {
+        let p = Provider::from_url(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert!(format!("{p:?}").contains(scope), "{url}: {p:?}");
+    }
 }

@@ -58,12 +58,15 @@ def azure(
     tenant_id: str | None = None,
     cloud: str | None = None,
     scope: str | None = None,
+    allow_custom_scope: bool = False,
     user: str | None = None,
 ) -> Provider:
-    """An Entra ID provider for Azure Database for PostgreSQL (the ``azure://`` parameters)."""
+    """An Entra ID provider for Azure Database for PostgreSQL (the ``azure://`` parameters).
+    ``scope`` is one of the clouds' database scopes unless ``allow_custom_scope=True``."""
     return Provider(_url("azure", "", {
         "credential": credential, "client_id": client_id, "object_id": object_id,
-        "resource_id": resource_id, "tenant_id": tenant_id, "cloud": cloud, "scope": scope, "user": user,
+        "resource_id": resource_id, "tenant_id": tenant_id, "cloud": cloud, "scope": scope,
+        "allow_custom_scope": "true" if allow_custom_scope else None, "user": user,
     }))
 
 
