@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import threading
 import time
 from contextlib import closing
@@ -466,8 +467,45 @@ def test_libpq_helpers_default_to_verify_full(dsql_target, helper, tmp_path):
                  f"sslrootcert={t.pg.ca_pem}"
     with pytest.raises(DRIVER_ERRORS, match="does not match host name"):
         connect(wrong_name)
-    assert_verified_login(connect(wrong_name + " sslmode=verify-ca"), t)  # the caller's choice stands
-    assert_verified_login(connect(no_ca + " sslmode=require"), t)          # ... and so does require
+    # verify-ca with a CA file of the caller's stands: that CA vouches for this server alone.
+    assert_verified_login(connect(wrong_name + " sslmode=verify-ca"), t)
+
+
+@pytest.mark.parametrize("helper", LIBPQ_HELPERS)
+@pytest.mark.parametrize("mode", ["require", "verify-ca", "verify-ca sslrootcert=system", "PGSSLMODE=require"])
+def test_libpq_helpers_refuse_unverified_tls_unless_allowed(dsql_target, helper, mode, monkeypatch):
+    """Review finding 5: require (and verify-ca without a CA file of the caller's) encrypt but do
+    not check the server's name, so whoever answers on the path gets the token. Refused before
+    anything is minted, with the one-word fix; allow_unverified_tls=True opts in."""
+    t = dsql_target
+    no_ca = f"host=localhost port={t.pg.port} dbname=postgres"
+    if mode.startswith("PGSSLMODE="):
+        monkeypatch.setenv("PGSSLMODE", mode.split("=")[1])
+        conninfo = no_ca
+    else:
+        conninfo = f"{no_ca} sslmode={mode}"
+    before = len(t.mock.requests())
+    with pytest.raises(passmint.InvalidConfigError, match="allow_unverified_tls=True") as e:
+        _libpq_connectors(t)[helper](conninfo)
+    message = str(e.value)
+    assert "does not check that the server is the one you named" in message
+    assert "sslmode=verify-full sslrootcert=system" in message  # DSQL: public roots
+    assert ("require -> verify-full" in message) == ("require" in mode)
+    assert "prefer" not in message and "use require" not in message
+    assert len(t.mock.requests()) == before
+    if "verify-ca" not in mode:  # verify-ca with no CA file at all cannot connect anyway
+        assert_verified_login(_libpq_connectors(t, allow_unverified_tls=True)[helper](conninfo), t)
+
+
+def test_unverified_tls_advice_names_each_clouds_ca(mock, monkeypatch):
+    rds = make_provider("rds", "app", mock, monkeypatch)
+    azure = make_provider("azure", "app", mock, monkeypatch)
+    with pytest.raises(passmint.InvalidConfigError, match=r"sslrootcert=global-bundle\.pem \(from https://truststore"):
+        passmint.psycopg.kwargs(rds, "host=db sslmode=require")
+    with pytest.raises(passmint.InvalidConfigError, match="sslmode=verify-full sslrootcert=system"):
+        passmint.psycopg.kwargs(azure, "host=db sslmode=prefer")
+    assert rds.server_ca_bundle == "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+    assert azure.server_ca_bundle is None
 
 
 @pytest.mark.parametrize("helper", LIBPQ_HELPERS)
@@ -526,13 +564,67 @@ def test_asyncpg_defaults_to_verify_full(dsql_target, tmp_path, monkeypatch):
             await passmint.asyncpg.connect(no_ca, provider=t.provider)
         with pytest.raises(Exception, match="certificate verify failed"):
             await passmint.asyncpg.connect(f"{no_ca}?sslrootcert={other_ca}", provider=t.provider)
-        # The caller's TLS stands: require does not verify.
-        conn = await passmint.asyncpg.connect(no_ca, provider=t.provider, ssl="require")
+        # TLS that checks no name, only when asked for.
+        conn = await passmint.asyncpg.connect(no_ca, provider=t.provider, ssl="require", allow_unverified_tls=True)
         assert_verified_login(await conn.fetchrow(CHECK), t)
         await conn.close()
+        # ssl=True is a default context: the system's roots, host name checked.
+        with pytest.raises(Exception, match="certificate verify failed"):
+            await passmint.asyncpg.connect(no_ca, provider=t.provider, ssl=True)
 
     asyncio.run(main())
-    assert seen == ["verify-full", "verify-full", "verify-full", "require"]
+    assert seen == ["verify-full", "verify-full", "verify-full", "require", True]
+
+
+def _unverified_context() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _unnamed_context(ca: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False
+    return ctx
+
+
+@pytest.mark.parametrize("choice", ["require", "verify-ca", "no-name-context", "cert-none-context", "dsn-require",
+                                    "env-require"])
+def test_asyncpg_refuses_unverified_tls_unless_allowed(dsql_target, choice, monkeypatch):
+    t = dsql_target
+    no_ca = f"postgresql://localhost:{t.pg.port}/postgres"
+    dsn, kw = no_ca, {}
+    if choice in ("require", "verify-ca"):
+        kw = {"ssl": choice}
+    elif choice == "no-name-context":
+        kw = {"ssl": _unnamed_context(str(t.pg.ca_pem))}
+    elif choice == "cert-none-context":
+        kw = {"ssl": _unverified_context()}
+    elif choice == "dsn-require":
+        dsn = f"{no_ca}?sslmode=require"
+    else:
+        monkeypatch.setenv("PGSSLMODE", "require")
+
+    async def main(**opts):
+        conn = await passmint.asyncpg.connect(dsn, provider=t.provider, **kw, **opts)
+        try:
+            return await conn.fetchrow(CHECK)
+        finally:
+            await conn.close()
+
+    with pytest.raises(passmint.InvalidConfigError, match="allow_unverified_tls=True") as e:
+        asyncio.run(main())
+    assert "ssl=True" in str(e.value)  # DSQL: the system's roots
+    with pytest.raises(passmint.InvalidConfigError, match="allow_unverified_tls=True"):
+        passmint.asyncpg.create_pool(dsn, provider=t.provider, **kw)
+    if choice != "verify-ca":  # verify-ca without a CA cannot connect at all
+        assert_verified_login(asyncio.run(main(allow_unverified_tls=True)), t)
+    # A verifying context of the caller's, and verify-ca with the caller's CA file, stand.
+    dsn, kw = no_ca, {"ssl": ssl.create_default_context(cafile=str(t.pg.ca_pem))}
+    assert_verified_login(asyncio.run(main()), t)
+    dsn, kw = f"{no_ca}?sslrootcert={t.pg.ca_pem}", {"ssl": "verify-ca"}
+    assert_verified_login(asyncio.run(main()), t)
 
 
 @pytest.mark.parametrize("choice", [{"ssl": False}, {"ssl": "disable"}, {"ssl": "prefer"}, {"ssl": "allow"},

@@ -85,6 +85,13 @@ impl NativeProvider {
         self.inner.username().map(str::to_string)
     }
 
+    /// Where to get the CA bundle drivers need to verify this provider's servers (RDS, Aurora);
+    /// null when they chain to public roots (Azure, DSQL).
+    #[napi(getter)]
+    pub fn server_ca_bundle(&self) -> Option<&'static str> {
+        self.inner.server_ca_bundle()
+    }
+
     /// A non-zero number naming the cached token when it is fresh (a lock-free peek), the same
     /// number while it stays the same token; `0` means "fetch".
     #[napi]

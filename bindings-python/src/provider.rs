@@ -199,6 +199,13 @@ impl Provider {
         self.inner.username().map(str::to_string)
     }
 
+    /// Where to get the CA bundle drivers need to verify this provider's servers (RDS, Aurora);
+    /// None when they chain to the system's public roots (Azure, DSQL).
+    #[getter]
+    fn server_ca_bundle(&self) -> Option<&'static str> {
+        self.inner.server_ca_bundle()
+    }
+
     fn __repr__(&self) -> String {
         format!("passmint.{:?}", self.inner)
     }

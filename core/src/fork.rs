@@ -5,11 +5,12 @@
 //!    fork time (a mutex, a flight it was waiting for, a runtime) stays held for ever in the
 //!    child. [`ProcessLocal`] gives each process its own instance; the parent's is leaked in
 //!    the child, never dropped or locked.
-//! 2. A fork never lands in the middle of a fetch's poll. The identity SDKs keep process-wide
-//!    statics (lazily built TLS roots, retry token buckets, telemetry providers) that they
-//!    lock or initialise inside a poll; a child forked mid-poll would block on them for
-//!    ever. [`Gated`] marks a poll in progress and a `pthread_atfork` prepare handler waits,
-//!    briefly and boundedly, until none is. A std mutex guard cannot be held across an
+//! 2. A fork never lands in the middle of a fetch's poll, or of building a runtime or a
+//!    provider. The identity SDKs and tokio keep process-wide statics (lazily built TLS roots,
+//!    retry token buckets, telemetry providers, tokio's signal registry) that they lock or
+//!    initialise there; a child forked in the middle would block on them for ever. [`Gated`]
+//!    and [`gated`] mark such sections, and a `pthread_atfork` prepare handler waits, briefly
+//!    and boundedly, until none is in progress. A std mutex guard cannot be held across an
 //!    `.await` in a `Send` future, so between polls every such lock is free.
 
 use std::cell::Cell;
@@ -123,6 +124,15 @@ impl Drop for Section {
         ACTIVE.fetch_sub(1, Ordering::SeqCst);
         DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
     }
+}
+
+/// Runs `f` as a gated section: no fork starts while it runs (up to [`FORK_WAIT`]). For work
+/// on a caller's thread that reaches a library's process-wide statics: building the runtime
+/// (tokio's signal registry is a `OnceLock`), building a provider (aws-lc's init `Once`).
+pub(crate) fn gated<R>(f: impl FnOnce() -> R) -> R {
+    pid();
+    let _section = Section::enter();
+    f()
 }
 
 /// A future each of whose polls is a gated section.

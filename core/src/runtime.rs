@@ -27,17 +27,20 @@ pub(crate) fn runtime() -> Result<&'static Runtime> {
     if let Some(rt) = CURRENT.get() {
         return Ok(rt);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("passmint-rt")
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Internal,
-                format!("cannot start passmint's runtime threads: {e}"),
-            )
-        })?;
+    // Gated: tokio initialises process-wide statics (its signal registry) while building.
+    let built = crate::fork::gated(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("passmint-rt")
+            .enable_all()
+            .build()
+    });
+    let runtime = built.map_err(|e| {
+        Error::new(
+            ErrorKind::Internal,
+            format!("cannot start passmint's runtime threads: {e}"),
+        )
+    })?;
     Ok(CURRENT.publish(runtime))
 }
 

@@ -39,7 +39,7 @@ def child(inherited: passmint.Provider, url: str) -> int:
             get()
         except passmint.Error:
             code = max(code, 1)
-        except asyncio.TimeoutError:
+        except TimeoutError:  # wait_for gave up: the future never completed
             return 3
         if time.monotonic() - started > DEADLINE + 1:
             return 2

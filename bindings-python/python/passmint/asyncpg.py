@@ -15,8 +15,11 @@ pass exactly that, and add the defaults plain asyncpg lacks:
 - TLS (DESIGN §7): when neither ``ssl=``, the DSN's ``sslmode`` nor PGSSLMODE choose,
   ``ssl="verify-full"`` (asyncpg then wants the server's CA from the DSN's ``sslrootcert``,
   PGSSLROOTCERT or ``~/.postgresql/root.crt``; for the system's trusted roots pass
-  ``ssl=ssl.create_default_context()``). ``ssl=False`` and disable/allow/prefer raise
-  ``passmint.InvalidConfigError`` unless ``allow_plaintext=True``.
+  ``ssl=True``). ``ssl=False`` and disable/allow/prefer raise ``passmint.InvalidConfigError``
+  unless ``allow_plaintext=True``; ``ssl="require"``, ``"verify-ca"`` without a CA file of yours
+  (``sslrootcert`` in the DSN, or PGSSLROOTCERT) and an ``ssl.SSLContext`` with
+  ``check_hostname=False`` or ``CERT_NONE`` check no server name and raise unless
+  ``allow_unverified_tls=True``.
 - User: when neither ``user=``, the DSN nor PGUSER name one, the token's role
   (``Token.username``, else ``provider.username``).
 
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from ._helpers import asyncpg_tls, caller_named_user, dsn_settings, token_user
+from ._helpers import TlsPolicy, caller_named_user, dsn_settings, token_user
 
 if TYPE_CHECKING:
     from asyncpg.pool import Pool
@@ -43,19 +46,22 @@ if TYPE_CHECKING:
 __all__ = ["connect", "create_pool"]
 
 
-def _prepare(dsn: str | None, kw: dict[str, Any], helper: str, allow_plaintext: bool) -> bool:
-    """Adds the TLS default and the password callable to ``kw``; True when a user must be added."""
-    dsn_user, dsn_sslmode = dsn_settings(dsn)
-    kw.update(asyncpg_tls(kw.get("ssl"), dsn_sslmode, helper=helper, allow_plaintext=allow_plaintext))
-    return not caller_named_user(kw.get("user") or dsn_user)
+def _prepare(dsn: str | None, kw: dict[str, Any], tls: TlsPolicy) -> bool:
+    """Adds the TLS default to ``kw``; True when a user must be added."""
+    settings = dsn_settings(dsn)
+    kw.update(tls.asyncpg(kw.get("ssl"), settings))
+    return not caller_named_user(kw.get("user") or settings["user"])
 
 
 async def connect(
-    dsn: str | None = None, *, provider: Provider, allow_plaintext: bool = False, **kw: Any
+    dsn: str | None = None, *, provider: Provider, allow_plaintext: bool = False, allow_unverified_tls: bool = False,
+    **kw: Any,
 ) -> asyncpg.Connection[asyncpg.Record]:
     """``asyncpg.connect(dsn, password=provider.token_async, **kw)`` with passmint's TLS and
     user defaults (see the module docstring)."""
-    need_user = _prepare(dsn, kw, "passmint.asyncpg.connect()", allow_plaintext)
+    tls = TlsPolicy("passmint.asyncpg.connect()", provider, allow_plaintext=allow_plaintext,
+                    allow_unverified_tls=allow_unverified_tls)
+    need_user = _prepare(dsn, kw, tls)
     if need_user:
         user = token_user(await provider.token_info_async(), provider)
         if user:
@@ -66,11 +72,14 @@ async def connect(
 
 
 def create_pool(
-    dsn: str | None = None, *, provider: Provider, allow_plaintext: bool = False, **kw: Any
+    dsn: str | None = None, *, provider: Provider, allow_plaintext: bool = False, allow_unverified_tls: bool = False,
+    **kw: Any,
 ) -> Pool[asyncpg.Record]:
     """``asyncpg.create_pool(dsn, password=provider.token_async, **kw)`` with passmint's TLS and
     user defaults; use it like ``asyncpg.create_pool`` (``await`` it, or ``async with``)."""
-    need_user = _prepare(dsn, kw, "passmint.asyncpg.create_pool()", allow_plaintext)
+    tls = TlsPolicy("passmint.asyncpg.create_pool()", provider, allow_plaintext=allow_plaintext,
+                    allow_unverified_tls=allow_unverified_tls)
+    need_user = _prepare(dsn, kw, tls)
     if need_user and provider.username:
         kw["user"] = provider.username
     elif need_user:

@@ -27,8 +27,10 @@ Defaults (DESIGN §7): when neither the conninfo, the keyword arguments nor PGSS
 sslmode, ``sslmode=verify-full`` is added (give libpq the server's CA with ``sslrootcert=``,
 PGSSLROOTCERT, ``~/.postgresql/root.crt``, or ``sslrootcert=system`` on libpq >= 16).
 ``sslmode=disable``, ``allow`` or ``prefer`` raise ``passmint.InvalidConfigError`` unless
-``allow_plaintext=True``; ``require`` and ``verify-ca`` are yours to choose. When no ``user`` is
-given (nor PGUSER), the token's role is used (``Token.username``, else ``provider.username``).
+``allow_plaintext=True``; ``require``, and ``verify-ca`` without a CA file of yours
+(``sslrootcert=<file>`` or PGSSLROOTCERT), check no server name and raise unless
+``allow_unverified_tls=True``. When no ``user`` is given (nor PGUSER), the token's role is used
+(``Token.username``, else ``provider.username``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 
-from ._helpers import caller_named_user, libpq_tls, token_user
+from ._helpers import TlsPolicy, caller_named_user, token_user
 
 if TYPE_CHECKING:
     from ._native import Provider, Token
@@ -65,11 +67,11 @@ class _Plan:
 
     __slots__ = ("extra", "need_user")
 
-    def __init__(self, conninfo: str, kwargs: dict[str, Any], helper: str, allow_plaintext: bool) -> None:
+    def __init__(self, conninfo: str, kwargs: dict[str, Any], tls: TlsPolicy) -> None:
         # As conninfo_to_dict(conninfo, **kwargs): keyword arguments win, None ones are dropped.
         params = {**_parse(conninfo)}
         params.update((k, v) for k, v in kwargs.items() if v is not None and k not in _PSYCOPG_OPTIONS)
-        self.extra: dict[str, Any] = libpq_tls(params, helper=helper, allow_plaintext=allow_plaintext)
+        self.extra: dict[str, Any] = tls.libpq(params)
         self.need_user = not caller_named_user(params.get("user"))
 
     def apply(self, kwargs: dict[str, Any], info: Token, provider: Provider) -> dict[str, Any]:
@@ -81,37 +83,41 @@ class _Plan:
         return out
 
 
-def connection_class(provider: Provider, *, allow_plaintext: bool = False) -> type[psycopg.Connection[TupleRow]]:
+def connection_class(
+    provider: Provider, *, allow_plaintext: bool = False, allow_unverified_tls: bool = False
+) -> type[psycopg.Connection[TupleRow]]:
     """A ``psycopg.Connection`` subclass whose ``connect(conninfo, **kwargs)`` logs in with a token
     from ``provider`` (blocking on a cold cache, with the GIL released). For ``psycopg_pool``
     ``connection_class=`` (any version) and SQLAlchemy ``creator=``."""
-    helper = "passmint.psycopg.connection_class()"
+    tls = TlsPolicy("passmint.psycopg.connection_class()", provider, allow_plaintext=allow_plaintext,
+                    allow_unverified_tls=allow_unverified_tls)
 
     class PassmintConnection(psycopg.Connection[TupleRow]):
         passmint_provider = provider
 
         @classmethod
         def connect(cls, conninfo: str = "", **kwargs: Any) -> PassmintConnection:
-            plan = _Plan(conninfo, kwargs, helper, allow_plaintext)
+            plan = _Plan(conninfo, kwargs, tls)
             return super().connect(conninfo, **plan.apply(kwargs, provider.token_info(), provider))
 
     return PassmintConnection
 
 
 def async_connection_class(
-    provider: Provider, *, allow_plaintext: bool = False
+    provider: Provider, *, allow_plaintext: bool = False, allow_unverified_tls: bool = False
 ) -> type[psycopg.AsyncConnection[TupleRow]]:
     """A ``psycopg.AsyncConnection`` subclass whose ``await connect(conninfo, **kwargs)`` logs in
     with a token from ``provider``, awaited without blocking the event loop. For
     ``psycopg_pool.AsyncConnectionPool(connection_class=...)``."""
-    helper = "passmint.psycopg.async_connection_class()"
+    tls = TlsPolicy("passmint.psycopg.async_connection_class()", provider, allow_plaintext=allow_plaintext,
+                    allow_unverified_tls=allow_unverified_tls)
 
     class PassmintAsyncConnection(psycopg.AsyncConnection[TupleRow]):
         passmint_provider = provider
 
         @classmethod
         async def connect(cls, conninfo: str = "", **kwargs: Any) -> PassmintAsyncConnection:
-            plan = _Plan(conninfo, kwargs, helper, allow_plaintext)
+            plan = _Plan(conninfo, kwargs, tls)
             info = await provider.token_info_async()
             return await super().connect(conninfo, **plan.apply(kwargs, info, provider))
 
@@ -119,32 +125,36 @@ def async_connection_class(
 
 
 def kwargs(
-    provider: Provider, conninfo: str = "", *, allow_plaintext: bool = False, **base: Any
+    provider: Provider, conninfo: str = "", *, allow_plaintext: bool = False, allow_unverified_tls: bool = False,
+    **base: Any,
 ) -> Callable[[], dict[str, Any]]:
     """A callable for psycopg_pool >= 3.3 ``ConnectionPool(conninfo, kwargs=...)``: each call
     returns ``base`` plus the token as ``password`` (and the TLS and user defaults). Pass the
-    pool's ``conninfo`` here too, so the caller's sslmode and user are seen. A plaintext choice
-    in ``conninfo`` or ``base`` raises here, at once."""
-    helper = "passmint.psycopg.kwargs()"
-    _Plan(conninfo, base, helper, allow_plaintext)  # fail now, not on the pool's first connect
+    pool's ``conninfo`` here too, so the caller's sslmode and user are seen. A plaintext or
+    unverified choice in ``conninfo`` or ``base`` raises here, at once."""
+    tls = TlsPolicy("passmint.psycopg.kwargs()", provider, allow_plaintext=allow_plaintext,
+                    allow_unverified_tls=allow_unverified_tls)
+    _Plan(conninfo, base, tls)  # fail now, not on the pool's first connect
 
     def pool_kwargs() -> dict[str, Any]:
-        plan = _Plan(conninfo, base, helper, allow_plaintext)
+        plan = _Plan(conninfo, base, tls)
         return plan.apply(base, provider.token_info(), provider)
 
     return pool_kwargs
 
 
 def async_kwargs(
-    provider: Provider, conninfo: str = "", *, allow_plaintext: bool = False, **base: Any
+    provider: Provider, conninfo: str = "", *, allow_plaintext: bool = False, allow_unverified_tls: bool = False,
+    **base: Any,
 ) -> Callable[[], Awaitable[dict[str, Any]]]:
     """``kwargs`` for psycopg_pool >= 3.3 ``AsyncConnectionPool(conninfo, kwargs=...)``: an async
     callable, so a cold cache never blocks the event loop."""
-    helper = "passmint.psycopg.async_kwargs()"
-    _Plan(conninfo, base, helper, allow_plaintext)
+    tls = TlsPolicy("passmint.psycopg.async_kwargs()", provider, allow_plaintext=allow_plaintext,
+                    allow_unverified_tls=allow_unverified_tls)
+    _Plan(conninfo, base, tls)
 
     async def pool_kwargs() -> dict[str, Any]:
-        plan = _Plan(conninfo, base, helper, allow_plaintext)
+        plan = _Plan(conninfo, base, tls)
         return plan.apply(base, await provider.token_info_async(), provider)
 
     return pool_kwargs

@@ -17,8 +17,9 @@ Defaults (DESIGN §7): when neither the DSN nor PGSSLMODE choose an sslmode,
 ``sslmode=verify-full`` is added (give libpq the server's CA with ``sslrootcert=``,
 PGSSLROOTCERT, ``~/.postgresql/root.crt``, or ``sslrootcert=system`` on libpq >= 16).
 ``sslmode=disable``, ``allow`` or ``prefer`` raise ``passmint.InvalidConfigError`` unless
-``allow_plaintext=True``; ``require`` and ``verify-ca`` are yours to choose. When no ``user`` is
-given (nor PGUSER), the token's role is used (``Token.username``, else ``provider.username``).
+``allow_plaintext=True``; ``require``, and ``verify-ca`` without a CA file of yours, check no
+server name and raise unless ``allow_unverified_tls=True``. When no ``user`` is given (nor
+PGUSER), the token's role is used (``Token.username``, else ``provider.username``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg2.extensions
 
-from ._helpers import caller_named_user, libpq_tls, token_user
+from ._helpers import TlsPolicy, caller_named_user, token_user
 
 if TYPE_CHECKING:
     from ._native import Provider
@@ -35,17 +36,20 @@ if TYPE_CHECKING:
 __all__ = ["connection_factory"]
 
 
-def connection_factory(provider: Provider, *, allow_plaintext: bool = False) -> type[psycopg2.extensions.connection]:
+def connection_factory(
+    provider: Provider, *, allow_plaintext: bool = False, allow_unverified_tls: bool = False
+) -> type[psycopg2.extensions.connection]:
     """A ``psycopg2.extensions.connection`` subclass for ``connection_factory=`` whose connections
     log in with a token from ``provider`` (blocking on a cold cache, with the GIL released)."""
-    helper = "passmint.psycopg2.connection_factory()"
+    tls = TlsPolicy("passmint.psycopg2.connection_factory()", provider, allow_plaintext=allow_plaintext,
+                    allow_unverified_tls=allow_unverified_tls)
 
     class PassmintConnection(psycopg2.extensions.connection):
         passmint_provider = provider
 
         def __init__(self, dsn: str, *args: Any, **kwargs: Any) -> None:
             params = psycopg2.extensions.parse_dsn(dsn)
-            extra: dict[str, Any] = libpq_tls(params, helper=helper, allow_plaintext=allow_plaintext)
+            extra: dict[str, Any] = tls.libpq(params)
             info = provider.token_info()
             extra["password"] = info.secret
             if not caller_named_user(params.get("user")):

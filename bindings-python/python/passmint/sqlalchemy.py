@@ -20,7 +20,9 @@ Defaults (DESIGN §7): when the caller chose no TLS (libpq dialects: no ``sslmod
 ``connect_args`` or PGSSLMODE; asyncpg: no ``ssl``/``sslmode`` there or PGSSLMODE), verified TLS
 is added (``sslmode=verify-full``; asyncpg ``ssl="verify-full"``). A plaintext-capable choice
 (``disable``, ``allow``, ``prefer``, asyncpg ``ssl=False``) raises ``passmint.InvalidConfigError``
-on connect unless ``allow_plaintext=True``. When the URL names no user (nor PGUSER), the token's
+on connect unless ``allow_plaintext=True``; TLS that checks no server name (``require``,
+``verify-ca`` without a CA file of yours, an ``SSLContext`` with ``check_hostname=False``) unless
+``allow_unverified_tls=True``. When the URL names no user (nor PGUSER), the token's
 role is used (``Token.username``, else ``provider.username``).
 """
 
@@ -30,13 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import event
 
-from ._helpers import (
-    asyncpg_tls,
-    caller_named_user,
-    dsn_settings,
-    libpq_tls,
-    token_user,
-)
+from ._helpers import TlsPolicy, caller_named_user, dsn_settings, token_user
 from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -78,7 +74,10 @@ def _async_token(provider: Provider) -> Token | None:
     return info
 
 
-def attach(engine: Engine | AsyncEngine, provider: Provider, *, allow_plaintext: bool = False) -> None:
+def attach(
+    engine: Engine | AsyncEngine, provider: Provider, *, allow_plaintext: bool = False,
+    allow_unverified_tls: bool = False,
+) -> None:
     """Make every new connection of ``engine`` (an ``Engine`` or ``AsyncEngine``) log in with a
     token from ``provider``, with passmint's TLS and user defaults (see the module docstring)."""
     sync_engine = cast("Engine", getattr(engine, "sync_engine", engine))  # AsyncEngine's, or engine
@@ -92,24 +91,25 @@ def attach(engine: Engine | AsyncEngine, provider: Provider, *, allow_plaintext:
             "listener from provider.token()",
         )
     is_asyncpg = driver == "asyncpg"
+    tls = TlsPolicy(_HELPER, provider, allow_plaintext=allow_plaintext, allow_unverified_tls=allow_unverified_tls)
 
     def do_connect(dialect: Dialect, conn_rec: ConnectionPoolEntry, cargs: list[Any], cparams: dict[str, Any]) -> None:
         if is_asyncpg:
             dsn = cargs[0] if cargs and isinstance(cargs[0], str) else cparams.get("dsn")
-            dsn_user, dsn_sslmode = dsn_settings(dsn)
+            settings = dsn_settings(dsn)
             if cparams.get("ssl") is None and cparams.get("sslmode") is not None:
                 # ?sslmode= in the URL: asyncpg takes no such keyword, its value is the ssl choice.
                 cparams["ssl"] = cparams.pop("sslmode")
-            tls = asyncpg_tls(cparams.get("ssl"), dsn_sslmode, helper=_HELPER, allow_plaintext=allow_plaintext)
-            cparams.update(tls)
-            need_user = not caller_named_user(cparams.get("user") or dsn_user)
+            settings["sslrootcert"] = settings["sslrootcert"] or cparams.get("sslrootcert")
+            cparams.update(tls.asyncpg(cparams.get("ssl"), settings))
+            need_user = not caller_named_user(cparams.get("user") or settings["user"])
         else:
             params: dict[str, Any] = {}
             for conninfo in (cargs[0] if cargs and isinstance(cargs[0], str) else None, cparams.get("dsn")):
                 if conninfo:
                     params.update(_parse_libpq(conninfo))
             params.update({k: v for k, v in cparams.items() if v is not None})
-            cparams.update(libpq_tls(params, helper=_HELPER, allow_plaintext=allow_plaintext))
+            cparams.update(tls.libpq(params))
             need_user = not caller_named_user(params.get("user"))
         info = _async_token(provider) or provider.token_info()
         cparams["password"] = info.secret

@@ -69,6 +69,11 @@ impl Provider {
     }
 
     fn from_config(config: ProviderConfig) -> Result<Provider> {
+        // Gated (crate::fork): building a provider reaches TLS libraries' process-wide statics.
+        crate::fork::gated(|| Self::build(config))
+    }
+
+    fn build(config: ProviderConfig) -> Result<Provider> {
         let source = |region: &str, profile: &Option<String>| CredentialSource::DefaultChain {
             region: region.to_string(),
             profile: profile.clone(),
@@ -231,6 +236,13 @@ impl Provider {
     /// The database role tokens are for, when configured or known.
     pub fn username(&self) -> Option<&str> {
         self.inner.username.as_deref()
+    }
+
+    /// Where to get the CA bundle a driver needs to verify this provider's database servers,
+    /// when the system's roots do not do (RDS and Aurora: Amazon's RDS CAs); `None` when the
+    /// servers' certificates chain to public roots (Azure Flexible Server, Aurora DSQL).
+    pub fn server_ca_bundle(&self) -> Option<&'static str> {
+        (self.inner.kind == "rds").then_some(rds::CA_BUNDLE_URL)
     }
 }
 

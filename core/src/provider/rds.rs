@@ -4,6 +4,11 @@
 //! Signed with aws-sigv4 directly rather than aws-sdk-rds, whose generator interpolates the
 //! user unescaped (a space panics, `+` is signed as a space) and defaults to us-east-1.
 
+/// RDS and Aurora servers present certificates from Amazon's own CAs, not in any system
+/// store: a driver verifies them against this bundle.
+pub(crate) const CA_BUNDLE_URL: &str =
+    "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
+
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
