@@ -188,6 +188,14 @@ export class Provider {
   }
 
   /**
+   * Where to get the CA bundle drivers need to verify this provider's servers (RDS, Aurora: pass it
+   * as `ssl: { ca }`); `null` when they chain to public roots (Azure, DSQL: Node's bundled roots).
+   */
+  get serverCaBundle(): string | null {
+    return this.#native.serverCaBundle ?? null
+  }
+
+  /**
    * The current token. A cache hit resolves on this thread at once; a fetch runs on passmint's
    * own threads, never blocking the event loop, and rejects with a PassmintError (`PASSMINT_TIMEOUT`
    * after the 10 s deadline).
@@ -393,36 +401,69 @@ export interface SequelizeConnectionConfig {
 export interface TokenSource {
   tokenInfo(): Promise<Token>
   readonly username: string | null
+  /** For the TLS advice in refusals; see {@link Provider.serverCaBundle}. */
+  readonly serverCaBundle?: string | null
 }
 
 export interface HelperOptions {
   /** Let the helper send tokens over a connection the caller configured without TLS. */
   allowPlaintext?: boolean
+  /**
+   * Let the helper send tokens over TLS that does not check the server's name (`PGSSLMODE=no-verify`,
+   * `rejectUnauthorized: false`, a `checkServerIdentity` of your own). Whoever answers on the path
+   * then gets a token that other servers of its audience accept.
+   */
+  allowUnverifiedTls?: boolean
 }
 
 /** The PGSSLMODE values with which node-postgres uses TLS (it matches them exactly; any other
- * value, `allow` included, means plaintext). */
+ * value, `allow` included, means plaintext). All but `no-verify` mean `ssl: true`, which Node
+ * verifies in full, host name included. */
 const PG_TLS_MODES = new Set(['prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'])
+
+/** What to write instead, for the provider's cloud. */
+function trustAdvice(provider: TokenSource): string {
+  const bundle = provider.serverCaBundle
+  return bundle
+    ? `ssl: { rejectUnauthorized: true, ca: <global-bundle.pem from ${bundle}> }`
+    : "ssl: { rejectUnauthorized: true } (Node's bundled roots)"
+}
 
 /**
  * The TLS a node-postgres-based helper adds, by node-postgres's own rules: verified TLS
  * (`{ rejectUnauthorized: true }`) when neither `ssl` nor PGSSLMODE chose; a choice with which
- * node-postgres would send the token in plaintext is an error unless allowed.
+ * node-postgres would send the token in plaintext, or over TLS that checks no server name, is an
+ * error unless allowed.
  */
-function pgTls(ssl: unknown, helper: string, allowPlaintext: boolean): { ssl?: { rejectUnauthorized: true } } {
-  let setting: string | undefined
+function pgTls(ssl: unknown, helper: string, provider: TokenSource, options: HelperOptions): { ssl?: { rejectUnauthorized: true } } {
+  let plaintext: string | undefined
+  let unverified: string | undefined
   if (ssl === undefined || ssl === null) {
     const mode = process.env.PGSSLMODE
     if (mode === undefined || mode === '') return { ssl: { rejectUnauthorized: true } }
-    if (!PG_TLS_MODES.has(mode)) setting = `PGSSLMODE=${JSON.stringify(mode)}`
+    if (!PG_TLS_MODES.has(mode)) plaintext = `PGSSLMODE=${JSON.stringify(mode)}`
+    else if (mode === 'no-verify') unverified = 'PGSSLMODE=no-verify'
   } else if (!ssl) {
-    setting = `ssl: ${JSON.stringify(ssl)}`
+    plaintext = `ssl: ${JSON.stringify(ssl)}`
+  } else if (typeof ssl === 'object') {
+    const tls = ssl as { rejectUnauthorized?: unknown; checkServerIdentity?: unknown }
+    if (tls.rejectUnauthorized === false) unverified = 'ssl: { rejectUnauthorized: false }'
+    else if (typeof tls.checkServerIdentity === 'function') unverified = 'ssl: { checkServerIdentity } (your own, in place of Node\'s host name check)'
   }
-  if (setting !== undefined && !allowPlaintext) {
+  if (plaintext !== undefined && options.allowPlaintext !== true) {
     throw new PassmintError(
       'PASSMINT_INVALID_CONFIG',
-      `${setting} makes node-postgres send the database token without TLS; use ssl: { rejectUnauthorized: true } ` +
-        `(or PGSSLMODE=verify-full), or pass { allowPlaintext: true } to ${helper} if sending it unencrypted is intended`,
+      `${plaintext} makes node-postgres send the database token without TLS; use ${trustAdvice(provider)}, ` +
+        `or pass { allowPlaintext: true } to ${helper} if sending it unencrypted is intended`,
+    )
+  }
+  if (unverified !== undefined && options.allowUnverifiedTls !== true) {
+    const fix = unverified.includes('rejectUnauthorized: false') ? ' (the one-word fix: rejectUnauthorized: true)' : ''
+    throw new PassmintError(
+      'PASSMINT_INVALID_CONFIG',
+      `${unverified} encrypts but does not check that the server is the one you named, so anyone on the path ` +
+        `could take the database token and use it elsewhere; use ${trustAdvice(provider)}${fix}, or pass ` +
+        `{ allowUnverifiedTls: true } to ${helper} if this is intended`,
     )
   }
   return {}
@@ -433,15 +474,16 @@ declare const process: { env: Record<string, string | undefined> }
 /**
  * Adds a `beforeConnect` hook to a Sequelize 6 instance that sets each new connection's password
  * to a fresh token and, when the token names its role and the caller gave none (nor PGUSER), the
- * username. Turns on verified TLS when neither `dialectOptions.ssl` nor PGSSLMODE chose, and
- * refuses a plaintext choice unless `allowPlaintext`.
+ * username. Turns on verified TLS when neither `dialectOptions.ssl` nor PGSSLMODE chose; refuses a
+ * plaintext choice unless `allowPlaintext`, and TLS that checks no server name unless
+ * `allowUnverifiedTls`.
  */
 export function configureSequelize<S extends SequelizeLike>(sequelize: S, provider: TokenSource, options: HelperOptions = {}): S {
   if (typeof provider?.tokenInfo !== 'function') throw invalid('configureSequelize(): provider must be a passmint Provider')
   if (typeof sequelize?.addHook !== 'function') throw invalid('configureSequelize(): expected a Sequelize 6 instance')
-  const allowPlaintext = options.allowPlaintext === true
+  const opts: HelperOptions = { allowPlaintext: options.allowPlaintext === true, allowUnverifiedTls: options.allowUnverifiedTls === true }
   sequelize.addHook('beforeConnect', 'passmint', async (config) => {
-    const tls = pgTls(config.dialectOptions?.ssl, 'configureSequelize', allowPlaintext)
+    const tls = pgTls(config.dialectOptions?.ssl, 'configureSequelize', provider, opts)
     if (tls.ssl) config.dialectOptions = { ...config.dialectOptions, ssl: tls.ssl }
     const info = await provider.tokenInfo()
     // Sequelize keeps this config object: out of sight of util.inspect and loggers that walk it.

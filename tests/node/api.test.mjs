@@ -52,6 +52,27 @@ test('typed constructors build the provider their URL would', () => {
   assert.equal(passmint.azure({ user: 'a&credential=cli' }).username, 'a&credential=cli')
 })
 
+test('azure scope: the database scopes, anything else only with allowCustomScope', () => {
+  assert.equal(passmint.azure({ scope: 'https://ossrdbms-aad.database.usgovcloudapi.net/.default' }).kind, 'azure')
+  assert.throws(() => passmint.azure({ scope: 'https://vault.azure.net/.default' }),
+    (e) => e.code === 'PASSMINT_INVALID_CONFIG' && /allow_custom_scope/.test(e.message))
+  assert.equal(passmint.azure({ scope: 'api://pgproxy/.default', allowCustomScope: true }).kind, 'azure')
+  assert.throws(() => passmint.azure({ scope: 'api://pgproxy/.default', allowCustomScope: false }),
+    (e) => e.code === 'PASSMINT_INVALID_CONFIG')
+})
+
+test('tokenSync inside a callback of a cold token() fetches at once (review finding 4)', async () => {
+  // JS callbacks run on the JS thread, never on passmint's: a blocking get there is a plain fetch.
+  const outer = await makeProvider('dsql', 'app')
+  const inner = await makeProvider('rds', 'app')
+  const took = await outer.token().then(() => {
+    const started = performance.now()
+    inner.tokenSync()
+    return performance.now() - started
+  })
+  assert.ok(took < 2000, `${took} ms`)
+})
+
 test('forPostgresUrl picks the provider from the host', () => {
   assert.equal(Provider.forPostgresUrl(`postgresql://app@${DSQL_HOST}/postgres`).kind, 'dsql')
   const r = Provider.forPostgresUrl(`postgres://svc@${RDS_HOST}:5433/db`)

@@ -14,7 +14,7 @@ import util from 'node:util'
 import net from 'node:net'
 import {
   passmint, pg, postgres, Sequelize, knex, mock, KINDS, ROUTE, CHECK, CA, PG_PORT,
-  makeProvider, login, newRole, setPassword, pgConfig, closeAdmin, DSQL_HOST, PACKAGE_DIR, resolveTestModule as require_,
+  makeProvider, login, newRole, setPassword, pgConfig, closeAdmin, DSQL_HOST, RDS_HOST, PACKAGE_DIR, resolveTestModule as require_,
 } from './harness.mjs'
 
 beforeEach(() => mock.reset())
@@ -223,7 +223,7 @@ test('configureSequelize refuses to send a token without TLS unless allowPlainte
   }
   assert.equal((await mock.requests('container')).length, 0, 'no token is minted for a refused connection')
 
-  // PGSSLMODE=require is TLS without verification: the caller's choice, let through.
+  // node-postgres maps PGSSLMODE=require to ssl: true, which Node verifies in full: let through.
   await login(p, role)
   process.env.PGSSLMODE = 'require'
   try {
@@ -240,6 +240,66 @@ test('configureSequelize refuses to send a token without TLS unless allowPlainte
   await allowed.close()
   assert.throws(() => passmint.configureSequelize({}, p), (e) => e.code === 'PASSMINT_INVALID_ARGUMENT')
   assert.throws(() => passmint.configureSequelize(make({ ssl }), {}), (e) => e.code === 'PASSMINT_INVALID_ARGUMENT')
+})
+
+test('configureSequelize refuses TLS that does not check the server name unless allowUnverifiedTls', async () => {
+  // Review finding 5: rejectUnauthorized: false (the Sequelize snippet copied from many cloud
+  // quickstarts), PGSSLMODE=no-verify and a checkServerIdentity of one's own let whoever answers
+  // on the path take the token.
+  const role = await newRole()
+  const p = await makeProvider('dsql', role)
+  const make = (dialectOptions) => new Sequelize({
+    dialect: 'postgres', host: 'localhost', port: PG_PORT, database: 'postgres', username: role, dialectOptions, logging: false,
+  })
+  const refused = (e) => e instanceof passmint.PassmintError && e.code === 'PASSMINT_INVALID_CONFIG' &&
+    /allowUnverifiedTls/.test(e.message) && /does not check that the server is the one you named/.test(e.message) &&
+    /rejectUnauthorized: true/.test(e.message) && !/rejectUnauthorized: false,/.test(e.message)
+  const isRefused = (e) => refused(e.original ?? e) || refused(e.parent ?? e)
+  const weak = [
+    { ssl: { rejectUnauthorized: false } },
+    { ssl: { require: true, rejectUnauthorized: false } },
+    { ssl: { ca: CA, checkServerIdentity: () => undefined } },
+    undefined, // with PGSSLMODE=no-verify
+  ]
+  for (const dialectOptions of weak) {
+    if (dialectOptions === undefined) process.env.PGSSLMODE = 'no-verify'
+    try {
+      const seq = passmint.configureSequelize(make(dialectOptions), p)
+      let message = ''
+      await assert.rejects(seq.authenticate(), (e) => { message = (e.original ?? e.parent ?? e).message; return isRefused(e) },
+        JSON.stringify(dialectOptions ?? 'PGSSLMODE=no-verify'))
+      if (dialectOptions?.ssl?.rejectUnauthorized === false) assert.match(message, /one-word fix: rejectUnauthorized: true/)
+      await seq.close()
+    } finally {
+      delete process.env.PGSSLMODE
+    }
+  }
+  assert.equal((await mock.requests('container')).length, 0, 'no token is minted for a refused connection')
+
+  // Opted in: the caller's TLS stands and the login works.
+  await login(p, role)
+  for (const dialectOptions of weak) {
+    if (dialectOptions === undefined) process.env.PGSSLMODE = 'no-verify'
+    try {
+      const seq = passmint.configureSequelize(make(dialectOptions), p, { allowUnverifiedTls: true })
+      assertSession((await seq.query(CHECK, { type: 'SELECT' }))[0], role)
+      await seq.close()
+    } finally {
+      delete process.env.PGSSLMODE
+    }
+  }
+})
+
+test('the refusal names the CA of the provider\'s cloud', async () => {
+  const rds = passmint.rds({ host: RDS_HOST, user: 'app' })
+  assert.equal(rds.serverCaBundle, 'https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem')
+  assert.equal(passmint.dsql({ host: DSQL_HOST }).serverCaBundle, null)
+  const seq = passmint.configureSequelize(new Sequelize({
+    dialect: 'postgres', host: 'localhost', port: PG_PORT, database: 'postgres', username: 'app',
+    dialectOptions: { ssl: { rejectUnauthorized: false } }, logging: false,
+  }), rds)
+  await assert.rejects(seq.authenticate(), (e) => /ca: <global-bundle\.pem from https:\/\/truststore/.test((e.original ?? e.parent ?? e).message))
+  await seq.close()
 })
 
 test('rotation: new connections use the refreshed token and open ones keep working', async () => {
