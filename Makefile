@@ -5,6 +5,8 @@
 SHELL := /bin/bash
 VENV := build/venv
 PY := $(VENV)/bin/python
+# The oldest driver versions the Python helpers support (tests/requirements-oldest.txt).
+VENV_OLDEST := build/venv-oldest
 CARGO ?= cargo
 
 .PHONY: all deps build python node lint test demo bench reliability fuzz-smoke soak clean install header
@@ -25,6 +27,16 @@ $(VENV)/.installed: tests/requirements.txt
 
 tests/node_modules/.installed: tests/package.json tests/package-lock.json
 	cd tests && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(VENV_OLDEST)/.installed: tests/requirements-oldest.txt
+	python3 -m venv $(VENV_OLDEST)
+	$(VENV_OLDEST)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements-oldest.txt
+	touch $@
+
+# The oldest Node drivers passmint supports (bindings-node/package.json peerDependencies).
+tests/oldest/node_modules/.installed: tests/oldest/package.json tests/oldest/package-lock.json
+	cd tests/oldest && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # The Node package's build tools (@napi-rs/cli, TypeScript), pinned by its own lock file.
@@ -56,7 +68,7 @@ build/.go-modules: examples/go/go.mod examples/go/go.sum build/.system-deps-nati
 	touch $@
 
 deps: build/.system-deps build/.system-deps-native $(VENV)/.installed tests/node_modules/.installed \
-      bindings-node/node_modules/.installed build/.go-modules
+      bindings-node/node_modules/.installed build/.go-modules $(VENV_OLDEST)/.installed tests/oldest/node_modules/.installed
 	$(CARGO) fetch --locked
 
 # The Node addon is built by `napi build` alone: the TypeScript types are written while it
@@ -71,6 +83,8 @@ build: deps
 python: deps
 	PATH="$(abspath $(VENV))/bin:$$PATH" MATURIN_PEP517_ARGS="--profile dev" $(PY) -m pip install --quiet --disable-pip-version-check \
 	  --no-build-isolation --no-deps --force-reinstall ./bindings-python
+	PATH="$(abspath $(VENV_OLDEST))/bin:$$PATH" MATURIN_PEP517_ARGS="--profile dev" $(VENV_OLDEST)/bin/python -m pip install \
+	  --quiet --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall ./bindings-python
 
 # The npm package `passmint` in place (bindings-node/): the addon, its loader and types from
 # napi-rs, then index.js/index.d.ts from lib/index.ts. NODE_PROFILE=release for benchmarks.
@@ -110,10 +124,13 @@ reliability: build
 	PASSMINT_WRITE_RELIABILITY=1 tests/run $(PY) -m pytest -q -p no:cacheprovider tests/test_faults.py
 
 # The soaks at full length (make test runs them for 120 s): 30 minutes of 80 s tokens in the
-# Python package, then 30 minutes of libpassmint alone (tests/c/ffi_test.c soak).
+# Python package, then 30 minutes of libpassmint alone (tests/c/ffi_test.c soak); then the fork
+# stress with 5,000 forks per source from C and from Python (make test: 200).
 soak: build
 	$(MAKE) --no-print-directory install PREFIX=build/install PROFILE=debug
 	PASSMINT_SOAK_SECONDS=1800 tests/run $(PY) -m pytest -q -s -p no:cacheprovider tests/test_soak.py
+	PASSMINT_FORKS=5000 tests/run $(PY) -m pytest -q -s -p no:cacheprovider tests/test_c_abi.py tests/test_python_api.py \
+	  -k first_fetch
 
 # Each fuzz target (core/tests/fuzz_smoke.rs, fuzz_sdk.rs) for 60 s; a failing input lands in core/fuzz/artifacts/.
 fuzz-smoke: deps
@@ -134,4 +151,4 @@ header:
 	PASSMINT_WRITE_HEADER=1 $(CARGO) build --locked -p passmint-ffi
 
 clean:
-	rm -rf build target tests/node_modules bindings-node/node_modules
+	rm -rf build target tests/node_modules tests/oldest/node_modules bindings-node/node_modules

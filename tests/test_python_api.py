@@ -403,6 +403,29 @@ def test_a_cache_hit_is_answered_on_the_loop_without_a_thread_hop(aws):
     assert asyncio.run(main()) == (True, secret)
 
 
+def test_a_blocking_get_inside_a_callback_fetches_at_once(aws, app_service):
+    """Review finding 4, from Python: a blocking token() of a cold provider called from a callback
+    of a cold token_async() future. Python callbacks run on the loop's thread (passmint hands the
+    outcome over with call_soon_threadsafe), so the fetch starts at once."""
+    outer = passmint.azure(credential="managed")
+    inner = passmint.dsql(DSQL_HOST, user="app")
+    seen: list[tuple[str, float]] = []
+
+    def callback(fut: asyncio.Future) -> None:
+        started = time.monotonic()
+        seen.append((inner.token(), time.monotonic() - started))
+
+    async def main() -> None:
+        fut = outer.token_async()
+        fut.add_done_callback(callback)
+        await fut
+        await asyncio.sleep(0)  # the callback runs on the next turn of the loop
+
+    asyncio.run(main())
+    [(token, took)] = seen
+    assert token.startswith(f"{DSQL_HOST}/?Action=DbConnect&") and took < 2, took
+
+
 # --- fork and spawn -------------------------------------------------------------------------------------
 
 def _mint_in_child(provider: passmint.Provider, conn) -> None:

@@ -21,6 +21,7 @@ import ssl
 import threading
 import time
 from contextlib import closing
+from pathlib import Path
 from urllib.parse import urlencode
 
 import asyncpg
@@ -67,6 +68,10 @@ def minted(caplog, mock):
     yield tokens
     text = caplog.text
     assert not any(t in text for t in tokens + mock.issued_secrets()), "a token reached the logs"
+
+
+#: psycopg_pool takes a callable kwargs= from 3.3 (the oldest-drivers run has 3.1).
+POOL_TAKES_CALLABLE_KWARGS = tuple(int(x) for x in psycopg_pool.__version__.split(".")[:2]) >= (3, 3)
 
 
 class Target:
@@ -182,11 +187,14 @@ def test_psycopg_pool_callable_kwargs(target):
 
 
 def test_psycopg_async_pool(target):
-    """AsyncConnectionPool with the async kwargs callable, and with the async connection class."""
+    """AsyncConnectionPool with the async kwargs callable (psycopg_pool >= 3.3), and with the
+    async connection class (any version)."""
     async def main():
-        kwargs = passmint.psycopg.async_kwargs(target.provider, target.conninfo)
         cls = passmint.psycopg.async_connection_class(target.provider)
-        for options in ({"kwargs": kwargs}, {"connection_class": cls}):
+        choices: list[dict] = [{"connection_class": cls}]
+        if POOL_TAKES_CALLABLE_KWARGS:
+            choices.append({"kwargs": passmint.psycopg.async_kwargs(target.provider, target.conninfo)})
+        for options in choices:
             pool = psycopg_pool.AsyncConnectionPool(target.conninfo, min_size=2, open=False, **options)
             async with pool, pool.connection() as conn:
                 cur = await conn.execute(CHECK)
@@ -400,6 +408,40 @@ def test_asyncpg_pool_takes_the_user_from_the_token_when_only_the_token_knows_it
     assert calls == [t.role, t.role]
 
 
+# --- the oldest drivers (tests/requirements-oldest.txt) -------------------------------------------
+
+def test_each_helper_declares_the_driver_version_it_needs():
+    """Each helper module's MINIMUM is the package's extra and the oldest version tests/all runs
+    this suite with; an older driver is refused at import with the upgrade to run."""
+    import tomllib
+
+    from passmint._helpers import require_version
+
+    top = Path(__file__).resolve().parents[1]
+    extras = tomllib.loads((top / "bindings-python" / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    oldest = dict(line.split("==") for line in (top / "tests" / "requirements-oldest.txt").read_text().splitlines()
+                  if "==" in line and not line.startswith("#"))
+    for module, extra, dist in ((passmint.psycopg, "psycopg", "psycopg"), (passmint.asyncpg, "asyncpg", "asyncpg"),
+                                (passmint.sqlalchemy, "sqlalchemy", "SQLAlchemy"),
+                                (passmint.psycopg2, None, "psycopg2-binary")):
+        if extra is not None:
+            assert f"{dist}>={module.MINIMUM}" in extras[extra], (extra, extras[extra])
+        assert oldest[dist].startswith(module.MINIMUM), (dist, oldest[dist], module.MINIMUM)
+    with pytest.raises(ImportError, match=r"passmint.asyncpg needs asyncpg >= 0.30 .*pip install -U 'asyncpg>=0.30'"):
+        require_version("asyncpg", "0.29.0", "0.30", "passmint.asyncpg", "create_pool(connect=)")
+
+
+def test_the_pool_callable_needs_psycopg_pool_3_3(dsql_target):
+    """psycopg_pool takes a callable kwargs= from 3.3: with an older pool the helper says so (and
+    what to use instead) instead of a pool that fails in the background until its timeout."""
+    if not POOL_TAKES_CALLABLE_KWARGS:
+        with pytest.raises(passmint.InvalidConfigError, match="psycopg_pool >= 3.3.*connection_class"):
+            passmint.psycopg.kwargs(dsql_target.provider, dsql_target.conninfo)
+    else:
+        assert callable(passmint.psycopg.kwargs(dsql_target.provider, dsql_target.conninfo))
+
+
 # --- TLS defaults -------------------------------------------------------------------------------------
 
 def _libpq_connectors(t: Target, **opts):
@@ -438,6 +480,8 @@ def _libpq_connectors(t: Target, **opts):
 
 
 LIBPQ_HELPERS = ("psycopg", "psycopg-async", "psycopg-kwargs", "psycopg2", "sqlalchemy")
+#: Older libpq builds (psycopg2-binary 2.9.5's) word a failed verification differently.
+VERIFY_FAILED = "certificate verify failed|SSL error"
 DRIVER_ERRORS = (psycopg.OperationalError, psycopg2.OperationalError, sqlalchemy.exc.OperationalError)
 
 
@@ -461,7 +505,7 @@ def test_libpq_helpers_default_to_verify_full(dsql_target, helper, tmp_path):
     with pytest.raises(DRIVER_ERRORS, match="root certificate file"):
         connect(no_ca)
     other_ca = make_ca(tmp_path / "other-ca").ca_pem
-    with pytest.raises(DRIVER_ERRORS, match="certificate verify failed"):
+    with pytest.raises(DRIVER_ERRORS, match=VERIFY_FAILED):
         connect(f"{no_ca} sslrootcert={other_ca}")
     wrong_name = f"host=passmint-test.invalid hostaddr=127.0.0.1 port={t.pg.port} dbname=postgres " \
                  f"sslrootcert={t.pg.ca_pem}"
@@ -501,9 +545,9 @@ def test_unverified_tls_advice_names_each_clouds_ca(mock, monkeypatch):
     rds = make_provider("rds", "app", mock, monkeypatch)
     azure = make_provider("azure", "app", mock, monkeypatch)
     with pytest.raises(passmint.InvalidConfigError, match=r"sslrootcert=global-bundle\.pem \(from https://truststore"):
-        passmint.psycopg.kwargs(rds, "host=db sslmode=require")
+        passmint.psycopg.connection_class(rds).connect("host=db sslmode=require")
     with pytest.raises(passmint.InvalidConfigError, match="sslmode=verify-full sslrootcert=system"):
-        passmint.psycopg.kwargs(azure, "host=db sslmode=prefer")
+        passmint.psycopg2.connection_factory(azure)("host=db sslmode=prefer")
     assert rds.server_ca_bundle == "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
     assert azure.server_ca_bundle is None
 

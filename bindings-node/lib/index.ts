@@ -470,6 +470,19 @@ function pgTls(ssl: unknown, helper: string, provider: TokenSource, options: Hel
 }
 
 declare const process: { env: Record<string, string | undefined> }
+declare function require(id: 'node:net'): { isIP(input: string): number }
+declare function require(id: 'node:tls'): { checkServerIdentity(hostname: string, cert: unknown): Error | undefined }
+
+/**
+ * The verified TLS the helper adds. For a server reached by IP address node-postgres sets no
+ * `servername` (SNI cannot carry one) and, before 8.23.1, no `host` either, so Node checked the
+ * certificate against "localhost": here the check is made against the address itself.
+ */
+function verifiedTls(host: unknown): { rejectUnauthorized: true; checkServerIdentity?: (name: string, cert: unknown) => Error | undefined } {
+  if (typeof host !== 'string' || require('node:net').isIP(host) === 0) return { rejectUnauthorized: true }
+  const { checkServerIdentity } = require('node:tls')
+  return { rejectUnauthorized: true, checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert) }
+}
 
 /**
  * Adds a `beforeConnect` hook to a Sequelize 6 instance that sets each new connection's password
@@ -484,7 +497,7 @@ export function configureSequelize<S extends SequelizeLike>(sequelize: S, provid
   const opts: HelperOptions = { allowPlaintext: options.allowPlaintext === true, allowUnverifiedTls: options.allowUnverifiedTls === true }
   sequelize.addHook('beforeConnect', 'passmint', async (config) => {
     const tls = pgTls(config.dialectOptions?.ssl, 'configureSequelize', provider, opts)
-    if (tls.ssl) config.dialectOptions = { ...config.dialectOptions, ssl: tls.ssl }
+    if (tls.ssl) config.dialectOptions = { ...config.dialectOptions, ssl: verifiedTls(config.host) }
     const info = await provider.tokenInfo()
     // Sequelize keeps this config object: out of sight of util.inspect and loggers that walk it.
     Object.defineProperty(config, 'password', { value: info.secret, enumerable: false, writable: true, configurable: true })

@@ -31,7 +31,7 @@ from harness.mock import MockIdentityServer
 from harness.pg import PostgresServer
 
 # Passed through from tests/run: where the toolchains keep their caches.
-PASSTHROUGH = ("PASSMINT_TOP", "PASSMINT_LOG", "CARGO_TARGET_DIR", "CI", "TERM")
+PASSTHROUGH = ("PASSMINT_TOP", "PASSMINT_LOG", "PASSMINT_NODE_DRIVERS", "CARGO_TARGET_DIR", "CI", "TERM")
 
 
 def main(argv: list[str]) -> int:

@@ -14,7 +14,7 @@ import util from 'node:util'
 import net from 'node:net'
 import {
   passmint, pg, postgres, Sequelize, knex, mock, KINDS, ROUTE, CHECK, CA, PG_PORT,
-  makeProvider, login, newRole, setPassword, pgConfig, closeAdmin, DSQL_HOST, RDS_HOST, PACKAGE_DIR, resolveTestModule as require_,
+  makeProvider, login, newRole, setPassword, pgConfig, closeAdmin, DSQL_HOST, RDS_HOST, PG_VERSION, PACKAGE_DIR, resolveTestModule as require_,
 } from './harness.mjs'
 
 beforeEach(() => mock.reset())
@@ -180,11 +180,16 @@ test('a server whose certificate names another host is refused under the default
     } finally {
       await seq.close()
     }
-    const client = new pg.Client({ host: '127.0.0.2', port, user: role, database: 'postgres', password: p.password,
-      ssl: { rejectUnauthorized: true, ca: CA } })
-    await assert.rejects(client.connect(), mismatch)
-    // The relay did carry both attempts: the refusal is the name check, not a closed port.
-    assert.equal(relayed, 2)
+    // The relay did carry the attempt: the refusal is the name check, not a closed port.
+    assert.equal(relayed, 1)
+    // node-postgres itself checks an IP address's name from 8.23.1 on (before, against "localhost").
+    const [major, minor, patch] = PG_VERSION.split('.').map(Number)
+    if (major > 8 || (major === 8 && (minor > 23 || (minor === 23 && patch >= 1)))) {
+      const client = new pg.Client({ host: '127.0.0.2', port, user: role, database: 'postgres', password: p.password,
+        ssl: { rejectUnauthorized: true, ca: CA } })
+      await assert.rejects(client.connect(), mismatch)
+      assert.equal(relayed, 2)
+    }
     // Through the right name, the same settings log in.
     const ok = new pg.Client({ host: '127.0.0.1', port: PG_PORT, user: role, database: 'postgres', password: p.password,
       ssl: { rejectUnauthorized: true, ca: CA } })

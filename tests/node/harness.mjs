@@ -7,7 +7,9 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const TOP = process.env.PASSMINT_TOP ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-const require = createRequire(path.join(TOP, 'tests', 'package.json'))
+// PASSMINT_NODE_DRIVERS: another package.json whose node_modules hold the drivers (tests/oldest/:
+// the oldest versions passmint supports).
+const require = createRequire(process.env.PASSMINT_NODE_DRIVERS ?? path.join(TOP, 'tests', 'package.json'))
 
 /** The package as `require('passmint')` gives it (PASSMINT_NODE_PACKAGE: an installed copy). */
 export const PACKAGE_DIR = process.env.PASSMINT_NODE_PACKAGE ?? path.join(TOP, 'bindings-node')
@@ -15,6 +17,7 @@ export const passmint = require(PACKAGE_DIR)
 /** The path `require` gives for a module of the test install (for child processes). */
 export const resolveTestModule = (id) => require.resolve(id)
 export const pg = require('pg')
+export const PG_VERSION = require('pg/package.json').version
 export const postgres = require('postgres')
 export const { Sequelize } = require('sequelize')
 export const knex = require('knex')

@@ -149,6 +149,26 @@ class TlsPolicy:
         return {}
 
 
+def version_tuple(text: str) -> tuple[int, ...]:
+    """``(2, 9, 5)`` from ``"2.9.5 (dt dec pq3 ext lo64)"``, ``"3.1.4"``, ``"0.30.0"``."""
+    parts: list[int] = []
+    for piece in text.split()[0].split("."):
+        digits = "".join(c for c in piece if c.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def require_version(name: str, installed: str, minimum: str, helper: str, needs: str) -> None:
+    """Refuses a driver older than the helper relies on, at import, with the upgrade to run."""
+    if version_tuple(installed) < version_tuple(minimum):
+        raise ImportError(
+            f"{helper} needs {name} >= {minimum} ({needs}); this is {installed.split()[0]}: "
+            f"pip install -U '{name}>={minimum}'"
+        )
+
+
 def caller_named_user(value: object) -> bool:
     """Whether the caller chose a role: a non-empty ``user``, else PGUSER (libpq and asyncpg
     both fall back to it before the OS user name)."""

@@ -36,7 +36,13 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from ._helpers import TlsPolicy, caller_named_user, dsn_settings, token_user
+from ._helpers import (
+    TlsPolicy,
+    caller_named_user,
+    dsn_settings,
+    require_version,
+    token_user,
+)
 
 if TYPE_CHECKING:
     from asyncpg.pool import Pool
@@ -44,6 +50,10 @@ if TYPE_CHECKING:
     from ._native import Provider
 
 __all__ = ["connect", "create_pool"]
+
+#: create_pool(connect=) arrived in 0.30 (the pool's per-connection user for Entra tokens).
+MINIMUM = "0.30"
+require_version("asyncpg", asyncpg.__version__, MINIMUM, "passmint.asyncpg", "create_pool(connect=)")
 
 
 def _prepare(dsn: str | None, kw: dict[str, Any], tls: TlsPolicy) -> bool:

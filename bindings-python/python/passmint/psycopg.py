@@ -44,12 +44,41 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 
-from ._helpers import TlsPolicy, caller_named_user, token_user
+from ._helpers import (
+    TlsPolicy,
+    caller_named_user,
+    require_version,
+    token_user,
+    version_tuple,
+)
+from .errors import InvalidConfigError
 
 if TYPE_CHECKING:
     from ._native import Provider, Token
 
 __all__ = ["async_connection_class", "async_kwargs", "connection_class", "kwargs"]
+
+#: The oldest psycopg these helpers are tested with (tests/requirements-oldest.txt).
+MINIMUM = "3.1"
+#: psycopg_pool takes a callable ``kwargs=`` from 3.3 on.
+POOL_KWARGS_MINIMUM = "3.3"
+require_version("psycopg", psycopg.__version__, MINIMUM, "passmint.psycopg", "the connection classes")
+
+
+def _pool_takes_callable_kwargs(helper: str) -> None:
+    """An older psycopg_pool would pass the callable itself to psycopg.connect as ``**kwargs``."""
+    try:
+        import psycopg_pool
+    except ImportError:
+        return
+    installed = getattr(psycopg_pool, "__version__", "0")
+    if version_tuple(installed) < version_tuple(POOL_KWARGS_MINIMUM):
+        raise InvalidConfigError(
+            "INVALID_CONFIG",
+            f"{helper} is for psycopg_pool >= {POOL_KWARGS_MINIMUM}, which takes a callable kwargs=; this is "
+            f"{installed}: pip install -U 'psycopg-pool>={POOL_KWARGS_MINIMUM}', or use "
+            "connection_class=passmint.psycopg.connection_class(provider)",
+        )
 
 # psycopg's own connect() options: not libpq parameters, so not part of the conninfo.
 _PSYCOPG_OPTIONS = frozenset({"autocommit", "prepare_threshold", "context", "row_factory", "cursor_factory"})
@@ -134,6 +163,7 @@ def kwargs(
     unverified choice in ``conninfo`` or ``base`` raises here, at once."""
     tls = TlsPolicy("passmint.psycopg.kwargs()", provider, allow_plaintext=allow_plaintext,
                     allow_unverified_tls=allow_unverified_tls)
+    _pool_takes_callable_kwargs("passmint.psycopg.kwargs()")
     _Plan(conninfo, base, tls)  # fail now, not on the pool's first connect
 
     def pool_kwargs() -> dict[str, Any]:
@@ -151,6 +181,7 @@ def async_kwargs(
     callable, so a cold cache never blocks the event loop."""
     tls = TlsPolicy("passmint.psycopg.async_kwargs()", provider, allow_plaintext=allow_plaintext,
                     allow_unverified_tls=allow_unverified_tls)
+    _pool_takes_callable_kwargs("passmint.psycopg.async_kwargs()")
     _Plan(conninfo, base, tls)
 
     async def pool_kwargs() -> dict[str, Any]:

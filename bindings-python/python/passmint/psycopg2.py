@@ -26,14 +26,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import psycopg2
 import psycopg2.extensions
 
-from ._helpers import TlsPolicy, caller_named_user, token_user
+from ._helpers import TlsPolicy, caller_named_user, require_version, token_user
 
 if TYPE_CHECKING:
     from ._native import Provider
 
 __all__ = ["connection_factory"]
+
+#: The oldest psycopg2 these helpers are tested with (tests/requirements-oldest.txt).
+MINIMUM = "2.9"
+require_version("psycopg2", psycopg2.__version__, MINIMUM, "passmint.psycopg2", "parse_dsn and make_dsn")
 
 
 def connection_factory(

@@ -30,9 +30,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+import sqlalchemy
 from sqlalchemy import event
 
-from ._helpers import TlsPolicy, caller_named_user, dsn_settings, token_user
+from ._helpers import (
+    TlsPolicy,
+    caller_named_user,
+    dsn_settings,
+    require_version,
+    token_user,
+)
 from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -43,6 +50,10 @@ if TYPE_CHECKING:
     from ._native import Provider, Token
 
 __all__ = ["attach"]
+
+#: do_connect for AsyncEngine and the greenlet bridge as these helpers use them.
+MINIMUM = "2.0"
+require_version("SQLAlchemy", sqlalchemy.__version__, MINIMUM, "passmint.sqlalchemy", "AsyncEngine.sync_engine events")
 
 _LIBPQ_DRIVERS = frozenset({"psycopg", "psycopg2", "psycopg2cffi"})
 _HELPER = "passmint.sqlalchemy.attach()"
