@@ -41,7 +41,8 @@ async function main(): Promise<void> {
   const { rows } = await pool.query<{ user: string }>('SELECT current_user AS user')
   await pool.end()
 
-  const helper: HelperOptions = { allowPlaintext: false }
+  const helper: HelperOptions = { allowPlaintext: false, allowUnverifiedTls: false }
+  const bundle: string | null = provider.serverCaBundle
   const sequelize = configureSequelize(new Sequelize({ dialect: 'postgres', ...common, username: role, dialectOptions: { ssl }, logging: false }), provider, helper)
   await sequelize.authenticate()
   await sequelize.close()
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
   const same: boolean = provider.tokenSync() === (await provider.token()) && provider.tokenInfoSync().secret === info.secret
   console.log(JSON.stringify({
     driver: 'typescript', user: rows[0].user, same, version, kind: provider.kind, provider: info.provider,
-    expiresAt: info.expiresAt.toISOString(), configured: configured.map((p) => p.kind),
+    expiresAt: info.expiresAt.toISOString(), configured: configured.map((p) => p.kind), bundle,
     invalid: codeOf(() => new Provider('bogus://')),
   }))
 }

@@ -104,6 +104,7 @@ for (const example of ['pg-pool.js', 'postgres-js.js', 'sequelize.js', 'knex.js'
       assert.equal(out.same, true)
       assert.equal(out.invalid, 'PASSMINT_INVALID_CONFIG')
       assert.deepEqual(out.configured, ['azure', 'dsql', 'rds', 'azure'])
+      assert.equal(out.bundle, null) // Azure: public roots
     }
     assert.equal((await mock.requests('azure-appservice')).length, 1)
     await assertNoSecrets(r.stdout + r.stderr, [token])
