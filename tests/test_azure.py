@@ -432,7 +432,7 @@ def test_explicit_user_wins_without_extra_requests(rig):
 CLOUDS = [
     ({"cloud": "usgov"}, "https://ossrdbms-aad.database.usgovcloudapi.net"),
     ({"cloud": "china"}, "https://ossrdbms-aad.database.chinacloudapi.cn"),
-    ({"scope": "https://example.invalid/.default"}, "https://example.invalid"),
+    ({"scope": "https://example.invalid/.default", "allow_custom_scope": "true"}, "https://example.invalid"),
 ]
 SOURCE_CREDENTIAL = {"appservice": "managed", "secret": "environment", "cli": "cli"}
 

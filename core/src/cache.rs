@@ -85,6 +85,10 @@ pub(crate) const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 const MIN_REMAINING_MS: i64 = 30_000;
 const BACKOFF_START_MS: i64 = 1_000;
 const BACKOFF_CAP_MS: i64 = 30_000;
+/// A caller's own deadline is this much after the fetch's: normally the fetch's deadline ends
+/// it first, with its cleanup (a hung CLI killed with the fetch, the backoff recorded); the
+/// caller's ends the wait only when the fetch cannot end at all.
+pub(crate) const CALLER_GRACE: Duration = Duration::from_millis(250);
 /// A flight older than its deadline by this much never ran to its end (its task was not
 /// polled, or its worker is blocked): the next caller starts another.
 const ABANDON_AFTER_MS: i64 = 1_000;
@@ -319,7 +323,7 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
         match self.served() {
             Some(value) => Ok(value),
             // The deadline is read only on a miss: a hit costs no clock read beyond expiry's.
-            None => self.wait(Instant::now() + self.inner.deadline).await,
+            None => self.wait(self.caller_deadline()).await,
         }
     }
 
@@ -352,7 +356,7 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
         if let Some(value) = self.served() {
             return Ok(value);
         }
-        let until = Instant::now() + self.inner.deadline;
+        let until = self.caller_deadline();
         let slot = match self.join()? {
             Joined::Ready(value) => return Ok(value),
             Joined::Wait(slot) => slot,
@@ -363,6 +367,11 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
             slot.wait_blocking(until)
         };
         self.settle(outcome)
+    }
+
+    /// When a caller arriving now stops waiting.
+    pub fn caller_deadline(&self) -> Instant {
+        Instant::now() + self.inner.deadline + CALLER_GRACE
     }
 
     /// A fresh value, or a usable one while a background refresh starts (rule 4).

@@ -37,6 +37,12 @@ struct Timer {
 
 static TIMER: ProcessLocal<Timer> = ProcessLocal::new();
 
+/// Starts this process's timer thread now rather than on the first wait, so passmint's threads
+/// are all there from the start (the runtime's, and this one).
+pub(crate) fn start() {
+    timer();
+}
+
 fn timer() -> &'static Timer {
     let timer = TIMER.get_or_init(|| Timer {
         queue: Mutex::new(Queue::default()),

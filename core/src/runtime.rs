@@ -41,6 +41,7 @@ pub(crate) fn runtime() -> Result<&'static Runtime> {
             format!("cannot start passmint's runtime threads: {e}"),
         )
     })?;
+    crate::deadline::start();
     Ok(CURRENT.publish(runtime))
 }
 

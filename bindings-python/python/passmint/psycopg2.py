@@ -38,7 +38,8 @@ __all__ = ["connection_factory"]
 
 #: The oldest psycopg2 these helpers are tested with (tests/requirements-oldest.txt).
 MINIMUM = "2.9"
-require_version("psycopg2", psycopg2.__version__, MINIMUM, "passmint.psycopg2", "parse_dsn and make_dsn")
+# (types-psycopg2 declares no __version__; psycopg2 has had one since 2.0.)
+require_version("psycopg2", getattr(psycopg2, "__version__", "0"), MINIMUM, "passmint.psycopg2", "parse_dsn and make_dsn")
 
 
 def connection_factory(

@@ -8,7 +8,7 @@ mod sigv4;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
 
@@ -21,9 +21,9 @@ use crate::url::{self, DsqlConfig, ProviderConfig, RdsConfig};
 
 pub(crate) use aws_credentials::CredentialSource;
 
-/// How long after its deadline a callback whose fetch task never ran is called with TIMEOUT:
-/// the task's own wait ends at the deadline, so this only fires when the task was not run.
-const LATE_CALLBACK: Duration = Duration::from_millis(200);
+/// How long after the caller's deadline a callback whose fetch task never ran is called with
+/// TIMEOUT: the task's own wait ends at that deadline, so this only fires when it was not run.
+const LATE_CALLBACK: Duration = Duration::from_millis(250);
 
 /// A configured source of database tokens. Build it once per database target and share it:
 /// clones share one cache, and it is `Send + Sync`.
@@ -203,7 +203,7 @@ impl Provider {
         let take = |slot: &std::sync::Mutex<Option<F>>| {
             slot.lock().unwrap_or_else(|e| e.into_inner()).take()
         };
-        let until = Instant::now() + self.inner.deadline;
+        let until = self.inner.cache.caller_deadline();
         let late = once.clone();
         let (what, deadline) = ("token", self.inner.deadline);
         let fallback = deadline::at(until + LATE_CALLBACK, move || {
