@@ -73,6 +73,24 @@ impl NativeProvider {
         })
     }
 
+    /// A provider from a typed builder's fields (snake_case, as in the provider URL); the core
+    /// checks the names and builds it.
+    #[napi(factory)]
+    pub fn from_fields(kind: String, fields: Vec<Vec<String>>) -> Result<Self> {
+        guarded(|| {
+            let pairs: Vec<(&str, &str)> = fields
+                .iter()
+                .filter_map(|f| match f.as_slice() {
+                    [k, v] => Some((k.as_str(), v.as_str())),
+                    _ => None,
+                })
+                .collect();
+            Provider::from_fields(&kind, &pairs)
+                .map(Self::from)
+                .map_err(thrown)
+        })
+    }
+
     /// `"dsql"`, `"rds"` or `"azure"`.
     #[napi(getter)]
     pub fn kind(&self) -> &'static str {

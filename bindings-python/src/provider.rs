@@ -155,6 +155,23 @@ impl Provider {
             .map_err(to_py)
     }
 
+    /// A provider from a typed builder's fields (`passmint.dsql(...)` and its siblings): the
+    /// core checks the names and builds it; no URL is written in between.
+    #[classmethod]
+    fn _from_fields(
+        _cls: &Bound<'_, PyType>,
+        kind: &str,
+        fields: Vec<(String, String)>,
+    ) -> PyResult<Provider> {
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        passmint_core::Provider::from_fields(kind, &fields)
+            .map(Provider::wrap)
+            .map_err(to_py)
+    }
+
     /// The provider named by the `PASSMINT_PROVIDER` environment variable.
     #[classmethod]
     fn from_env(_cls: &Bound<'_, PyType>) -> PyResult<Provider> {

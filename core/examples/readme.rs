@@ -1,4 +1,4 @@
-// The README's Rust example, verbatim (tests/test_readme.py checks that and runs this).
+// The README's Rust example, verbatim (tests/docs/test_readme.py checks that and runs this).
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = passmint::Provider::for_postgres_url(

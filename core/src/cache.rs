@@ -1,5 +1,5 @@
 //! Single-flight, refresh-ahead cache for anything that expires: tokens and the AWS
-//! credentials that sign them (DESIGN §2, rules 1–5).
+//! credentials that sign them (docs/DESIGN.md §2, rules 1–6).
 //!
 //! Reads are an `ArcSwap` load. Refreshes run as tasks on passmint's runtime, never in
 //! the caller's future, so a caller that gives up (timeout, dropped future) cannot cancel
@@ -150,6 +150,7 @@ fn admit<T>(lease: Lease<T>, now: i64, what: &str) -> Result<Entry<T>> {
 }
 
 /// What [`admit`] makes of a lease, for `passmint::fuzzing`.
+#[cfg(feature = "fuzzing")]
 pub(crate) fn admitted<T>(lease: Lease<T>, now: i64, what: &str) -> Result<T> {
     admit(lease, now, what).map(|entry| entry.value)
 }

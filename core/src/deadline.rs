@@ -1,4 +1,4 @@
-//! Deadlines kept on the caller's side (DESIGN §2 rule 5). A fetch enforces its own deadline
+//! Deadlines kept on the caller's side (docs/DESIGN.md §2 rule 5). A fetch enforces its own deadline
 //! on passmint's runtime, but a caller must not rely on that runtime to end its wait: in a
 //! forked child, or with every worker blocked, nothing there may ever run. Async waits and
 //! callbacks are therefore timed by a thread of passmint's own that does nothing else,

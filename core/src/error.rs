@@ -1,4 +1,4 @@
-//! One error type for every provider and binding (DESIGN §6).
+//! One error type for every provider and binding (docs/DESIGN.md §6).
 //!
 //! Messages say what was tried, what failed and what to do next. They are built by
 //! passmint, never by echoing a response body, so they cannot carry a token or secret.
@@ -6,44 +6,59 @@
 use std::fmt;
 use std::sync::Arc;
 
-/// The kind of failure; the C status name is `PASSMINT_` + [`ErrorKind::code`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
+/// The one table of error kinds (docs/DESIGN.md §6): variant, code, what it means.
+/// Every list of kinds elsewhere comes from it: the C status enum is checked against it at
+/// compile time (`ffi/src/status.rs`), and `tests/all`'s consistency test holds the Python,
+/// TypeScript and Go lists to it.
+macro_rules! error_kinds {
+    ($($(#[doc = $doc:literal])* $variant:ident => $code:literal,)*) => {
+        /// The kind of failure; the C status name is `PASSMINT_` + [`ErrorKind::code`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorKind {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in the order of the C status values (1, 2, ...).
+            pub const ALL: [ErrorKind; [$($code),*].len()] = [$(ErrorKind::$variant),*];
+
+            /// The upper-case name shared by every binding (`"INVALID_CONFIG"`, ...).
+            pub const fn code(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_kinds! {
     /// A caller passed something unusable (NULL, invalid UTF-8, an empty string).
-    InvalidArgument,
+    InvalidArgument => "INVALID_ARGUMENT",
     /// A provider URL or option is wrong; the message names the fix.
-    InvalidConfig,
+    InvalidConfig => "INVALID_CONFIG",
     /// No credential of the requested kind exists in this environment.
-    CredentialUnavailable,
+    CredentialUnavailable => "CREDENTIAL_UNAVAILABLE",
     /// The identity endpoint answered and said no.
-    AuthenticationFailed,
+    AuthenticationFailed => "AUTHENTICATION_FAILED",
     /// The deadline passed before a token could be had.
-    Timeout,
+    Timeout => "TIMEOUT",
     /// The identity endpoint could not be reached.
-    Network,
+    Network => "NETWORK",
     /// The identity endpoint answered with something malformed or unexpected.
-    ProviderResponse,
+    ProviderResponse => "PROVIDER_RESPONSE",
     /// A panic was caught at a language boundary.
-    Panic,
+    Panic => "PANIC",
     /// A bug in passmint.
-    Internal,
+    Internal => "INTERNAL",
 }
 
 impl ErrorKind {
-    /// The upper-case name shared by every binding (`"INVALID_CONFIG"`, ...).
-    pub const fn code(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidArgument => "INVALID_ARGUMENT",
-            ErrorKind::InvalidConfig => "INVALID_CONFIG",
-            ErrorKind::CredentialUnavailable => "CREDENTIAL_UNAVAILABLE",
-            ErrorKind::AuthenticationFailed => "AUTHENTICATION_FAILED",
-            ErrorKind::Timeout => "TIMEOUT",
-            ErrorKind::Network => "NETWORK",
-            ErrorKind::ProviderResponse => "PROVIDER_RESPONSE",
-            ErrorKind::Panic => "PANIC",
-            ErrorKind::Internal => "INTERNAL",
-        }
+    /// This kind's place in [`ErrorKind::ALL`] (its C status value is one more): the
+    /// variants are declared in that order.
+    pub const fn index(self) -> usize {
+        self as usize
     }
 }
 

@@ -1,4 +1,4 @@
-//! Fork safety (DESIGN §2, "Runtime"): a `fork()` may happen at any instant of any other
+//! Fork safety (docs/DESIGN.md §2, "Runtime"): a `fork()` may happen at any instant of any other
 //! thread, and the child has only the forking thread. Two rules follow.
 //!
 //! 1. A child never touches its parent's mutable state: whatever a parent thread held at

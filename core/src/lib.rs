@@ -10,8 +10,12 @@
 
 mod cache;
 mod deadline;
+pub mod driver_tls;
 mod error;
 mod fork;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+mod kind;
 mod provider;
 mod redact;
 mod runtime;
@@ -21,16 +25,7 @@ mod token;
 mod url;
 
 pub use error::{Error, ErrorKind, Result};
-pub use provider::{Provider, offline};
+pub use kind::ProviderKind;
+pub use provider::Provider;
+pub use provider::aws::offline;
 pub use token::Token;
-
-/// Entry points for the fuzz harness (`core/tests/fuzz_*.rs`): passmint's own parsers of
-/// untrusted input, and the SDK parsers it relies on, driven with canned answers. Not part
-/// of the API.
-#[doc(hidden)]
-pub mod fuzzing {
-    pub use crate::provider::aws_credentials::fuzzing::{AwsSource, DSQL_URL, aws_answer};
-    pub use crate::provider::azure::fuzzing::{
-        AzureSource, CLIENT_SECRET, azure_answer, endpoint_error, jwt_username, scrub,
-    };
-}

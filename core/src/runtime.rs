@@ -1,6 +1,6 @@
 //! The process-wide tokio runtime behind the blocking API and background refreshes.
 //!
-//! Created lazily, one per process (DESIGN §2): a `fork()`ed child inherits the parent's
+//! Created lazily, one per process (docs/DESIGN.md §2): a `fork()`ed child inherits the parent's
 //! runtime object but none of its threads, so it builds its own and leaks the inherited one
 //! (dropping it would wait for worker threads that do not exist in the child).
 

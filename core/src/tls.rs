@@ -1,4 +1,4 @@
-//! Extra trust roots for identity endpoints (DESIGN §3): corporate TLS proxies, private
+//! Extra trust roots for identity endpoints (docs/DESIGN.md §3): corporate TLS proxies, private
 //! endpoints and the tests' own CA. Both HTTP clients (aws-config's, and passmint's own for
 //! Entra ID) trust the system roots and, like OpenSSL, `SSL_CERT_FILE`/`SSL_CERT_DIR`;
 //! `PASSMINT_CA_BUNDLE` adds a PEM bundle on top. One rustls + aws-lc stack for both.

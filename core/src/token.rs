@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
+use crate::kind::ProviderKind;
+
 /// A short-lived database password.
 ///
 /// Cloning is an `Arc` increment, so a cache hit hands one out without copying the secret.
@@ -17,7 +19,7 @@ struct Inner {
     secret: Zeroizing<String>,
     expires_at: i64,
     username: Option<String>,
-    provider: &'static str,
+    kind: ProviderKind,
 }
 
 impl Token {
@@ -25,14 +27,14 @@ impl Token {
         secret: String,
         expires_at: i64,
         username: Option<String>,
-        provider: &'static str,
+        kind: ProviderKind,
     ) -> Self {
         Token {
             inner: Arc::new(Inner {
                 secret: Zeroizing::new(secret),
                 expires_at,
                 username,
-                provider,
+                kind,
             }),
         }
     }
@@ -52,9 +54,14 @@ impl Token {
         self.inner.username.as_deref()
     }
 
-    /// The provider kind: `"dsql"`, `"rds"` or `"azure"`.
+    /// The provider kind's name: `"dsql"`, `"rds"` or `"azure"`.
     pub fn provider(&self) -> &'static str {
-        self.inner.provider
+        self.inner.kind.name()
+    }
+
+    /// The provider kind.
+    pub fn kind(&self) -> ProviderKind {
+        self.inner.kind
     }
 
     /// Whether both are clones of one minted token (a cache hit returns the same token).
@@ -66,7 +73,7 @@ impl Token {
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Token")
-            .field("provider", &self.inner.provider)
+            .field("provider", &self.inner.kind.name())
             .field("username", &self.inner.username)
             .field("expires_at", &self.inner.expires_at)
             .field("secret", &"<redacted>")
@@ -76,7 +83,7 @@ impl fmt::Debug for Token {
 
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} token", self.inner.provider)?;
+        write!(f, "{} token", self.inner.kind)?;
         if let Some(user) = &self.inner.username {
             write!(f, " for {user}")?;
         }
@@ -94,7 +101,12 @@ mod tests {
 
     #[test]
     fn debug_and_display_hide_the_secret() {
-        let t = Token::new("s3cr3t-value".into(), 42, Some("app".into()), "rds");
+        let t = Token::new(
+            "s3cr3t-value".into(),
+            42,
+            Some("app".into()),
+            ProviderKind::Rds,
+        );
         assert!(!format!("{t:?}").contains("s3cr3t"));
         assert!(!format!("{t}").contains("s3cr3t"));
         assert!(format!("{t:?}").contains("app"));

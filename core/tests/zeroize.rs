@@ -1,4 +1,4 @@
-//! The token's secret is wiped before its memory is freed (DESIGN §7), checked at the
+//! The token's secret is wiped before its memory is freed (docs/DESIGN.md §7), checked at the
 //! allocator: this test binary's global allocator looks at the watched block as it is freed.
 
 use std::alloc::{GlobalAlloc, Layout, System};

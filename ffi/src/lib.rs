@@ -1,4 +1,4 @@
-//! The C ABI of passmint (DESIGN §5–§6). Opaque handles, status codes, out-parameters;
+//! The C ABI of passmint (docs/DESIGN.md §5–§6). Opaque handles, status codes, out-parameters;
 //! every entry point checks its pointers and catches panics (see `boundary`).
 //!
 //! Modeled on rustls-ffi. This crate translates; all behaviour lives in the core crate.

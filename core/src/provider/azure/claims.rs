@@ -1,4 +1,4 @@
-//! The database role an Entra ID token is for, read from its claims (DESIGN §4).
+//! The database role an Entra ID token is for, read from its claims (docs/DESIGN.md §4).
 //!
 //! Only the payload is decoded; the signature is the server's business. Azure Database for
 //! PostgreSQL names a managed identity's role after the identity's resource (the last

@@ -22,12 +22,12 @@ use azure_identity::{
     WorkloadIdentityCredentialOptions,
 };
 
+use super::config::{AzureCloud, AzureConfig, AzureCredential};
 use super::errors::{Failure, classify};
 use super::http::Transport;
 use crate::error::{Error, ErrorKind};
-use crate::url::{AzureCloud, AzureConfig, AzureCredential};
 
-/// The credential kinds, in the order the `auto` chain tries them (DESIGN §4).
+/// The credential kinds, in the order the `auto` chain tries them (docs/DESIGN.md §4).
 pub(super) const CHAIN: [AzureCredential; 5] = [
     AzureCredential::Environment,
     AzureCredential::Workload,
@@ -248,28 +248,43 @@ impl Settings {
     }
 
     async fn cli(&self) -> Result<AccessToken, Failure> {
-        on_path("az")?;
-        let options = AzureCliCredentialOptions {
-            tenant_id: self.config.tenant_id.clone(),
-            executor: Some(Arc::new(Subprocess)),
-            ..Default::default()
-        };
-        let credential = AzureCliCredential::new(Some(options))
-            .map_err(|e| invalid(AzureCredential::Cli, &e, &[]))?;
-        self.get(AzureCredential::Cli, credential.as_ref(), &[])
-            .await
+        self.developer_tool(AzureCredential::Cli, "az", |tenant_id, executor| {
+            let options = AzureCliCredentialOptions {
+                tenant_id,
+                executor: Some(executor),
+                ..Default::default()
+            };
+            AzureCliCredential::new(Some(options)).map(|c| c as Arc<dyn TokenCredential>)
+        })
+        .await
     }
 
     async fn azd(&self) -> Result<AccessToken, Failure> {
-        on_path("azd")?;
-        let options = AzureDeveloperCliCredentialOptions {
-            tenant_id: self.config.tenant_id.clone(),
-            executor: Some(Arc::new(Subprocess)),
-        };
-        let credential = AzureDeveloperCliCredential::new(Some(options))
-            .map_err(|e| invalid(AzureCredential::Azd, &e, &[]))?;
-        self.get(AzureCredential::Azd, credential.as_ref(), &[])
-            .await
+        self.developer_tool(AzureCredential::Azd, "azd", |tenant_id, executor| {
+            let options = AzureDeveloperCliCredentialOptions {
+                tenant_id,
+                executor: Some(executor),
+            };
+            AzureDeveloperCliCredential::new(Some(options)).map(|c| c as Arc<dyn TokenCredential>)
+        })
+        .await
+    }
+
+    /// A developer tool's credential (`az`, `azd`): looked for on PATH first, built with the
+    /// provider's tenant and passmint's runner (a deadline, the whole process group killed).
+    async fn developer_tool(
+        &self,
+        kind: AzureCredential,
+        tool: &str,
+        build: impl FnOnce(
+            Option<String>,
+            Arc<dyn Executor>,
+        ) -> azure_core::Result<Arc<dyn TokenCredential>>,
+    ) -> Result<AccessToken, Failure> {
+        on_path(tool)?;
+        let credential = build(self.config.tenant_id.clone(), Arc::new(Subprocess))
+            .map_err(|e| invalid(kind, &e, &[]))?;
+        self.get(kind, credential.as_ref(), &[]).await
     }
 }
 
@@ -327,7 +342,7 @@ fn on_path(tool: &str) -> Result<(), Failure> {
 /// Runs the CLI as a child that dies with the fetch: when passmint's deadline drops the
 /// future, a hung `az` is killed rather than left behind. The SDK runs
 /// `/bin/sh -c "cd /bin && az …"`, and killing the shell alone leaves `az` running (found by
-/// tests/test_faults.py), so the child leads its own process group and the group is killed.
+/// tests/reliability/test_faults.py), so the child leads its own process group and the group is killed.
 #[derive(Debug)]
 struct Subprocess;
 

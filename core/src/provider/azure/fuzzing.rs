@@ -21,11 +21,11 @@ use azure_identity::{
 };
 use hyper::body::Bytes;
 
+use super::config::AzureCredential;
 use super::credentials::{client_options, invalid, name};
 use super::errors::classify;
 use crate::error::Result;
 use crate::token::Token;
-use crate::url::AzureCredential;
 
 /// The role name from a token's claims (any string: JWT-shaped or not).
 pub fn jwt_username(token: &str) -> Option<String> {
@@ -154,7 +154,7 @@ struct CannedCli {
 
 impl CannedCli {
     fn new(answer: &[u8]) -> CannedCli {
-        match crate::provider::split_canned_output(answer) {
+        match crate::fuzzing::split_canned_output(answer) {
             (stdout, Some(stderr)) => CannedCli {
                 stdout: stdout.to_vec(),
                 stderr: stderr.to_vec(),

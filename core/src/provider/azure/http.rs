@@ -32,7 +32,7 @@ pub(super) const IMDS_OVERRIDE_VAR: &str = "AZURE_POD_IDENTITY_AUTHORITY_HOST";
 /// Identity answers are a few kilobytes; a 10 MB body is an error, not a token.
 const MAX_BODY: usize = 1 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// DESIGN §2 rule 5: off Azure nothing answers at the IMDS address; do not wait for it.
+/// docs/DESIGN.md §2 rule 5: off Azure nothing answers at the IMDS address; do not wait for it.
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;

@@ -1,8 +1,5 @@
 //! AWS credentials from the aws-config default chain, cached and refreshed ahead of expiry
-//! (DESIGN §2 rule 6). Signing is local, so this is the only network the AWS providers use.
-
-#[doc(hidden)]
-pub mod fuzzing;
+//! (docs/DESIGN.md §2 rule 7). Signing is local, so this is the only network the AWS providers use.
 
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -30,7 +27,7 @@ pub(crate) enum CredentialSource {
     Static(Credentials),
 }
 
-pub(crate) fn credentials_cache(
+pub(crate) fn cache(
     source: CredentialSource,
     clock: Clock,
     deadline: std::time::Duration,
@@ -55,7 +52,7 @@ pub(crate) fn credentials_cache(
     Cache::new("AWS credentials", fetch, clock, deadline)
 }
 
-fn lease(creds: Credentials) -> Lease<Credentials> {
+pub(super) fn lease(creds: Credentials) -> Lease<Credentials> {
     let expires_at_ms = creds.expiry().map(|t| {
         t.duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -100,7 +97,7 @@ impl PerProcessChain {
     }
 }
 
-fn credentials_error(e: &CredentialsError, profile: Option<&str>) -> Error {
+pub(super) fn credentials_error(e: &CredentialsError, profile: Option<&str>) -> Error {
     let detail = crate::error::error_chain(e);
     let kind = match e {
         CredentialsError::CredentialsNotLoaded(_) => ErrorKind::CredentialUnavailable,

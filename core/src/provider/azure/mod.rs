@@ -1,28 +1,60 @@
-//! Entra ID tokens for Azure Database for PostgreSQL (DESIGN §4).
+//! Entra ID tokens for Azure Database for PostgreSQL (`azure://`; docs/DESIGN.md §4).
 //!
 //! azure_identity supplies the credentials; passmint supplies what it lacks: the chain
 //! (the crate has no DefaultAzureCredential), an IMDS probe and redirect, one deadline per
 //! fetch, caching of CLI tokens, usernames from claims, and errors that say what to do.
 
 mod claims;
+mod config;
 mod credentials;
 mod errors;
-mod http;
-
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod http;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use azure_core::credentials::AccessToken;
 
+pub(crate) use self::config::{AzureConfig, AzureCredential};
 use self::credentials::{CHAIN, Settings, name};
 use self::errors::Failure;
-use crate::cache::{BoxFuture, Clock, Fetch, Lease};
+use super::registry::{Built, Ctx, Scheme, Source};
+use crate::cache::{BoxFuture, Clock, Lease};
 use crate::error::{Error, ErrorKind, Result};
+use crate::kind::ProviderKind;
 use crate::token::Token;
-use crate::url::{AzureConfig, AzureCredential};
+use crate::url::{PgTarget, Query};
+
+pub(crate) const AZURE: Scheme = Scheme {
+    kind: ProviderKind::Azure,
+    authority: &[],
+    params: config::PARAMS,
+    example: "azure://",
+    server_ca_bundle: None,
+    build,
+    for_postgres,
+};
+
+fn build(authority: &str, query: &Query, _ctx: &Ctx) -> Result<Built> {
+    built(config::parse(authority, query)?)
+}
+
+fn for_postgres(pg: &PgTarget, _ctx: &Ctx) -> Option<Result<Built>> {
+    config::for_postgres(pg).map(built)
+}
+
+fn built(config: AzureConfig) -> Result<Built> {
+    let username = config.user.clone();
+    let credentials = Arc::new(Credentials::new(config)?);
+    Ok(Built {
+        kind: ProviderKind::Azure,
+        description: credentials.describe(),
+        username,
+        source: credentials,
+    })
+}
 
 const NONE_CHOSEN: usize = usize::MAX;
 const CHAIN_FIX: &str = "To fix: run `az login` (developer machine); or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (service principal); or run on Azure with a managed identity (user-assigned: azure://?client_id=<id>); or pick one with azure://?credential=environment|workload|managed|cli|azd";
@@ -124,20 +156,13 @@ fn fix(kind: AzureCredential) -> &'static str {
     }
 }
 
-/// The fetch behind an `azure://` provider's cache.
-pub(crate) fn fetch(credentials: Arc<Credentials>, clock: Clock) -> Fetch<Token> {
-    Arc::new(move || {
-        let credentials = credentials.clone();
-        let clock = clock.clone();
+impl Source for Credentials {
+    fn fetch(self: Arc<Self>, clock: Clock) -> BoxFuture<Result<Lease<Token>>> {
         Box::pin(async move {
-            let token = credentials.access_token().await?;
-            lease(
-                token,
-                credentials.settings.config.user.clone(),
-                clock.now_ms(),
-            )
-        }) as BoxFuture<_>
-    })
+            let token = self.access_token().await?;
+            lease(token, self.settings.config.user.clone(), clock.now_ms())
+        })
+    }
 }
 
 fn lease(token: AccessToken, user: Option<String>, now_ms: i64) -> Result<Lease<Token>> {
@@ -163,10 +188,10 @@ fn lease(token: AccessToken, user: Option<String>, now_ms: i64) -> Result<Lease<
             ),
         ));
     }
-    // An explicit user always wins and the claims are not even read (DESIGN §4).
+    // An explicit user always wins and the claims are not even read (docs/DESIGN.md §4).
     let username = user.or_else(|| claims::username(secret));
     Ok(Lease {
-        value: Token::new(secret.to_string(), expires, username, "azure"),
+        value: Token::new(secret.to_string(), expires, username, ProviderKind::Azure),
         expires_at_ms: Some(expires.saturating_mul(1000)),
         short_lived: false,
     })

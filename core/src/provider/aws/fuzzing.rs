@@ -21,12 +21,12 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_types::body::SdkBody;
 
-use super::{credentials_error, lease};
+use super::credentials::{credentials_error, lease};
+use super::{DSQL, Target, dsql};
 use crate::cache::admitted;
 use crate::error::{Error, ErrorKind, Result};
-use crate::provider::AwsTarget;
 use crate::token::Token;
-use crate::url::{ProviderConfig as Target, parse_provider_url};
+use crate::url::{Query, split};
 
 /// Whose answer [`aws_answer`] feeds to aws-config.
 #[derive(Clone, Copy, Debug)]
@@ -86,16 +86,18 @@ pub async fn aws_answer(source: AwsSource, answer: &[u8]) -> Result<Token> {
         }
     };
     let creds = result.map_err(|e| credentials_error(&e, None))?;
-    let Ok(Target::Dsql(dsql)) = parse_provider_url(DSQL_URL) else {
-        unreachable!("DSQL_URL is a DSQL provider URL")
-    };
+    let parts = split(DSQL_URL, "dsql://")?;
+    let config = dsql::parse(
+        parts.authority,
+        &Query::parse(parts.query, "dsql", DSQL.params)?,
+    )?;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     // Through the same admission both of the provider's caches apply.
     let creds = admitted(lease(creds), now_ms, "AWS credentials")?;
-    admitted(AwsTarget::Dsql(dsql).mint(&creds, now_ms)?, now_ms, "token")
+    admitted(Target::Dsql(config).mint(&creds, now_ms)?, now_ms, "token")
 }
 
 fn canned(body: &[u8]) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
@@ -140,7 +142,7 @@ impl Scratch {
             })
         };
         let stdout = base.with_extension("out");
-        match crate::provider::split_canned_output(answer) {
+        match crate::fuzzing::split_canned_output(answer) {
             (out, Some(err)) => {
                 let stderr = base.with_extension("err");
                 write(&stdout, out)?;

@@ -1,0 +1,94 @@
+/**
+ * The typed builders `azure()`, `dsql()` and `rds()`: the provider URL's parameters as an
+ * options object (camelCase). The core checks the names and values and builds the provider;
+ * no URL is written here. Mirrors the Python package's `passmint.azure/dsql/rds`.
+ */
+
+import { NativeProvider } from './native'
+import { invalid, translated } from './errors'
+import { ADOPT, Provider } from './provider'
+
+/** `expiresIn` → `expires_in`: the core's (and the URL's) names. */
+function snake(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+}
+
+/** A provider of `kind` from an options object; `undefined`, `null` and `false` are left out. */
+function build(kind: string, options: object): Provider {
+  const fields: string[][] = []
+  for (const [key, value] of Object.entries(options ?? {})) {
+    if (value === undefined || value === null || value === false) continue
+    if (typeof value === 'boolean') fields.push([snake(key), 'true'])
+    else if (typeof value === 'string' || typeof value === 'number') fields.push([snake(key), String(value)])
+    else throw invalid(`${kind}(): ${key} must be a string or number`)
+  }
+  try {
+    return new Provider(ADOPT, NativeProvider.fromFields(kind, fields))
+  } catch (e) {
+    throw translated(e)
+  }
+}
+
+/** Options of {@link azure}: the `azure://` URL parameters. */
+export interface AzureOptions {
+  /** Which credential; `'auto'` (default) tries environment → workload → managed → cli → azd. */
+  credential?: 'auto' | 'environment' | 'workload' | 'managed' | 'cli' | 'azd'
+  /** A user-assigned managed identity, by client id, object id or resource id. */
+  clientId?: string
+  objectId?: string
+  resourceId?: string
+  tenantId?: string
+  cloud?: 'public' | 'usgov' | 'china'
+  /** Overrides the cloud's Azure Database for PostgreSQL scope: another cloud's database scope, or
+   * any resource scope with `allowCustomScope` (its token is sent to the server as a password). */
+  scope?: string
+  allowCustomScope?: boolean
+  /** The role name; when absent it comes from the token's claims. */
+  user?: string
+}
+
+/** An Entra ID provider for Azure Database for PostgreSQL. */
+export function azure(options: AzureOptions = {}): Provider {
+  return build('azure', options)
+}
+
+/** Options of {@link dsql}: the `dsql://` URL parameters. */
+export interface DsqlOptions {
+  /** The cluster endpoint (`<id>.dsql.<region>.on.aws`), or the cluster id with `region`. */
+  host: string
+  region?: string
+  /** `'admin'` (default) signs DbConnectAdmin; any other role DbConnect. */
+  user?: string
+  /** Token lifetime in seconds (default 900). */
+  expiresIn?: number
+  /** An AWS shared-config profile. */
+  profile?: string
+}
+
+/** An Aurora DSQL provider. */
+export function dsql(options: DsqlOptions): Provider {
+  if (typeof options?.host !== 'string') throw invalid('dsql(): host must be a string')
+  return build('dsql', options)
+}
+
+/** Options of {@link rds}: the `rds://` URL parameters. */
+export interface RdsOptions {
+  host: string
+  /** Default 5432. */
+  port?: number
+  /** The database user; it is signed into the token. */
+  user: string
+  /** Required unless the host is `*.<region>.rds.amazonaws.com`. */
+  region?: string
+  profile?: string
+}
+
+/** An RDS / Aurora IAM provider. */
+export function rds(options: RdsOptions): Provider {
+  if (typeof options?.host !== 'string') throw invalid('rds(): host must be a string')
+  const port = options.port
+  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
+    throw invalid(`rds(): port must be an integer between 1 and 65535, not ${String(port)}`)
+  }
+  return build('rds', options)
+}

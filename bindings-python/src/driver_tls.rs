@@ -1,0 +1,65 @@
+//! `passmint._native.decide_tls`: the core's driver TLS policy (core/src/driver_tls.rs). The
+//! helpers in `passmint._helpers` read the driver's settings; the decision and its message
+//! are the core's.
+
+use passmint_core::driver_tls::{Driver, Setting, TlsChoice, TlsDecision, decide};
+use passmint_core::{Error, ErrorKind, ProviderKind};
+use pyo3::prelude::*;
+
+use crate::errors::to_py;
+
+/// True: add verified TLS; False: the caller's choice stands. Raises `InvalidConfigError`
+/// (plaintext or unverified without its opt-in) or `InvalidArgumentError` (an unknown name).
+#[pyfunction]
+#[pyo3(signature = (*, driver, setting, provider, helper, value=None, source=None, shown=None,
+    pgsslmode=None, sslrootcert=None, pgsslrootcert=None, allow_plaintext=false, allow_unverified_tls=false))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn decide_tls(
+    driver: &str,
+    setting: &str,
+    provider: &str,
+    helper: &str,
+    value: Option<String>,
+    source: Option<String>,
+    shown: Option<String>,
+    pgsslmode: Option<String>,
+    sslrootcert: Option<String>,
+    pgsslrootcert: Option<String>,
+    allow_plaintext: bool,
+    allow_unverified_tls: bool,
+) -> PyResult<bool> {
+    let bad = |what: &str| to_py(Error::new(ErrorKind::InvalidArgument, what.to_string()));
+    let driver = Driver::from_name(driver).ok_or_else(|| bad("unknown driver"))?;
+    let provider = ProviderKind::ALL
+        .into_iter()
+        .find(|k| k.name() == provider)
+        .ok_or_else(|| bad("unknown provider kind"))?;
+    let shown = shown.unwrap_or_default();
+    let setting = match setting {
+        "unset" => Setting::Unset,
+        "mode" => Setting::Mode {
+            value: value.unwrap_or_default(),
+            from: source.unwrap_or_else(|| "sslmode".into()),
+        },
+        "off" => Setting::Off { shown },
+        "verified" => Setting::Verified,
+        "unverified" => Setting::Unverified { shown },
+        _ => return Err(bad("unknown TLS setting kind")),
+    };
+    let choice = TlsChoice {
+        driver,
+        setting,
+        pgsslmode,
+        sslrootcert,
+        pgsslrootcert,
+        provider,
+        helper: helper.to_string(),
+        allow_plaintext,
+        allow_unverified_tls,
+    };
+    match decide(&choice) {
+        Ok(TlsDecision::AddVerified) => Ok(true),
+        Ok(_) => Ok(false),
+        Err(e) => Err(to_py(e)),
+    }
+}

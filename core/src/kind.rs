@@ -1,0 +1,42 @@
+//! The one list of provider kinds. Bindings name a kind by [`ProviderKind::name`]; the C
+//! library's static strings are checked against this list at compile time, and `tests/all`'s
+//! consistency test holds the TypeScript union to it.
+
+use std::fmt;
+
+/// Which source a provider mints from. Each has its folder under `core/src/provider/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProviderKind {
+    /// Microsoft Entra ID, for Azure Database for PostgreSQL (`azure://`).
+    Azure,
+    /// Aurora DSQL IAM (`dsql://`).
+    Dsql,
+    /// RDS and Aurora IAM (`rds://`).
+    Rds,
+}
+
+impl ProviderKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ProviderKind; 3] = [ProviderKind::Azure, ProviderKind::Dsql, ProviderKind::Rds];
+
+    /// The name every binding uses (`"azure"`, `"dsql"`, `"rds"`): also the URL scheme.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ProviderKind::Azure => "azure",
+            ProviderKind::Dsql => "dsql",
+            ProviderKind::Rds => "rds",
+        }
+    }
+
+    /// This kind's place in [`ProviderKind::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

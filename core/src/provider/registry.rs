@@ -1,0 +1,179 @@
+//! The sources passmint knows, one line each in [`SCHEMES`]. A source contributes a
+//! [`Scheme`]: its URL scheme and parameters, how a provider is built from them, and which
+//! postgres hosts are its own. Everything else about it lives in its folder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::{BoxFuture, Clock, Lease};
+use crate::error::{Error, Result};
+use crate::kind::ProviderKind;
+use crate::token::Token;
+use crate::url::{PgTarget, Query};
+
+use super::{aws, azure};
+
+/// The registry: adding a source is its folder under `provider/` and one line here.
+pub(crate) const SCHEMES: [&Scheme; 3] = [&aws::DSQL, &aws::RDS, &azure::AZURE];
+
+/// What the cache drives: a configured source that fetches a token (its secret, expiry and,
+/// when known, the database role) as a lease.
+pub(crate) trait Source: Send + Sync + 'static {
+    fn fetch(self: Arc<Self>, clock: Clock) -> BoxFuture<Result<Lease<Token>>>;
+}
+
+/// What building a provider needs besides its configuration.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub clock: Clock,
+    pub deadline: Duration,
+}
+
+/// A source built from its configuration, before the cache is put in front of it.
+pub(crate) struct Built {
+    pub kind: ProviderKind,
+    /// Host, region and role: enough to tell providers apart in logs, nothing secret.
+    pub description: String,
+    /// The database role, when configured.
+    pub username: Option<String>,
+    pub source: Arc<dyn Source>,
+}
+
+/// A source's entry in the registry.
+pub(crate) struct Scheme {
+    /// Also the URL scheme (`kind.name()`).
+    pub kind: ProviderKind,
+    /// The typed builders' fields that make the URL's authority (`host`, `port`), in order.
+    pub authority: &'static [&'static str],
+    /// The query parameters it accepts.
+    pub params: &'static [&'static str],
+    /// The URL's shape, for messages: `dsql://<cluster>?region=<region>`.
+    pub example: &'static str,
+    /// Where to get the CA its database servers need, when the system's roots do not do.
+    pub server_ca_bundle: Option<&'static str>,
+    /// A provider from the URL's authority and query (no network).
+    pub build: fn(authority: &str, query: &Query, ctx: &Ctx) -> Result<Built>,
+    /// Its rule for a postgres URL: `None` when the host is not its own.
+    pub for_postgres: fn(target: &PgTarget, ctx: &Ctx) -> Option<Result<Built>>,
+}
+
+pub(crate) fn by_name(name: &str) -> Option<&'static Scheme> {
+    SCHEMES.iter().copied().find(|s| s.kind.name() == name)
+}
+
+pub(crate) fn by_kind(kind: ProviderKind) -> &'static Scheme {
+    SCHEMES
+        .iter()
+        .copied()
+        .find(|s| s.kind == kind)
+        .expect("every provider kind has a scheme")
+}
+
+/// `dsql://<cluster>?region=<region>, rds://…, azure://`: for messages.
+pub(crate) fn examples() -> String {
+    SCHEMES
+        .iter()
+        .map(|s| s.example)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `dsql://, rds:// or azure://`: for messages.
+pub(crate) fn scheme_list() -> String {
+    let names: Vec<String> = SCHEMES
+        .iter()
+        .map(|s| format!("{}://", s.kind.name()))
+        .collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
+}
+
+/// A provider from a provider URL.
+pub(crate) fn from_url(input: &str, ctx: &Ctx) -> Result<Built> {
+    let parts = crate::url::split(input, &examples())?;
+    let Some(scheme) = by_name(&parts.scheme) else {
+        return Err(Error::config(format!(
+            "unknown provider `{}`: use {}",
+            crate::url::shorten(&parts.scheme),
+            scheme_list()
+        )));
+    };
+    let query = Query::parse(parts.query, &parts.scheme, scheme.params)?;
+    (scheme.build)(parts.authority, &query, ctx)
+}
+
+/// The provider a postgres URL's host calls for: the first source whose rule claims it.
+pub(crate) fn for_postgres_url(input: &str, ctx: &Ctx) -> Result<Built> {
+    let target = crate::url::parse_postgres_url(input)?;
+    for scheme in SCHEMES {
+        if let Some(built) = (scheme.for_postgres)(&target, ctx) {
+            return built;
+        }
+    }
+    Err(Error::config(format!(
+        "cannot tell which cloud `{}` belongs to: pass a provider URL instead ({})",
+        target.host,
+        examples()
+    )))
+}
+
+/// A provider from a typed builder's fields (`dsql(host, region=…)` in Python, `dsql({ host,
+/// region })` in Node): the same parameters as the URL, without a URL in between. An unknown
+/// field is the caller's argument mistake.
+pub(crate) fn from_fields(name: &str, fields: Vec<(String, String)>, ctx: &Ctx) -> Result<Built> {
+    let Some(scheme) = by_name(name) else {
+        return Err(crate::url::invalid_argument(format!(
+            "unknown provider kind `{}`: use {}",
+            crate::url::shorten(name),
+            SCHEMES
+                .iter()
+                .map(|s| s.kind.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    let mut authority: Vec<Option<String>> = vec![None; scheme.authority.len()];
+    let mut params = Vec::new();
+    for (field, value) in fields {
+        if let Some(i) = scheme.authority.iter().position(|a| *a == field) {
+            // A URL passed as the host by mistake may carry a password: refused unquoted.
+            if field == "host"
+                && (value.is_empty()
+                    || value.contains(|c: char| c.is_whitespace() || "/?#@\\".contains(c)))
+            {
+                return Err(crate::url::invalid_argument(format!(
+                    "{name}(): host must be a bare host name (no scheme, user, path, query or spaces)"
+                )));
+            }
+            authority[i] = Some(value);
+        } else if scheme.params.contains(&field.as_str()) {
+            params.push((field, value));
+        } else {
+            let known: Vec<&str> = scheme
+                .authority
+                .iter()
+                .chain(scheme.params)
+                .copied()
+                .collect();
+            return Err(crate::url::invalid_argument(format!(
+                "{name}(): unknown option `{}` (known: {})",
+                crate::url::shorten(&field),
+                known.join(", ")
+            )));
+        }
+    }
+    let query = Query::from_pairs(params, name, scheme.params)?;
+    // host, then :port when given: the authority the URL would carry.
+    let authority = match (
+        authority.first().cloned().flatten(),
+        authority.get(1).cloned().flatten(),
+    ) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host,
+        (None, Some(port)) => format!(":{port}"),
+        (None, None) => String::new(),
+    };
+    (scheme.build)(&authority, &query, ctx)
+}
