@@ -1,11 +1,11 @@
 /**
  * passmint's error class and the translation of the native module's failures into it
- * (docs/DESIGN.md, "Errors"). Mirrors the Python package's `passmint/errors.py`.
+ * (docs/DESIGN.md §6). Mirrors the Python package's `passmint/errors.py`.
  */
 
 import { type Failure, errorKinds } from './native'
 
-/** The C status names (docs/DESIGN.md, "Errors"): the `.code` of every {@link PassmintError}. */
+/** The C status names (docs/DESIGN.md §6): the `.code` of every {@link PassmintError}. */
 export type ErrorCode =
   | 'PASSMINT_INVALID_ARGUMENT'
   | 'PASSMINT_INVALID_CONFIG'

@@ -1,6 +1,6 @@
 //! Core errors as N-API values: thrown (sync calls) or resolved as a `Failure` (async calls,
 //! whose deferred can only reject with a generic status). Either way the JS side sees `code`,
-//! the C status name (DESIGN §6), and the core's message, which never holds a secret.
+//! the C status name (docs/DESIGN.md §6), and the core's message, which never holds a secret.
 
 use napi_derive::napi;
 

@@ -5,7 +5,7 @@
 //! so `util.inspect` hides the secret, and holds the driver helpers. Cache, single-flight,
 //! deadlines, parameter checks and the TLS policy all stay in the core.
 
-mod driver_tls;
+pub mod driver_tls;
 mod errors;
 mod provider;
 mod secret;
@@ -19,11 +19,17 @@ pub fn native_version() -> &'static str {
 /// The core's error kinds (`INVALID_CONFIG`, ...): tests hold `lib/errors.ts`'s list to it.
 #[napi_derive::napi]
 pub fn error_kinds() -> Vec<&'static str> {
-    passmint_core::ErrorKind::ALL.iter().map(|k| k.code()).collect()
+    passmint_core::ErrorKind::ALL
+        .iter()
+        .map(|k| k.code())
+        .collect()
 }
 
 /// The core's provider kinds (`azure`, `dsql`, `rds`).
 #[napi_derive::napi]
 pub fn provider_kinds() -> Vec<&'static str> {
-    passmint_core::ProviderKind::ALL.iter().map(|k| k.name()).collect()
+    passmint_core::ProviderKind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect()
 }

@@ -14,9 +14,15 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<token::Token>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     // The core's lists: tests hold passmint.errors and the other bindings' lists to them.
-    let kinds: Vec<&str> = passmint_core::ErrorKind::ALL.iter().map(|k| k.code()).collect();
+    let kinds: Vec<&str> = passmint_core::ErrorKind::ALL
+        .iter()
+        .map(|k| k.code())
+        .collect();
     m.add("ERROR_KINDS", kinds)?;
-    let providers: Vec<&str> = passmint_core::ProviderKind::ALL.iter().map(|k| k.name()).collect();
+    let providers: Vec<&str> = passmint_core::ProviderKind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect();
     m.add("PROVIDER_KINDS", providers)?;
     m.add_function(wrap_pyfunction!(driver_tls::decide_tls, m)?)?;
     Ok(())

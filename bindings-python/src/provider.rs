@@ -7,7 +7,7 @@ use pyo3::types::{PyString, PyType};
 use crate::errors::{exception, to_py};
 use crate::token::Token;
 
-/// A configured source of tokens with its own cache (DESIGN §2). Build one per database
+/// A configured source of tokens with its own cache (docs/DESIGN.md §2). Build one per database
 /// target and share it across threads, tasks and event loops.
 #[pyclass(module = "passmint", name = "Provider", frozen)]
 pub(crate) struct Provider {

@@ -9,8 +9,6 @@ Driver helpers: passmint.psycopg, passmint.psycopg2, passmint.asyncpg, passmint.
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
-
 from ._native import Provider, Token, __version__
 from .errors import (
     AuthenticationFailedError,
@@ -43,10 +41,10 @@ __all__ = [
 ]
 
 
-def _url(scheme: str, authority: str, params: dict[str, object]) -> str:
-    # Only the URL is built here; the core parses and validates it like any other.
-    query = urlencode({k: str(v) for k, v in params.items() if v is not None}, quote_via=quote)
-    return f"{scheme}://{authority}" + (f"?{query}" if query else "")
+def _build(kind: str, fields: dict[str, object]) -> Provider:
+    # The core checks the names and values and builds the provider; no URL is written here.
+    given = [(k, "true" if v is True else str(v)) for k, v in fields.items() if v is not None and v is not False]
+    return Provider._from_fields(kind, given)
 
 
 def azure(
@@ -63,11 +61,11 @@ def azure(
 ) -> Provider:
     """An Entra ID provider for Azure Database for PostgreSQL (the ``azure://`` parameters).
     ``scope`` is one of the clouds' database scopes unless ``allow_custom_scope=True``."""
-    return Provider(_url("azure", "", {
+    return _build("azure", {
         "credential": credential, "client_id": client_id, "object_id": object_id,
         "resource_id": resource_id, "tenant_id": tenant_id, "cloud": cloud, "scope": scope,
-        "allow_custom_scope": "true" if allow_custom_scope else None, "user": user,
-    }))
+        "allow_custom_scope": allow_custom_scope, "user": user,
+    })
 
 
 def dsql(
@@ -79,7 +77,7 @@ def dsql(
     profile: str | None = None,
 ) -> Provider:
     """An Aurora DSQL provider: ``host`` is the cluster endpoint or, with ``region``, its id."""
-    return Provider(_url("dsql", host, {"region": region, "user": user, "expires_in": expires_in, "profile": profile}))
+    return _build("dsql", {"host": host, "region": region, "user": user, "expires_in": expires_in, "profile": profile})
 
 
 def rds(
@@ -91,5 +89,4 @@ def rds(
     profile: str | None = None,
 ) -> Provider:
     """An RDS / Aurora IAM provider; ``user`` is signed into the token."""
-    authority = f"{host}:{port}" if port is not None else host
-    return Provider(_url("rds", authority, {"user": user, "region": region, "profile": profile}))
+    return _build("rds", {"host": host, "port": port, "user": user, "region": region, "profile": profile})

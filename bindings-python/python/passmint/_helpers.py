@@ -1,15 +1,14 @@
-"""What every driver helper shares (DESIGN §7): the TLS default and the refusals, and the user
-default. Private: the public API is the per-driver modules.
+"""What every driver helper shares (docs/DESIGN.md §7): reading the caller's
+TLS choice out of a driver's settings, and the user default. Private: the public API is the
+per-driver modules.
 
 Each helper first decides from the caller's settings alone (no network) what it will add, so
 a mistake is an error before any token is minted; then it mints and fills in the password
 (always a ``str``: psycopg and psycopg2 would silently send ``str(callable)``).
 
-A token is a password any server of its audience accepts (an Entra token, every Azure PostgreSQL
-server of the tenant), so it travels only over TLS that checks the server's name: without TLS
-only with ``allow_plaintext=True``; with TLS that does not check the name (libpq ``require``,
-``verify-ca`` without a CA file of the caller's, asyncpg ``ssl="require"``, an ``SSLContext``
-with ``check_hostname=False`` or ``CERT_NONE``) only with ``allow_unverified_tls=True``.
+Whether a choice is plaintext, unverified or verified, what is refused without which opt-in,
+and every message, are decided by the core (``passmint._native.decide_tls``; the cases are
+``tests/vectors/driver_tls.json``, run in Rust, Python and Node alike).
 """
 
 from __future__ import annotations
@@ -21,51 +20,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .errors import InvalidConfigError
+from ._native import decide_tls
 
 if TYPE_CHECKING:
     from ._native import Provider, Token
 
-#: sslmode values that may send the password without TLS (libpq and asyncpg spell them alike).
-PLAINTEXT_MODES = frozenset({"disable", "allow", "prefer"})
-#: What the helpers use when the caller chose nothing: encrypted, certificate and host name verified.
+#: What the helpers add when the caller chose nothing: encrypted, certificate and host name verified.
 VERIFIED = "verify-full"
-
-
-class Choice(enum.Enum):
-    VERIFIED = "verified"
-    UNVERIFIED = "unverified"  # TLS that does not check the server's name
-    PLAINTEXT = "plaintext"
-
-
-def trust_advice(provider: Provider, driver: str) -> str:
-    """What to write instead, for this provider's cloud (DESIGN §7 and the README's "TLS per
-    cloud"): verify-full, and the CA its servers chain to."""
-    bundle = provider.server_ca_bundle
-    if driver == "asyncpg":
-        if bundle:
-            return f"ssl='verify-full' with sslrootcert=global-bundle.pem (from {bundle})"
-        return "ssl=True (the system's roots, host name checked) or ssl='verify-full' with sslrootcert"
-    if bundle:
-        return f"sslmode=verify-full sslrootcert=global-bundle.pem (from {bundle})"
-    return "sslmode=verify-full sslrootcert=system (libpq 16+; before, a file of the system's roots)"
-
-
-def refused(choice: Choice, setting: str, helper: str, advice: str) -> InvalidConfigError:
-    """The error for a plaintext or unverified choice made without its opt-in."""
-    if choice is Choice.PLAINTEXT:
-        return InvalidConfigError(
-            "INVALID_CONFIG",
-            f"{setting} lets the driver send the database token without TLS; use {advice}, or pass "
-            f"allow_plaintext=True to {helper} if sending it unencrypted is intended",
-        )
-    fix = " (the one-word fix: require -> verify-full)" if "require" in setting else ""
-    return InvalidConfigError(
-        "INVALID_CONFIG",
-        f"{setting} encrypts but does not check that the server is the one you named, so anyone on "
-        f"the path could take the database token and use it elsewhere; use {advice}{fix}, or pass "
-        f"allow_unverified_tls=True to {helper} if this is intended",
-    )
 
 
 def _text(value: object) -> str | None:
@@ -77,22 +38,6 @@ def _text(value: object) -> str | None:
     return text or None
 
 
-def _named_ca(sslrootcert: object) -> bool:
-    """A CA file the caller named (sslrootcert, else PGSSLROOTCERT): never the system's roots,
-    which would make verify-ca accept any server with a publicly trusted certificate."""
-    ca = _text(sslrootcert) or _text(os.environ.get("PGSSLROOTCERT"))
-    return ca is not None and ca.lower() != "system"
-
-
-def _mode_choice(mode: str, sslrootcert: object) -> Choice:
-    mode = mode.lower()
-    if mode in PLAINTEXT_MODES:
-        return Choice.PLAINTEXT
-    if mode == "require" or (mode == "verify-ca" and not _named_ca(sslrootcert)):
-        return Choice.UNVERIFIED
-    return Choice.VERIFIED  # verify-full, verify-ca with the caller's CA, or a mode the driver refuses
-
-
 class TlsPolicy:
     """One helper's TLS rules: what it adds when the caller chose nothing, what it refuses."""
 
@@ -102,51 +47,43 @@ class TlsPolicy:
         self.helper, self.provider = helper, provider
         self.allow_plaintext, self.allow_unverified_tls = allow_plaintext, allow_unverified_tls
 
-    def _judge(self, choice: Choice, setting: str, driver: str) -> None:
-        allowed = {Choice.VERIFIED: True, Choice.PLAINTEXT: self.allow_plaintext,
-                   Choice.UNVERIFIED: self.allow_unverified_tls}[choice]
-        if not allowed:
-            raise refused(choice, setting, self.helper, trust_advice(self.provider, driver))
+    def _decide(self, driver: str, setting: str, sslrootcert: object, **kw: Any) -> bool:
+        return decide_tls(
+            driver=driver, setting=setting, provider=self.provider.kind, helper=self.helper,
+            pgsslmode=os.environ.get("PGSSLMODE"), sslrootcert=_text(sslrootcert),
+            pgsslrootcert=os.environ.get("PGSSLROOTCERT"), allow_plaintext=self.allow_plaintext,
+            allow_unverified_tls=self.allow_unverified_tls, **kw,
+        )
 
     def libpq(self, params: Mapping[str, Any]) -> dict[str, str]:
         """What a libpq-based helper adds to ``params`` (the caller's parsed conninfo and keyword
-        arguments): ``sslmode=verify-full`` when neither they nor PGSSLMODE chose a mode. Refuses
-        disable/allow/prefer unless ``allow_plaintext``, and require or verify-ca without a CA
-        file of the caller's unless ``allow_unverified_tls``."""
-        mode, setting = _text(params.get("sslmode")), "sslmode"
-        if mode is None:
-            mode, setting = _text(os.environ.get("PGSSLMODE")), "PGSSLMODE"
-        if mode is None:
-            return {"sslmode": VERIFIED}
-        self._judge(_mode_choice(mode, params.get("sslrootcert")), f"{setting}={mode}", "libpq")
-        return {}
+        arguments): ``sslmode=verify-full`` when neither they nor PGSSLMODE chose a mode."""
+        mode = _text(params.get("sslmode"))
+        chosen = {"setting": "unset"} if mode is None else {"setting": "mode", "value": mode, "source": "sslmode"}
+        return {"sslmode": VERIFIED} if self._decide("libpq", sslrootcert=params.get("sslrootcert"), **chosen) else {}
 
     def asyncpg(self, ssl: object, dsn: Mapping[str, str | None]) -> dict[str, Any]:
         """What an asyncpg helper adds: ``ssl="verify-full"`` when neither ``ssl=``, the DSN's
-        ``sslmode`` nor PGSSLMODE chose. Refuses as ``libpq`` does, and ``ssl=False``, an
-        ``SSLContext`` that checks no host name or no certificate, and any value asyncpg takes as
-        disable. ``True`` (a default context), verify-full and a verifying ``SSLContext`` pass."""
-        setting = "ssl"
+        ``sslmode`` nor PGSSLMODE chose. ``True`` is a default context (verified); an
+        ``SSLContext`` is verified when it checks the certificate and the host name; any other
+        value asyncpg takes as disable."""
+        chosen: dict[str, Any]
         if ssl is None:
-            ssl, setting = dsn.get("sslmode"), "sslmode"
-            if _text(ssl) is None:
-                ssl, setting = os.environ.get("PGSSLMODE"), "PGSSLMODE"
-            if _text(ssl) is None:
-                return {"ssl": VERIFIED}
-        if ssl is True:
-            return {}
-        if isinstance(ssl, ssl_module.SSLContext):
+            mode = _text(dsn.get("sslmode"))
+            chosen = {"setting": "unset"} if mode is None else {"setting": "mode", "value": mode, "source": "sslmode"}
+        elif ssl is True:
+            chosen = {"setting": "verified"}
+        elif isinstance(ssl, ssl_module.SSLContext):
             if ssl.verify_mode != ssl_module.CERT_NONE and ssl.check_hostname:
-                return {}
-            weak = "verify_mode=CERT_NONE" if ssl.verify_mode == ssl_module.CERT_NONE else "check_hostname=False"
-            choice, shown = Choice.UNVERIFIED, f"an ssl.SSLContext with {weak}"
+                chosen = {"setting": "verified"}
+            else:
+                weak = "verify_mode=CERT_NONE" if ssl.verify_mode == ssl_module.CERT_NONE else "check_hostname=False"
+                chosen = {"setting": "unverified", "shown": f"an ssl.SSLContext with {weak}"}
         elif isinstance(ssl, (str, enum.Enum)):
-            mode = _text(ssl) or ""
-            choice, shown = _mode_choice(mode, dsn.get("sslrootcert")), f"{setting}={mode}"
+            chosen = {"setting": "mode", "value": _text(ssl) or "", "source": "ssl"}
         else:
-            choice, shown = Choice.PLAINTEXT, f"ssl={ssl!r}"
-        self._judge(choice, shown, "asyncpg")
-        return {}
+            chosen = {"setting": "off", "shown": f"ssl={ssl!r}"}
+        return {"ssl": VERIFIED} if self._decide("asyncpg", sslrootcert=dsn.get("sslrootcert"), **chosen) else {}
 
 
 def version_tuple(text: str) -> tuple[int, ...]:

@@ -1,6 +1,14 @@
 from collections.abc import Awaitable
 
 __version__: str
+ERROR_KINDS: list[str]
+PROVIDER_KINDS: list[str]
+
+def decide_tls(
+    *, driver: str, setting: str, provider: str, helper: str, value: str | None = None, source: str | None = None,
+    shown: str | None = None, pgsslmode: str | None = None, sslrootcert: str | None = None,
+    pgsslrootcert: str | None = None, allow_plaintext: bool = False, allow_unverified_tls: bool = False,
+) -> bool: ...
 
 class Token:
     """A minted token; ``repr()`` hides the secret."""
@@ -22,6 +30,8 @@ class Provider:
     def for_postgres_url(cls, dsn: str) -> Provider: ...
     @classmethod
     def from_env(cls) -> Provider: ...
+    @classmethod
+    def _from_fields(cls, kind: str, fields: list[tuple[str, str]]) -> Provider: ...
     def token(self) -> str: ...
     def token_info(self) -> Token: ...
     def token_async(self) -> Awaitable[str]: ...

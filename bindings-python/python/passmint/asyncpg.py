@@ -12,7 +12,7 @@ awaits it for every physical connection, so plain
 ``asyncpg.create_pool(dsn, password=provider.token_async)`` work as they are. These wrappers
 pass exactly that, and add the defaults plain asyncpg lacks:
 
-- TLS (DESIGN §7): when neither ``ssl=``, the DSN's ``sslmode`` nor PGSSLMODE choose,
+- TLS (docs/DESIGN.md §7): when neither ``ssl=``, the DSN's ``sslmode`` nor PGSSLMODE choose,
   ``ssl="verify-full"`` (asyncpg then wants the server's CA from the DSN's ``sslrootcert``,
   PGSSLROOTCERT or ``~/.postgresql/root.crt``; for the system's trusted roots pass
   ``ssl=True``). ``ssl=False`` and disable/allow/prefer raise ``passmint.InvalidConfigError``

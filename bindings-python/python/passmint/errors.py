@@ -1,5 +1,5 @@
 """passmint's exceptions: one class per error kind, the same kinds in every language
-(DESIGN §6). `code` is the kind's name; the C status is `PASSMINT_` + code.
+(docs/DESIGN.md §6). `code` is the kind's name; the C status is `PASSMINT_` + code.
 
 Messages say what was tried and what to do next; they never contain a token or a secret.
 """

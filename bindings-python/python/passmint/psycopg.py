@@ -23,7 +23,7 @@ identity request. The async variants never block the event loop. A pool retries 
 connects in the background until its timeout, so call ``provider.token()`` once before opening
 it to see a credential problem as a ``passmint.Error`` rather than a ``PoolTimeout``.
 
-Defaults (DESIGN §7): when neither the conninfo, the keyword arguments nor PGSSLMODE choose an
+Defaults (docs/DESIGN.md §7): when neither the conninfo, the keyword arguments nor PGSSLMODE choose an
 sslmode, ``sslmode=verify-full`` is added (give libpq the server's CA with ``sslrootcert=``,
 PGSSLROOTCERT, ``~/.postgresql/root.crt``, or ``sslrootcert=system`` on libpq >= 16).
 ``sslmode=disable``, ``allow`` or ``prefer`` raise ``passmint.InvalidConfigError`` unless
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = ["async_connection_class", "async_kwargs", "connection_class", "kwargs"]
 
-#: The oldest psycopg these helpers are tested with (tests/requirements-oldest.txt).
+#: The oldest psycopg these helpers are tested with (tests/python-oldest/requirements.txt).
 MINIMUM = "3.1"
 #: psycopg_pool takes a callable ``kwargs=`` from 3.3 on.
 POOL_KWARGS_MINIMUM = "3.3"

@@ -13,7 +13,7 @@ rewrites the DSN it is given (``psycopg2.extensions.make_dsn``) with the token a
 each physical connection (including a pool replacing a closed one) asks the provider; the
 cache makes that a memory read and concurrent connects share one identity request.
 
-Defaults (DESIGN §7): when neither the DSN nor PGSSLMODE choose an sslmode,
+Defaults (docs/DESIGN.md §7): when neither the DSN nor PGSSLMODE choose an sslmode,
 ``sslmode=verify-full`` is added (give libpq the server's CA with ``sslrootcert=``,
 PGSSLROOTCERT, ``~/.postgresql/root.crt``, or ``sslrootcert=system`` on libpq >= 16).
 ``sslmode=disable``, ``allow`` or ``prefer`` raise ``passmint.InvalidConfigError`` unless
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["connection_factory"]
 
-#: The oldest psycopg2 these helpers are tested with (tests/requirements-oldest.txt).
+#: The oldest psycopg2 these helpers are tested with (tests/python-oldest/requirements.txt).
 MINIMUM = "2.9"
 # (types-psycopg2 declares no __version__; psycopg2 has had one since 2.0.)
 require_version("psycopg2", getattr(psycopg2, "__version__", "0"), MINIMUM, "passmint.psycopg2", "parse_dsn and make_dsn")

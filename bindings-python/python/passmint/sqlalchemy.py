@@ -16,7 +16,7 @@ On an ``AsyncEngine`` the token is awaited (``provider.token_info_async()``, thr
 greenlet bridge), so a cold cache never blocks the event loop; on a sync engine
 ``provider.token_info()`` blocks the connecting thread with the GIL released.
 
-Defaults (DESIGN §7): when the caller chose no TLS (libpq dialects: no ``sslmode`` in the URL,
+Defaults (docs/DESIGN.md §7): when the caller chose no TLS (libpq dialects: no ``sslmode`` in the URL,
 ``connect_args`` or PGSSLMODE; asyncpg: no ``ssl``/``sslmode`` there or PGSSLMODE), verified TLS
 is added (``sslmode=verify-full``; asyncpg ``ssl="verify-full"``). A plaintext-capable choice
 (``disable``, ``allow``, ``prefer``, asyncpg ``ssl=False``) raises ``passmint.InvalidConfigError``
