@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 VENV := build/venv
 PY := $(VENV)/bin/python
-# The oldest driver versions the Python helpers support (tests/requirements-oldest.txt).
+# The oldest driver versions the Python helpers support (tests/python-oldest/requirements.txt).
 VENV_OLDEST := build/venv-oldest
 CARGO ?= cargo
 
@@ -29,14 +29,14 @@ tests/node_modules/.installed: tests/package.json tests/package-lock.json
 	cd tests && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(VENV_OLDEST)/.installed: tests/requirements-oldest.txt
+$(VENV_OLDEST)/.installed: tests/python-oldest/requirements.txt
 	python3 -m venv $(VENV_OLDEST)
-	$(VENV_OLDEST)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/requirements-oldest.txt
+	$(VENV_OLDEST)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python-oldest/requirements.txt
 	touch $@
 
 # The oldest Node drivers passmint supports (bindings-node/package.json peerDependencies).
-tests/oldest/node_modules/.installed: tests/oldest/package.json tests/oldest/package-lock.json
-	cd tests/oldest && npm ci --no-audit --no-fund --loglevel=error
+tests/node-oldest/node_modules/.installed: tests/node-oldest/package.json tests/node-oldest/package-lock.json
+	cd tests/node-oldest && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # The Node package's build tools (@napi-rs/cli, TypeScript), pinned by its own lock file.
@@ -51,7 +51,7 @@ build/.system-deps:
 	  { apt-get update -qq && apt-get install -y -qq postgresql-client openssl util-linux >/dev/null; }
 	touch $@
 
-# The C ABI suites and examples (tests/test_c_abi.py, test_examples_c.py, test_go.py): a C and
+# The C ABI suites and examples (tests/c/test_c_abi.py, test_examples_c.py, test_go.py): a C and
 # C++ compiler, pkg-config, libpq's headers, valgrind and readelf; Go when the machine has none.
 build/.system-deps-native:
 	@mkdir -p build
@@ -68,7 +68,7 @@ build/.go-modules: examples/go/go.mod examples/go/go.sum build/.system-deps-nati
 	touch $@
 
 deps: build/.system-deps build/.system-deps-native $(VENV)/.installed tests/node_modules/.installed \
-      bindings-node/node_modules/.installed build/.go-modules $(VENV_OLDEST)/.installed tests/oldest/node_modules/.installed
+      bindings-node/node_modules/.installed build/.go-modules $(VENV_OLDEST)/.installed tests/node-oldest/node_modules/.installed
 	$(CARGO) fetch --locked
 
 # The Node addon is built by `napi build` alone: the TypeScript types are written while it
@@ -95,7 +95,7 @@ node: deps
 
 lint: deps
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets --features passmint/fuzzing -- -D warnings
 	$(VENV)/bin/ruff check tests bindings-python/python
 	bindings-node/node_modules/.bin/tsc --noEmit -p bindings-node
 
@@ -107,7 +107,7 @@ test: build lint
 # that behaves like the clouds'; prints one table. Loopback only; writes only under build/.
 demo: build
 	$(MAKE) --no-print-directory install PREFIX=build/install PROFILE=debug
-	tests/run $(PY) tests/demo.py
+	tests/run $(PY) tests/demo/demo.py
 
 bench: deps
 	$(CARGO) bench --locked -p passmint --bench token -- --noplot
@@ -115,26 +115,26 @@ bench: deps
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install --quiet --disable-pip-version-check \
 	  --no-build-isolation --no-deps --force-reinstall ./bindings-python
 	$(MAKE) --no-print-directory node NODE_PROFILE=release
-	tests/run $(PY) tests/bench_report.py
+	tests/run $(PY) tests/bench/bench_report.py
 	$(MAKE) --no-print-directory python
 	$(MAKE) --no-print-directory node
 
 # The fault matrix into RELIABILITY.md (the same test make test runs, writing its table).
 reliability: build
-	PASSMINT_WRITE_RELIABILITY=1 tests/run $(PY) -m pytest -q -p no:cacheprovider tests/test_faults.py
+	PASSMINT_WRITE_RELIABILITY=1 tests/run $(PY) -m pytest -q -p no:cacheprovider tests/reliability/test_faults.py
 
 # The soaks at full length (make test runs them for 120 s): 30 minutes of 80 s tokens in the
 # Python package, then 30 minutes of libpassmint alone (tests/c/ffi_test.c soak); then the fork
 # stress with 5,000 forks per source from C and from Python (make test: 200).
 soak: build
 	$(MAKE) --no-print-directory install PREFIX=build/install PROFILE=debug
-	PASSMINT_SOAK_SECONDS=1800 tests/run $(PY) -m pytest -q -s -p no:cacheprovider tests/test_soak.py
-	PASSMINT_FORKS=5000 tests/run $(PY) -m pytest -q -s -p no:cacheprovider tests/test_c_abi.py tests/test_python_api.py \
+	PASSMINT_SOAK_SECONDS=1800 tests/run $(PY) -m pytest -q -s -p no:cacheprovider tests/reliability/test_soak.py
+	PASSMINT_FORKS=5000 tests/run $(PY) -m pytest -q -s -p no:cacheprovider tests/c/test_c_abi.py tests/python/test_python_api.py \
 	  -k first_fetch
 
 # Each fuzz target (core/tests/fuzz_smoke.rs, fuzz_sdk.rs) for 60 s; a failing input lands in core/fuzz/artifacts/.
 fuzz-smoke: deps
-	PASSMINT_FUZZ_SECONDS=60 tests/run $(CARGO) test --locked --offline -p passmint --test fuzz_smoke --test fuzz_sdk -- --nocapture
+	PASSMINT_FUZZ_SECONDS=60 tests/run $(CARGO) test --locked --offline -p passmint --features fuzzing --test fuzz_smoke --test fuzz_sdk -- --nocapture
 
 install:
 	$(CARGO) build --locked -p passmint-ffi $(if $(filter release,$(PROFILE)),--release,)
@@ -151,4 +151,4 @@ header:
 	PASSMINT_WRITE_HEADER=1 $(CARGO) build --locked -p passmint-ffi
 
 clean:
-	rm -rf build target tests/node_modules tests/oldest/node_modules bindings-node/node_modules
+	rm -rf build target tests/node_modules tests/node-oldest/node_modules bindings-node/node_modules

@@ -1,4 +1,4 @@
-// Node benchmarks for issue 6, measured in one run and printed as JSON (tests/bench_report.py
+// Node benchmarks for issue 6, measured in one run and printed as JSON (tests/bench/bench_report.py
 // turns them into BENCHMARKS.md):
 //
 // - cached `tokenSync()` (target ≤ 1 µs) and `await token()` on a warm cache (target ≤ 2 µs);
@@ -10,7 +10,7 @@
 //
 // Needs IDENTITY_ENDPOINT and IDENTITY_HEADER pointing at the mock; nothing leaves loopback:
 //
-//   tests/run build/venv/bin/python tests/bench_report.py      (what `make bench` runs)
+//   tests/run build/venv/bin/python tests/bench/bench_report.py      (what `make bench` runs)
 
 import { createRequire } from 'node:module'
 import { execFileSync } from 'node:child_process'
@@ -18,7 +18,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const TOP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const TOP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const require = createRequire(path.join(TOP, 'tests', 'package.json'))
 const PACKAGE = process.env.PASSMINT_NODE_PACKAGE ?? path.join(TOP, 'bindings-node')
 const SESSION = 'IQoJb3JpZ2luX2VjE/+abc==//xyz+def=ghi'.repeat(20) // ~800 characters, like a role's

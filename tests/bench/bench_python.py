@@ -14,7 +14,7 @@ script it prints them as JSON):
 Static AWS credentials come from the environment (a 1.5 KB token with a session token, as
 with a role); nothing leaves loopback, so it runs under tests/run:
 
-    tests/run build/venv/bin/python tests/bench_python.py [--quick]
+    tests/run build/venv/bin/python tests/bench/bench_python.py [--quick]
 
 Medians over `repeat` timeit runs, with the median absolute deviation; ratios are peer / passmint.
 """
@@ -35,7 +35,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # harness.mock, when run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # harness.mock, when run as a script
 
 DSQL_HOST = "abc123example.dsql.us-east-1.on.aws"
 REGION = "us-east-1"

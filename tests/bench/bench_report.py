@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 from harness.ca import make_ca
 
-TOP = Path(os.environ.get("PASSMINT_TOP", Path(__file__).resolve().parents[1]))
+TOP = Path(os.environ.get("PASSMINT_TOP", Path(__file__).resolve().parents[2]))
 CRITERION = Path(os.environ.get("CARGO_TARGET_DIR", TOP / "target")) / "criterion"
 SESSION = "IQoJb3JpZ2luX2VjE/+abc==//xyz+def=ghi" * 20
 
@@ -56,7 +56,7 @@ def fmt(ns: float) -> str:
 
 
 def python_section() -> list[str]:
-    """The Python rows from tests/bench_python.py, run here so every peer shares this run."""
+    """The Python rows from tests/bench/bench_python.py, run here so every peer shares this run."""
     import bench_python
 
     r = bench_python.main()
@@ -72,7 +72,7 @@ def python_section() -> list[str]:
         "",
         "## Python",
         "",
-        f"`tests/bench_python.py` (timeit, {m['repeat']} runs; the release wheel `make bench` installs), Python {m['python']},",
+        f"`tests/bench/bench_python.py` (timeit, {m['repeat']} runs; the release wheel `make bench` installs), Python {m['python']},",
         f"peers: boto3 {m['peers']['boto3']}, azure-identity {m['peers']['azure-identity']}. Ratios are peer / passmint.",
         "",
         "| what | passmint | target | peer | peer / passmint |",
@@ -113,7 +113,7 @@ def python_section() -> list[str]:
 
 
 def node_section() -> list[str]:
-    """The Node rows from tests/bench_node.mjs, against the harness mock's App Service route."""
+    """The Node rows from tests/bench/bench_node.mjs, against the harness mock's App Service route."""
     from harness.mock import MockIdentityServer
 
     with tempfile.TemporaryDirectory() as tmp, MockIdentityServer(make_ca(Path(tmp) / "ca")) as mock:
@@ -134,7 +134,7 @@ def node_section() -> list[str]:
         "",
         "## Node",
         "",
-        f"`tests/bench_node.mjs` (medians of {m['repeat']} timed batches after a warm-up batch; the release addon",
+        f"`tests/bench/bench_node.mjs` (medians of {m['repeat']} timed batches after a warm-up batch; the release addon",
         f"`make bench` builds), Node {m['node']}, peers: @aws-sdk/dsql-signer {m['peers']['@aws-sdk/dsql-signer']},",
         f"@azure/identity {m['peers']['@azure/identity']}. Ratios are peer / passmint.",
         "",
@@ -174,7 +174,7 @@ def node_section() -> list[str]:
 
 
 def storm_section() -> list[str]:
-    """tests/bench_storm.py: 200 simultaneous password requests on a cold cache, and first tokens."""
+    """tests/bench/bench_storm.py: 200 simultaneous password requests on a cold cache, and first tokens."""
     import bench_storm
 
     r = bench_storm.main(quick="--quick" in sys.argv)
@@ -182,7 +182,7 @@ def storm_section() -> list[str]:
         "",
         "## Connection storm and first token",
         "",
-        f"`tests/bench_storm.py` and `tests/bench_storm.mjs`. {r['callers']} callers ask for a password at the same",
+        f"`tests/bench/bench_storm.py` and `tests/bench/bench_storm.mjs`. {r['callers']} callers ask for a password at the same",
         "moment on a cold cache, as a pool opening that many connections does. Every identity request",
         f"takes {r['latency_ms']:.0f} ms at the mock. Counted at the mock: the identity requests that reached it.",
         "",
@@ -233,7 +233,7 @@ def main() -> int:
         "# Benchmarks",
         "",
         "Produced by `make bench` (`cargo bench -p passmint --bench token` — criterion, release build —",
-        "then `tests/bench_report.py`, which times boto3 in the same run with `timeit` and writes this file).",
+        "then `tests/bench/bench_report.py`, which times boto3 in the same run with `timeit` and writes this file).",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, boto3 {boto3.__version__}.",
         "Medians with the median absolute deviation; ratios are boto3 / passmint.",
         "",

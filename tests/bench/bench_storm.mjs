@@ -1,4 +1,4 @@
-// The Node half of tests/bench_storm.py: storms (N callers at once on a cold cache; identity
+// The Node half of tests/bench/bench_storm.py: storms (N callers at once on a cold cache; identity
 // requests counted at the mock) and first tokens (time and RSS of a fresh process that loads
 // the library and gets one token). Prints JSON. Needs IDENTITY_ENDPOINT/IDENTITY_HEADER and
 // AWS_CONTAINER_CREDENTIALS_FULL_URI pointing at the mock, PASSMINT_TEST_MOCK its URL.
@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const TOP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const TOP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const require = createRequire(path.join(TOP, 'tests', 'package.json'))
 const PACKAGE = process.env.PASSMINT_NODE_PACKAGE ?? path.join(TOP, 'bindings-node')
 const CALLERS = Number(process.argv[2] ?? 200)

@@ -8,7 +8,7 @@ the (mock) identity endpoint, each delayed by 50 ms as a real one would be:
   - passmint's `token()` from 200 threads;
   - azure-identity's `ManagedIdentityCredential`, shared, sync from 200 threads and `aio`
     from 200 tasks;
-  - from Node (tests/bench_storm.mjs): passmint and `@azure/identity`.
+  - from Node (tests/bench/bench_storm.mjs): passmint and `@azure/identity`.
 - Aurora DSQL (container credentials):
   - passmint's `token()`;
   - aurora-dsql-python-connector's per-connect token step, which builds a boto3 session each
@@ -19,7 +19,7 @@ the (mock) identity endpoint, each delayed by 50 ms as a real one would be:
 First token: for each library, the time and resident memory of a fresh process that imports
 it and gets one token.
 
-    tests/run build/venv/bin/python tests/bench_storm.py       (make bench runs it via bench_report)
+    tests/run build/venv/bin/python tests/bench/bench_storm.py       (make bench runs it via bench_report)
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.mock import MockIdentityServer
 
-TOP = Path(__file__).resolve().parents[1]
+TOP = Path(__file__).resolve().parents[2]
 CALLERS = 200
 LATENCY = 0.05  # seconds each identity request takes at the mock
 DSQL_HOST = "abc123example.dsql.us-east-1.on.aws"

@@ -1,6 +1,6 @@
 /*
  * ffi_test: libpassmint's C ABI (include/passmint.h) exercised from C, the way a C
- * program links it. Built and driven by tests/test_c_abi.py, which starts the mock
+ * program links it. Built and driven by tests/c/test_c_abi.py, which starts the mock
  * identity server, sets the environment (App Service, container credentials, ...),
  * and checks the mock's request log after each run.
  *
@@ -1054,7 +1054,7 @@ static long rss_kib(void) {
     return kib;
 }
 
-/* A token with under 30 s left must never be handed out (DESIGN §2 rule 4). */
+/* A token with under 30 s left must never be handed out (docs/DESIGN.md §2 rule 4). */
 static void soak_judge(soak_arg *a, passmint_status st, passmint_token *t, passmint_error *e) {
     if (st == PASSMINT_OK) {
         double left = (double)passmint_token_expires_at(t) - wall_s();

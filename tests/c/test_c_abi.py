@@ -1,4 +1,4 @@
-"""libpassmint's C ABI from C (DESIGN §5, §6; issue 4).
+"""libpassmint's C ABI from C (docs/DESIGN.md §5, §6; issue 4).
 
 tests/c/ffi_test.c is compiled with the system compiler against what `make install
 PREFIX=build/install` installed (header, pkg-config file, library), linked twice: shared
@@ -44,7 +44,7 @@ ASAN_OPTIONS = "detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=98"
 MANAGED = "azure://?credential=managed"
 DSQL = "dsql://abc.dsql.us-east-1.on.aws"
 APPSERVICE = "azure-appservice"
-DEADLINE = 10  # DESIGN §2 rule 5
+DEADLINE = 10  # docs/DESIGN.md §2 rule 5
 SLACK = 3
 
 

@@ -16,7 +16,7 @@ The table shows who the server says each session is, when the provider's tokens 
 the milliseconds each login took, token included. Everything started is stopped. Nothing is
 written outside build/ (temporary files go to build/demo-tmp).
 
-    make demo        (runs: tests/run build/venv/bin/python tests/demo.py)
+    make demo        (runs: tests/run build/venv/bin/python tests/demo/demo.py)
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness import bins
 from harness.azcli import FakeAzureClis
@@ -43,7 +43,7 @@ from harness.pg import PostgresServer, find_psql
 
 TOP = bins.TOP
 INSTALL = Path(os.environ.get("PASSMINT_INSTALL_DIR") or TOP / "build" / "install").resolve()
-DEMO = Path(__file__).resolve().parent / "demo"
+DEMO = Path(__file__).resolve().parent
 GO_PASSTHROUGH = ("GOPATH", "GOMODCACHE", "GOCACHE", "GOROOT")
 
 

@@ -111,7 +111,7 @@ def assert_opened(reply: dict, n: int, role: str) -> None:
 def test_pool_of_ten_one_identity_request_then_rotation(pgx_example, mock, pg, pg_role, app_service_env):
     """10 connections at once over verified TLS cost one identity request. The token lives 40 s
     (passmint refuses Azure tokens with under 30 s left), so passmint refreshes it after 20 s (a
-    short lifetime refreshes at half-life, DESIGN §2 rule 3); the server then only knows the new
+    short lifetime refreshes at half-life, docs/DESIGN.md §2 rule 3); the server then only knows the new
     token: connections opened later use it, and the ten opened with the old one keep working
     (sessions outlive their password)."""
     lifetime = 40

@@ -1,5 +1,5 @@
 """The fault matrix (issue 8): every credential source passmint talks to over HTTP, against
-every way its endpoint can misbehave. Shared by tests/test_faults.py (which asserts the rules)
+every way its endpoint can misbehave. Shared by tests/reliability/test_faults.py (which asserts the rules)
 and tests/reliability_report.py (which writes the table into RELIABILITY.md).
 
 Each case mints once, in a fresh process (examples/mint), on a cold cache, and records:

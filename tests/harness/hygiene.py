@@ -1,7 +1,14 @@
-"""The secret-hygiene record: every secret the harness hands out (mock credentials, tokens,
-client secrets, federated assertions, identity headers, fake `az` tokens) is appended to
-$PASSMINT_SECRETS_FILE when set. `tests/all` sets it, and after the last suite `tests/hygiene.py`
-scans every suite's log for them."""
+"""Secret hygiene, both halves.
+
+The record: every secret the harness hands out (mock credentials, tokens, client secrets,
+federated assertions, identity headers, fake `az` tokens) is appended to $PASSMINT_SECRETS_FILE
+when set. `tests/all` sets it.
+
+The scan (`python -m harness.hygiene`, run by `tests/all` after the last suite): every suite's
+log (build/logs/*.log) is searched for those secrets in every form `forms` knows (raw,
+JSON-escaped the Python, PHP and .NET ways, percent-encoded, base64 at any alignment), and as
+24-character slices past the first 48 characters (a JWT's header is shared by every token), so
+a cut-off secret is found too. It prints one summary line and fails on any hit."""
 
 from __future__ import annotations
 
@@ -9,7 +16,9 @@ import base64
 import fcntl
 import json
 import os
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from urllib.parse import quote
 
 #: .NET's JavaScriptEncoder.Default escapes these in JSON strings.
@@ -51,3 +60,39 @@ def record(secrets: Iterable[str]) -> None:
     with open(path, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         fh.write(lines)
+
+
+MIN_LEN = 16
+
+
+def needles(secret: str) -> set[str]:
+    return {f for f in forms(secret) if len(f) >= MIN_LEN}
+
+
+def main() -> int:
+    """Scans build/logs/*.log for every recorded secret; one summary line, exit 1 on a hit."""
+    top = Path(os.environ.get("PASSMINT_TOP", Path(__file__).resolve().parents[2]))
+    os.chdir(top)
+    secrets_file = Path(os.environ.get("PASSMINT_SECRETS_FILE", "build/logs/secrets.txt"))
+    secrets = {s for s in secrets_file.read_text().splitlines() if len(s) >= MIN_LEN} if secrets_file.exists() else set()
+    logs = [p for p in sorted(Path("build/logs").glob("*.log"))]
+    if not secrets:
+        print("hygiene: no secrets were recorded; nothing to scan (is PASSMINT_SECRETS_FILE passed through?)")
+        return 1
+    hits = []
+    for log in logs:
+        text = log.read_text(errors="replace")
+        for secret in secrets:
+            # Slices skip the first 48 characters: a JWT's header is the same in every token.
+            if any(n in text for n in needles(secret)) or any(
+                    secret[i:i + 24] in text for i in range(48, len(secret) - 24, 24)):
+                hits.append((log.name, secret[-6:]))
+    print(f"hygiene: {len(secrets)} issued secrets scanned in {len(logs)} suite logs "
+          f"({sum(p.stat().st_size for p in logs) // 1024} KiB): {len(hits)} hits")
+    for name, tail in hits[:20]:
+        print(f"hygiene: a secret ending …{tail} is in {name}")
+    return 1 if hits else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

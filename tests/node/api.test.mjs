@@ -1,4 +1,4 @@
-// The Node API (issue 6, DESIGN §5): constructors, token/tokenSync/tokenInfo, errors, the cache
+// The Node API (issue 6, docs/DESIGN.md §5): constructors, token/tokenSync/tokenInfo, errors, the cache
 // seen from JS (one identity request for 1,000 cold callers), deadlines that leave the event loop
 // running, and no secret in any message or inspect output.
 

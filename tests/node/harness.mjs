@@ -7,7 +7,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const TOP = process.env.PASSMINT_TOP ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-// PASSMINT_NODE_DRIVERS: another package.json whose node_modules hold the drivers (tests/oldest/:
+// PASSMINT_NODE_DRIVERS: another package.json whose node_modules hold the drivers (tests/node-oldest/:
 // the oldest versions passmint supports).
 const require = createRequire(process.env.PASSMINT_NODE_DRIVERS ?? path.join(TOP, 'tests', 'package.json'))
 

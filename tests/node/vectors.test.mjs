@@ -1,6 +1,6 @@
 // tests/vectors/driver_tls.json from Node: the core's driver TLS policy through the Node
 // binding's bridge (the native decideTls that lib/tls.ts calls), case for case as
-// core/src/driver_tls.rs and tests/test_tls_vectors.py run them.
+// core/src/driver_tls.rs and tests/python/test_tls_vectors.py run them.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'

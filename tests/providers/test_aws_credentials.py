@@ -127,7 +127,7 @@ def test_credentials_bound_the_token_and_are_never_used_in_their_last_30_s(mock,
         p = token_params(line["token"])
         assert p["X-Amz-Expires"] == "900"
         assert line["expires_at"] == expiration_epoch(issued[0]["Expiration"])
-    # 20 s credentials could only sign tokens with under 30 s to live (DESIGN §2 rule 4).
+    # 20 s credentials could only sign tokens with under 30 s to live (docs/DESIGN.md §2 rule 4).
     mock.set_credential_lifetime("container", 20)
     [line] = bins.mint(DSQL, env)
     assert line["kind"] == "PROVIDER_RESPONSE", line

@@ -1,4 +1,4 @@
-"""Azure Entra tokens from passmint (DESIGN §3, §4, §6): every credential kind, sent the way
+"""Azure Entra tokens from passmint (docs/DESIGN.md §3, §4, §6): every credential kind, sent the way
 Python azure-identity sends it (harness.azref against the same mock), picked in the chain's
 order, quick when IMDS is absent, cached, with usernames from claims, sovereign clouds,
 malformed answers mapped to the right error kind without leaking secrets, and a real
@@ -36,7 +36,7 @@ UAMI_RESOURCE = ("/subscriptions/5ab5c41b-0000-4000-8000-0000000005ab/resourcegr
                  "Microsoft.ManagedIdentity/userAssignedIdentities/passmint-mock-uami")
 CLI_TENANT = "c11c11c1-0000-4000-8000-00000000c11c"
 IMDS_API_VERSIONS = {"2018-02-01", "2019-08-01"}  # Python (MSAL) / the Rust SDK's constant
-DEADLINE = 10  # DESIGN §2: every fetch's deadline
+DEADLINE = 10  # docs/DESIGN.md §2: every fetch's deadline
 SLACK = 3
 
 
@@ -234,7 +234,7 @@ REQUIRED_FORM = ("client_id", "grant_type", "scope", "client_secret", "client_as
 
 def token_request(reqs: list[dict], route: str) -> dict:
     """The request that got the token. IMDS: the last one carrying `Metadata: true`;
-    passmint may send one probe without the header before it (DESIGN §4), nothing else."""
+    passmint may send one probe without the header before it (docs/DESIGN.md §4), nothing else."""
     if route != "azure-imds":
         return only(reqs, route)
     imds = [r for r in reqs if r["route"] == route]
@@ -383,7 +383,7 @@ def test_cli_token_is_cached(rig):
     assert len({line.get("token") for line in lines}) == 1 and "token" in lines[0], lines
 
 
-# --- usernames (DESIGN §4) -----------------------------------------------------------
+# --- usernames (docs/DESIGN.md §4) -----------------------------------------------------------
 
 @dataclass
 class Identity:

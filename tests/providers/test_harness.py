@@ -23,7 +23,7 @@ from harness.client import control, fetch
 from harness.mock import OMIT
 from harness.pg import PostgresServer, PsqlError, _children
 
-TESTS_DIR = Path(__file__).resolve().parent
+TESTS_DIR = Path(__file__).resolve().parents[1]
 
 needs_boto3 = pytest.mark.skipif(
     importlib.util.find_spec("boto3") is None, reason="boto3 not installed in this Python"

@@ -12,7 +12,7 @@ from pathlib import Path
 import passmint._native as native
 from passmint import errors
 
-TOP = Path(__file__).resolve().parents[1]
+TOP = Path(__file__).resolve().parents[2]
 
 
 def test_the_core_lists_are_the_contract():

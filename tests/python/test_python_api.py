@@ -1,4 +1,4 @@
-"""The Python API (issue 5, DESIGN §5, §6): constructors, tokens from the mock for DSQL and RDS
+"""The Python API (issue 5, docs/DESIGN.md §5, §6): constructors, tokens from the mock for DSQL and RDS
 (container credentials) and Azure (App Service), errors per kind, single-flight across threads,
 tasks and event loops, an event loop that keeps running while a fetch hangs, fork and spawn
 children, and no token in any message, repr or log line.
@@ -31,7 +31,7 @@ DSQL_HOST = "abc123example.dsql.us-east-1.on.aws"
 RDS_HOST = "db.abc123example.eu-west-1.rds.amazonaws.com"
 APPSERVICE = "azure-appservice"
 CONTAINER = "container"
-DEADLINE = 10  # DESIGN §2 rule 5
+DEADLINE = 10  # docs/DESIGN.md §2 rule 5
 UAMI_CLIENT = "11111111-2222-4333-8444-555555555555"
 
 ERRORS = {
@@ -500,7 +500,7 @@ def test_children_forked_during_a_first_fetch_never_hang(kind, aws, app_service)
     url = f"dsql://{DSQL_HOST}?user=app" if kind == "dsql" else "azure://?credential=managed"
     (aws if kind == "dsql" else app_service).fault(CONTAINER if kind == "dsql" else APPSERVICE, delay=0.04)
     r = subprocess.run([sys.executable, "-m", "harness.fork_stress", url, str(FORKS), "60"],
-                       cwd=os.path.dirname(__file__), capture_output=True, text=True, timeout=FORKS + 120,
+                       cwd=os.path.dirname(os.path.dirname(__file__)), capture_output=True, text=True, timeout=FORKS + 120,
                        check=False)
     assert r.returncode == 0, r.stderr[-4000:]
     outcome = json.loads(r.stdout.splitlines()[-1])

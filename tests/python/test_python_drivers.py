@@ -1,4 +1,4 @@
-"""The Python driver helpers (issue 5, DESIGN §5, §7) against the harness PostgreSQL over verified
+"""The Python driver helpers (issue 5, docs/DESIGN.md §5, §7) against the harness PostgreSQL over verified
 TLS: passmint.psycopg (connection classes, psycopg_pool kwargs), passmint.psycopg2,
 passmint.asyncpg and passmint.sqlalchemy, each with DSQL-, RDS- and Azure-style providers backed
 by the mock.
@@ -408,7 +408,7 @@ def test_asyncpg_pool_takes_the_user_from_the_token_when_only_the_token_knows_it
     assert calls == [t.role, t.role]
 
 
-# --- the oldest drivers (tests/requirements-oldest.txt) -------------------------------------------
+# --- the oldest drivers (tests/python-oldest/requirements.txt) -------------------------------------------
 
 def test_each_helper_declares_the_driver_version_it_needs():
     """Each helper module's MINIMUM is the package's extra and the oldest version tests/all runs
@@ -417,10 +417,10 @@ def test_each_helper_declares_the_driver_version_it_needs():
 
     from passmint._helpers import require_version
 
-    top = Path(__file__).resolve().parents[1]
+    top = Path(__file__).resolve().parents[2]
     extras = tomllib.loads((top / "bindings-python" / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
-    oldest = dict(line.split("==") for line in (top / "tests" / "requirements-oldest.txt").read_text().splitlines()
+    oldest = dict(line.split("==") for line in (top / "tests" / "python-oldest" / "requirements.txt").read_text().splitlines()
                   if "==" in line and not line.startswith("#"))
     for module, extra, dist in ((passmint.psycopg, "psycopg", "psycopg"), (passmint.asyncpg, "asyncpg", "asyncpg"),
                                 (passmint.sqlalchemy, "sqlalchemy", "SQLAlchemy"),
@@ -837,7 +837,7 @@ async def rotate_async(t: Target) -> None:
 
 
 def test_rotation(mock, pg, pg_role, monkeypatch, minted):
-    """Tokens that live 40 s are refreshed after 20 s (DESIGN §2 rule 3: at most half their life).
+    """Tokens that live 40 s are refreshed after 20 s (docs/DESIGN.md §2 rule 3: at most half their life).
     The server is then told the new token only: new connections through every helper log in with
     it, and the connections opened with the old one keep working. The sync helpers (DSQL) and the
     asyncio ones (Azure, on a loop in another thread) share the one wait."""

@@ -11,7 +11,7 @@ import passmint
 import passmint._native as native
 import pytest
 
-CASES = json.loads((Path(__file__).resolve().parent / "vectors" / "driver_tls.json").read_text())
+CASES = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "driver_tls.json").read_text())
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{i}-{c['driver']}-{c['expect']}" for i, c in enumerate(CASES)])

@@ -140,7 +140,7 @@ def machine() -> str:
 
 
 def write_report(outcomes: list[Outcome]) -> None:
-    header = (f"Produced by `make reliability` (`tests/test_faults.py`, {len(outcomes)} cases, each a cold mint in a fresh "
+    header = (f"Produced by `make reliability` (`tests/reliability/test_faults.py`, {len(outcomes)} cases, each a cold mint in a fresh "
               f"process) on {machine()}. Cell: what the caller got · seconds until it got it · requests that reached "
               "the endpoint.")
     write_table("fault-matrix", header, [s.name for s in SOURCES], [f.name for f in FAULTS], cell, outcomes)
@@ -195,7 +195,7 @@ def warm_cell(o: WarmOutcome) -> str:
 
 
 def write_warm_report(outcomes: list[WarmOutcome]) -> None:
-    header = (f"Produced by `make reliability` (`tests/test_faults.py`, {len(outcomes)} cases at once, each a process "
+    header = (f"Produced by `make reliability` (`tests/reliability/test_faults.py`, {len(outcomes)} cases at once, each a process "
               f"minting once a second) on {machine()}. Each case first holds a {WARM_LIFETIME} s token; the fault "
               "starts, the refresh falls due at half its life and fails. Cell: \"kept N s\": callers kept getting a "
               "valid token for N s after the refresh fell due (the cached one; for AWS, re-signed with the cached "
@@ -269,7 +269,7 @@ def cli_cell(o: CliOutcome) -> str:
 
 
 def write_cli_report(outcomes: list[CliOutcome]) -> None:
-    header = (f"Produced by `make reliability` (`tests/test_faults.py`, {len(outcomes)} cases, each a cold mint in a "
+    header = (f"Produced by `make reliability` (`tests/reliability/test_faults.py`, {len(outcomes)} cases, each a cold mint in a "
               f"fresh process) on {machine()}. Cell: what the caller got · seconds until it got it · for a hung "
               "program, whether it was still running after the error.")
     write_table("cli-matrix", header, [s.name for s in CLI_SOURCES], [f.name for f in CLI_FAULTS], cli_cell, outcomes)
