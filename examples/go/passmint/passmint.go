@@ -32,7 +32,7 @@ import (
 	"unsafe"
 )
 
-// Status is a passmint status code (DESIGN §6); its String is the C name.
+// Status is a passmint status code (docs/DESIGN.md §6); its String is the C name.
 type Status int
 
 // The status codes of include/passmint.h.
