@@ -106,12 +106,15 @@ impl Settings {
         }
     }
 
-    async fn get(
+    /// One credential's token: a credential the SDK refused to build is a configuration
+    /// error; `secrets` are values it holds that no message may quote.
+    async fn run<C: TokenCredential + ?Sized>(
         &self,
         kind: AzureCredential,
-        credential: &dyn TokenCredential,
+        built: azure_core::Result<Arc<C>>,
         secrets: &[&str],
     ) -> Result<AccessToken, Failure> {
+        let credential = built.map_err(|e| invalid(kind, &e, secrets))?;
         credential
             .get_token(&[self.config.scope.as_str()], None)
             .await
@@ -139,19 +142,14 @@ impl Settings {
         let options = ClientSecretCredentialOptions {
             client_options: self.client_options(Some(self.authority()?)),
         };
-        let credential = ClientSecretCredential::new(
+        let built = ClientSecretCredential::new(
             &tenant,
             client_id,
             Secret::new(secret.clone()),
             Some(options),
-        )
-        .map_err(|e| invalid(AzureCredential::Environment, &e, &[&secret]))?;
-        self.get(
-            AzureCredential::Environment,
-            credential.as_ref(),
-            &[&secret],
-        )
-        .await
+        );
+        self.run(AzureCredential::Environment, built, &[&secret])
+            .await
     }
 
     async fn workload(&self) -> Result<AccessToken, Failure> {
@@ -192,14 +190,9 @@ impl Settings {
             tenant_id: Some(tenant),
             token_file_path: Some(PathBuf::from(&file)),
         };
-        let credential = WorkloadIdentityCredential::new(Some(options))
-            .map_err(|e| invalid(AzureCredential::Workload, &e, &[&assertion]))?;
-        self.get(
-            AzureCredential::Workload,
-            credential.as_ref(),
-            &[&assertion],
-        )
-        .await
+        let built = WorkloadIdentityCredential::new(Some(options));
+        self.run(AzureCredential::Workload, built, &[&assertion])
+            .await
     }
 
     async fn managed(&self) -> Result<AccessToken, Failure> {
@@ -241,10 +234,8 @@ impl Settings {
         // App Service's header is a secret an endpoint could echo back.
         let header = env("IDENTITY_HEADER").unwrap_or_default();
         let secrets = [header.as_str()];
-        let credential = ManagedIdentityCredential::new(Some(options))
-            .map_err(|e| invalid(AzureCredential::Managed, &e, &secrets))?;
-        self.get(AzureCredential::Managed, credential.as_ref(), &secrets)
-            .await
+        let built = ManagedIdentityCredential::new(Some(options));
+        self.run(AzureCredential::Managed, built, &secrets).await
     }
 
     async fn cli(&self) -> Result<AccessToken, Failure> {
@@ -282,9 +273,8 @@ impl Settings {
         ) -> azure_core::Result<Arc<dyn TokenCredential>>,
     ) -> Result<AccessToken, Failure> {
         on_path(tool)?;
-        let credential = build(self.config.tenant_id.clone(), Arc::new(Subprocess))
-            .map_err(|e| invalid(kind, &e, &[]))?;
-        self.get(kind, credential.as_ref(), &[]).await
+        let built = build(self.config.tenant_id.clone(), Arc::new(Subprocess));
+        self.run(kind, built, &[]).await
     }
 }
 
