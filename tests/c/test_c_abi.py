@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import subprocess
 import time
 from dataclasses import dataclass
@@ -25,17 +24,19 @@ import pytest
 from harness.azure import OSSRDBMS_RESOURCE, jwt
 from harness.bins import TOP
 from harness.native import (
+    CFLAGS,
     INSTALL,
     LIBDIR,
+    SRC,
+    compile_c,
     crate_version,
     need_install,
     pkg_config,
     route_requests,
+    shared_libs,
     tool,
 )
 
-SRC = TOP / "tests" / "c"
-CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g", "-O1", "-pthread"]
 VALGRIND = ["valgrind", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
             "--show-leak-kinds=definite", "--fair-sched=yes", "--num-callers=30"]
 
@@ -46,18 +47,6 @@ DSQL = "dsql://abc.dsql.us-east-1.on.aws"
 APPSERVICE = "azure-appservice"
 DEADLINE = 10  # docs/DESIGN.md §2 rule 5
 SLACK = 3
-
-
-def compile_c(source: Path, out: Path, *flags: str, libs: list[str]) -> Path:
-    cmd = [tool("cc"), *flags, str(source), *pkg_config("--cflags"), *libs, "-o", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
-    assert r.returncode == 0, f"{shlex.join(cmd)}\n{r.stderr}"
-    return out
-
-
-def shared_libs() -> list[str]:
-    # The rpath lets the test run without LD_LIBRARY_PATH, as an installed program would.
-    return [*pkg_config("--libs"), f"-Wl,-rpath,{LIBDIR}"]
 
 
 def static_libs() -> list[str]:

@@ -57,3 +57,22 @@ def pkg_config(*args: str, package: str = "passmint") -> list[str]:
 
 def route_requests(mock, route: str) -> list[dict]:
     return [r for r in mock.requests() if r["route"] == route]
+
+
+#: The C sources the C ABI suite and the libpassmint soak build (tests/c/).
+SRC = TOP / "tests" / "c"
+CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g", "-O1", "-pthread"]
+
+
+def compile_c(source: Path, out: Path, *flags: str, libs: list[str]) -> Path:
+    """Builds a C program against the installed libpassmint (its pkg-config flags)."""
+    cmd = [tool("cc"), *flags, str(source), *pkg_config("--cflags"), *libs, "-o", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
+    assert r.returncode == 0, f"{shlex.join(cmd)}\n{r.stderr}"
+    return out
+
+
+def shared_libs() -> list[str]:
+    """Linking the shared library; the rpath lets the program run without LD_LIBRARY_PATH, as an
+    installed program would."""
+    return [*pkg_config("--libs"), f"-Wl,-rpath,{LIBDIR}"]

@@ -149,7 +149,7 @@ def test_libpassmint_alone(mock, hermetic_env, tmp_path):
     import json
     import subprocess
 
-    from test_c_abi import CFLAGS, SRC, compile_c, shared_libs
+    from harness.native import CFLAGS, SRC, compile_c, shared_libs
 
     need_install()
     exe = compile_c(SRC / "ffi_test.c", tmp_path / "ffi_soak", *CFLAGS, libs=shared_libs())
