@@ -148,10 +148,13 @@ def main(quick: bool = False) -> dict[str, Any]:
     # --- per-connect work before the TCP connect: aurora-dsql-python-connector vs passmint ----------
     conninfo = f"host={DSQL_HOST} dbname=postgres user=admin"
     cls = passmint.psycopg.connection_class(dsql)
+    from passmint._helpers import TlsPolicy
+
+    tls = TlsPolicy("bench", dsql, allow_plaintext=False, allow_unverified_tls=False)
 
     def passmint_connect_prep() -> object:
         # What PassmintConnection.connect does before psycopg's own connect.
-        plan = passmint.psycopg._Plan(conninfo, {}, "bench", False)
+        plan = passmint.psycopg._Plan(conninfo, {}, tls)
         return plan.apply({}, dsql.token_info(), dsql)
 
     ours = timed(passmint_connect_prep, number // 10, repeat)

@@ -14,6 +14,9 @@ import timeit
 from pathlib import Path
 
 import boto3
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the harness, as a script
+
 from harness.ca import make_ca
 
 TOP = Path(os.environ.get("PASSMINT_TOP", Path(__file__).resolve().parents[2]))
@@ -119,7 +122,7 @@ def node_section() -> list[str]:
     with tempfile.TemporaryDirectory() as tmp, MockIdentityServer(make_ca(Path(tmp) / "ca")) as mock:
         env = {**os.environ, "IDENTITY_ENDPOINT": mock.http_url + "/azure/appservice/token",
                "IDENTITY_HEADER": mock.identity_header}
-        args = ["node", str(TOP / "tests" / "bench_node.mjs"), *(["--quick"] if "--quick" in sys.argv else [])]
+        args = ["node", str(TOP / "tests" / "bench" / "bench_node.mjs"), *(["--quick"] if "--quick" in sys.argv else [])]
         r = json.loads(subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout)
     m = r["meta"]
 

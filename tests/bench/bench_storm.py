@@ -154,7 +154,7 @@ def main(quick: bool = False) -> dict[str, Any]:
         finally:
             os.environ.clear()
             os.environ.update(saved)
-        node = subprocess.run(["node", str(TOP / "tests" / "bench_storm.mjs"), str(CALLERS)],
+        node = subprocess.run(["node", str(TOP / "tests" / "bench" / "bench_storm.mjs"), str(CALLERS)],
                               env={**env, "PASSMINT_TEST_MOCK": mock.http_url}, capture_output=True, text=True,
                               check=True)
         node_out = json.loads(node.stdout)
