@@ -23,6 +23,7 @@ mod sdk_log;
 mod tls;
 mod token;
 mod url;
+mod when;
 
 pub use error::{Error, ErrorKind, Result};
 pub use kind::ProviderKind;

@@ -9,7 +9,7 @@ use std::io;
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{AccessToken, Secret, TokenCredential};
@@ -17,8 +17,7 @@ use azure_core::http::{ClientOptions, HttpClient, RetryOptions, Transport as AzT
 use azure_identity::{
     AzureCliCredential, AzureCliCredentialOptions, AzureDeveloperCliCredential,
     AzureDeveloperCliCredentialOptions, ClientAssertionCredentialOptions, ClientSecretCredential,
-    ClientSecretCredentialOptions, Executor, ManagedIdentityCredential,
-    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
+    ClientSecretCredentialOptions, Executor, WorkloadIdentityCredential,
     WorkloadIdentityCredentialOptions,
 };
 
@@ -196,68 +195,40 @@ impl Settings {
     }
 
     async fn managed(&self) -> Result<AccessToken, Failure> {
-        let c = &self.config;
-        let app_service = env("IDENTITY_ENDPOINT").is_some() && env("IDENTITY_HEADER").is_some();
-        if app_service {
-            if c.resource_id.is_some() {
-                return Err(Failure::Failed(Error::new(
-                    ErrorKind::InvalidConfig,
-                    "App Service managed identity is selected by client_id or object_id, not resource_id",
-                )));
-            }
-        } else if env("IDENTITY_ENDPOINT").is_some() && env("IMDS_ENDPOINT").is_some() {
-            return Err(Failure::Unavailable(
-                "Azure Arc managed identity is not supported".into(),
-            ));
-        } else if env("MSI_ENDPOINT").is_some() {
-            return Err(Failure::Unavailable(
-                "Cloud Shell (MSI_ENDPOINT) managed identity is not supported: use credential=cli there".into(),
-            ));
-        } else if !self.imds_seen.load(Ordering::Acquire) {
-            self.transport
-                .probe_imds()
-                .await
-                .map_err(Failure::Unavailable)?;
-            self.imds_seen.store(true, Ordering::Release);
-        }
-        let user_assigned_id = if let Some(id) = &c.client_id {
-            Some(UserAssignedId::ClientId(id.clone()))
-        } else if let Some(id) = &c.object_id {
-            Some(UserAssignedId::ObjectId(id.clone()))
-        } else {
-            c.resource_id.clone().map(UserAssignedId::ResourceId)
-        };
-        let options = ManagedIdentityCredentialOptions {
-            user_assigned_id,
-            client_options: self.client_options(None),
-        };
-        // App Service's header is a secret an endpoint could echo back.
-        let header = env("IDENTITY_HEADER").unwrap_or_default();
-        let secrets = [header.as_str()];
-        let built = ManagedIdentityCredential::new(Some(options));
-        self.run(AzureCredential::Managed, built, &secrets).await
+        super::managed::token(self).await
     }
 
     async fn cli(&self) -> Result<AccessToken, Failure> {
-        self.developer_tool(AzureCredential::Cli, "az", |tenant_id, executor| {
-            let options = AzureCliCredentialOptions {
-                tenant_id,
-                executor: Some(executor),
-                ..Default::default()
-            };
-            AzureCliCredential::new(Some(options)).map(|c| c as Arc<dyn TokenCredential>)
-        })
+        self.developer_tool(
+            AzureCredential::Cli,
+            "az",
+            super::cli_output::az,
+            |tenant_id, executor| {
+                let options = AzureCliCredentialOptions {
+                    tenant_id,
+                    executor: Some(executor),
+                    ..Default::default()
+                };
+                AzureCliCredential::new(Some(options)).map(|c| c as Arc<dyn TokenCredential>)
+            },
+        )
         .await
     }
 
     async fn azd(&self) -> Result<AccessToken, Failure> {
-        self.developer_tool(AzureCredential::Azd, "azd", |tenant_id, executor| {
-            let options = AzureDeveloperCliCredentialOptions {
-                tenant_id,
-                executor: Some(executor),
-            };
-            AzureDeveloperCliCredential::new(Some(options)).map(|c| c as Arc<dyn TokenCredential>)
-        })
+        self.developer_tool(
+            AzureCredential::Azd,
+            "azd",
+            super::cli_output::azd,
+            |tenant_id, executor| {
+                let options = AzureDeveloperCliCredentialOptions {
+                    tenant_id,
+                    executor: Some(executor),
+                };
+                AzureDeveloperCliCredential::new(Some(options))
+                    .map(|c| c as Arc<dyn TokenCredential>)
+            },
+        )
         .await
     }
 
@@ -267,13 +238,17 @@ impl Settings {
         &self,
         kind: AzureCredential,
         tool: &str,
+        normalize: Normalize,
         build: impl FnOnce(
             Option<String>,
             Arc<dyn Executor>,
         ) -> azure_core::Result<Arc<dyn TokenCredential>>,
     ) -> Result<AccessToken, Failure> {
         on_path(tool)?;
-        let built = build(self.config.tenant_id.clone(), Arc::new(Subprocess));
+        let built = build(
+            self.config.tenant_id.clone(),
+            Arc::new(Subprocess(normalize)),
+        );
         self.run(kind, built, &[]).await
     }
 }
@@ -333,8 +308,16 @@ fn on_path(tool: &str) -> Result<(), Failure> {
 /// future, a hung `az` is killed rather than left behind. The SDK runs
 /// `/bin/sh -c "cd /bin && az …"`, and killing the shell alone leaves `az` running (found by
 /// tests/reliability/test_faults.py), so the child leads its own process group and the group is killed.
-#[derive(Debug)]
-struct Subprocess;
+/// Rewrites a CLI's successful output into the form the SDK reads (`cli_output.rs`).
+pub(super) type Normalize = fn(&[u8]) -> Option<Vec<u8>>;
+
+struct Subprocess(Normalize);
+
+impl std::fmt::Debug for Subprocess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Subprocess")
+    }
+}
 
 #[async_trait::async_trait]
 impl Executor for Subprocess {
@@ -351,8 +334,18 @@ impl Executor for Subprocess {
         let output = child.wait_with_output().await;
         // Finished: whatever the CLI left running on purpose (az's telemetry upload) stays.
         std::mem::forget(group);
-        output
+        output.map(|out| normalized(out, self.0))
     }
+}
+
+/// A successful run's stdout in the SDK's form; anything else as it came.
+pub(super) fn normalized(mut out: Output, normalize: Normalize) -> Output {
+    if out.status.success() {
+        if let Some(stdout) = normalize(&out.stdout) {
+            out.stdout = stdout;
+        }
+    }
+    out
 }
 
 /// Kills a process group when dropped: the fetch was abandoned mid-run.

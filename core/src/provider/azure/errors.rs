@@ -28,32 +28,7 @@ pub(super) fn classify(step: &str, err: &AzError, secrets: &[&str]) -> Failure {
             status, error_code, ..
         } = e.kind()
         {
-            let code = u16::from(*status);
-            let aad = error_code
-                .as_deref()
-                .map(|c| format!(", AADSTS{c}"))
-                .unwrap_or_default();
-            let (kind, hint) = match code {
-                400 | 401 | 403 => (
-                    ErrorKind::AuthenticationFailed,
-                    "the endpoint refused this identity: check the client id, secret or federated token, the tenant, and that the identity is assigned to this resource",
-                ),
-                429 => (
-                    ErrorKind::ProviderResponse,
-                    "rate limited: passmint retries with backoff",
-                ),
-                _ => (
-                    ErrorKind::ProviderResponse,
-                    "the identity endpoint failed: passmint retries with backoff",
-                ),
-            };
-            return Failure::Failed(Error::new(
-                kind,
-                format!(
-                    "{step}: the identity endpoint answered HTTP {code}{aad} ({}); {hint}",
-                    detail(e)
-                ),
-            ));
+            return http_failure(step, u16::from(*status), error_code.as_deref(), &detail(e));
         }
     }
     if let Some(e) = errors
@@ -92,6 +67,29 @@ pub(super) fn classify(step: &str, err: &AzError, secrets: &[&str]) -> Failure {
     Failure::Failed(Error::new(
         ErrorKind::AuthenticationFailed,
         format!("{step}: {text}"),
+    ))
+}
+
+/// An identity endpoint's refusal: `detail` is already scrubbed; `aad` an AADSTS code.
+pub(super) fn http_failure(step: &str, code: u16, aad: Option<&str>, detail: &str) -> Failure {
+    let aad = aad.map(|c| format!(", AADSTS{c}")).unwrap_or_default();
+    let (kind, hint) = match code {
+        400 | 401 | 403 => (
+            ErrorKind::AuthenticationFailed,
+            "the endpoint refused this identity: check the client id, secret or federated token, the tenant, and that the identity is assigned to this resource",
+        ),
+        429 => (
+            ErrorKind::ProviderResponse,
+            "rate limited: passmint retries with backoff",
+        ),
+        _ => (
+            ErrorKind::ProviderResponse,
+            "the identity endpoint failed: passmint retries with backoff",
+        ),
+    };
+    Failure::Failed(Error::new(
+        kind,
+        format!("{step}: the identity endpoint answered HTTP {code}{aad} ({detail}); {hint}"),
     ))
 }
 

@@ -17,7 +17,7 @@ use azure_core::http::{AsyncRawResponse, HttpClient, Request};
 use azure_identity::{
     AzureCliCredential, AzureCliCredentialOptions, AzureDeveloperCliCredential,
     AzureDeveloperCliCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
-    Executor, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    Executor,
 };
 use hyper::body::Bytes;
 
@@ -47,7 +47,7 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
 pub enum AzureSource {
     /// Entra ID's token endpoint, as a client-secret credential reads it (200, JSON body).
     ClientSecret,
-    /// The managed identity endpoint (App Service when `IDENTITY_ENDPOINT` is set, else IMDS).
+    /// A managed identity endpoint's answer (passmint's own parser, as App Service reads it).
     ManagedIdentity,
     /// `az account get-access-token` output.
     Cli,
@@ -81,16 +81,29 @@ pub async fn azure_answer(source: AzureSource, answer: &[u8]) -> Result<Token> {
             (AzureCredential::Environment, built.map(dyn_credential))
         }
         AzureSource::ManagedIdentity => {
-            let options = ManagedIdentityCredentialOptions {
-                user_assigned_id: None,
-                client_options: client_options(canned(answer), None),
-            };
-            let built = ManagedIdentityCredential::new(Some(options));
-            (AzureCredential::Managed, built.map(dyn_credential))
+            // passmint reads managed-identity answers itself (managed/answer.rs).
+            let (secret, expires_on) =
+                super::managed::parse_answer(answer, false).map_err(|why| {
+                    crate::error::Error::new(
+                        crate::error::ErrorKind::ProviderResponse,
+                        format!(
+                            "managed identity: the answer is not a usable token response ({why})"
+                        ),
+                    )
+                })?;
+            let expires_on = azure_core::time::OffsetDateTime::from_unix_timestamp(expires_on)
+                .map_err(|_| {
+                    crate::error::Error::new(
+                        crate::error::ErrorKind::ProviderResponse,
+                        "managed identity: the answer's expiry is out of range",
+                    )
+                })?;
+            let token = azure_core::credentials::AccessToken::new(secret, expires_on);
+            return admit(token);
         }
         AzureSource::Cli => {
             let options = AzureCliCredentialOptions {
-                executor: Some(Arc::new(CannedCli::new(answer))),
+                executor: Some(Arc::new(CannedCli::new(answer, super::cli_output::az))),
                 ..Default::default()
             };
             let built = AzureCliCredential::new(Some(options));
@@ -98,7 +111,7 @@ pub async fn azure_answer(source: AzureSource, answer: &[u8]) -> Result<Token> {
         }
         AzureSource::Azd => {
             let options = AzureDeveloperCliCredentialOptions {
-                executor: Some(Arc::new(CannedCli::new(answer))),
+                executor: Some(Arc::new(CannedCli::new(answer, super::cli_output::azd))),
                 ..Default::default()
             };
             let built = AzureDeveloperCliCredential::new(Some(options));
@@ -112,6 +125,10 @@ pub async fn azure_answer(source: AzureSource, answer: &[u8]) -> Result<Token> {
         .await
         .map_err(|e| classify(name(kind), &e, &[CLIENT_SECRET]))
         .map_err(|f| super::failure_error(kind, "", f))?;
+    admit(token)
+}
+
+fn admit(token: azure_core::credentials::AccessToken) -> Result<Token> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -147,20 +164,23 @@ impl HttpClient for CannedHttp {
 /// A CLI that prints the canned output, whatever it is asked.
 #[derive(Debug)]
 struct CannedCli {
+    normalize: super::credentials::Normalize,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     status: ExitStatus,
 }
 
 impl CannedCli {
-    fn new(answer: &[u8]) -> CannedCli {
+    fn new(answer: &[u8], normalize: super::credentials::Normalize) -> CannedCli {
         match crate::fuzzing::split_canned_output(answer) {
             (stdout, Some(stderr)) => CannedCli {
+                normalize,
                 stdout: stdout.to_vec(),
                 stderr: stderr.to_vec(),
                 status: ExitStatus::from_raw(1 << 8),
             },
             (stdout, None) => CannedCli {
+                normalize,
                 stdout: stdout.to_vec(),
                 stderr: Vec::new(),
                 status: ExitStatus::from_raw(0),
@@ -172,10 +192,12 @@ impl CannedCli {
 #[async_trait::async_trait]
 impl Executor for CannedCli {
     async fn run(&self, _program: &OsStr, _args: &[&OsStr]) -> io::Result<Output> {
-        Ok(Output {
+        let out = Output {
             status: self.status,
             stdout: self.stdout.clone(),
             stderr: self.stderr.clone(),
-        })
+        };
+        // What passmint's own runner does with a CLI's output.
+        Ok(super::credentials::normalized(out, self.normalize))
     }
 }

@@ -35,7 +35,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// docs/DESIGN.md §2 rule 5: off Azure nothing answers at the IMDS address; do not wait for it.
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(super) type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 pub(crate) struct Transport {
     tls: Arc<rustls::ClientConfig>,
@@ -83,21 +83,8 @@ impl Transport {
     }
 
     fn client(&self) -> &HyperClient {
-        self.client.get_or_init(|| {
-            let mut http = HttpConnector::new();
-            http.enforce_http(false);
-            http.set_nodelay(true);
-            http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-            let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config((*self.tls).clone())
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http);
-            // No idle connections: tokens are fetched about once an hour.
-            Client::builder(TokioExecutor::new())
-                .pool_max_idle_per_host(0)
-                .build(https)
-        })
+        self.client
+            .get_or_init(|| build_client((*self.tls).clone()))
     }
 
     /// The IMDS token URL actually used, for messages.
@@ -135,6 +122,112 @@ impl Transport {
     }
 }
 
+/// A client over `tls` with passmint's connection settings.
+pub(super) fn build_client(tls: rustls::ClientConfig) -> HyperClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    // No idle connections: tokens are fetched about once an hour.
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build(https)
+}
+
+/// An identity endpoint's whole answer, its body bounded by [`MAX_BODY`].
+pub(super) struct Answer {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
+/// Why no answer came: what the caller maps to its own error type.
+pub(super) enum SendError {
+    /// The request itself is unusable (a bad URL or header).
+    Request(String),
+    /// Nothing could be connected to.
+    Connect(String),
+    /// The connection broke while sending or reading.
+    Io(String),
+    /// The body passed [`MAX_BODY`]: no identity endpoint sends that.
+    TooLarge,
+}
+
+impl SendError {
+    pub fn message(&self) -> String {
+        match self {
+            SendError::Request(m) | SendError::Connect(m) | SendError::Io(m) => m.clone(),
+            SendError::TooLarge => format!(
+                "the identity endpoint sent a body over {} KiB",
+                MAX_BODY / 1024
+            ),
+        }
+    }
+}
+
+impl Transport {
+    /// One request through passmint's client (IMDS addresses rewritten by the override).
+    pub async fn send(
+        &self,
+        method: hyper::Method,
+        url: &Url,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> std::result::Result<Answer, SendError> {
+        send_with(self.client(), method, &self.rewrite(url), headers, body).await
+    }
+}
+
+/// One request through `client`, the answer read whole up to [`MAX_BODY`].
+pub(super) async fn send_with(
+    client: &HyperClient,
+    method: hyper::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> std::result::Result<Answer, SendError> {
+    let mut builder = hyper::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let outgoing = builder
+        .body(Full::new(body))
+        .map_err(|e| SendError::Request(format!("unusable request: {e}")))?;
+    let response = client.request(outgoing).await.map_err(|e| {
+        if e.is_connect() {
+            SendError::Connect(error_chain(&e))
+        } else {
+            SendError::Io(error_chain(&e))
+        }
+    })?;
+    let status = response.status().as_u16();
+    let (parts, body) = response.into_parts();
+    let body = Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                SendError::TooLarge
+            } else {
+                SendError::Io(format!(
+                    "reading the answer failed: {}",
+                    error_chain(e.as_ref())
+                ))
+            }
+        })?
+        .to_bytes();
+    Ok(Answer {
+        status,
+        headers: parts.headers,
+        body,
+    })
+}
+
 #[async_trait::async_trait]
 impl HttpClient for Transport {
     async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
@@ -156,26 +249,30 @@ impl HttpClient for Transport {
                 ),
             ));
         };
-        let mut builder = hyper::Request::builder()
-            .method(method)
-            .uri(self.rewrite(request.url()));
-        for (name, value) in request.headers().iter() {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let outgoing = builder
-            .body(Full::new(body))
-            .map_err(|e| AzError::with_message(AzKind::Other, format!("unusable request: {e}")))?;
-        let response = self.client().request(outgoing).await.map_err(|e| {
-            let kind = if e.is_connect() {
-                AzKind::Connection
-            } else {
-                AzKind::Io
-            };
-            AzError::with_message(kind, error_chain(&e))
-        })?;
-        let status = response.status().as_u16();
-        let headers: Headers = response
+        let headers: Vec<(&str, &str)> = request
             .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        let answer = self
+            .send(method, request.url(), &headers, body)
+            .await
+            .map_err(|e| {
+                let kind = match e {
+                    SendError::Request(_) => AzKind::Other,
+                    SendError::Connect(_) => AzKind::Connection,
+                    SendError::Io(_) => AzKind::Io,
+                    // An answer no token endpoint gives: malformed, not a network fault.
+                    SendError::TooLarge => AzKind::DataConversion,
+                };
+                AzError::with_message(kind, e.message())
+            })?;
+        let Answer {
+            status,
+            headers,
+            body,
+        } = answer;
+        let headers: Headers = headers
             .iter()
             .filter_map(|(k, v)| {
                 let v = v.to_str().ok()?;
@@ -186,23 +283,6 @@ impl HttpClient for Transport {
             })
             .collect::<std::collections::HashMap<_, _>>()
             .into();
-        let body = Limited::new(response.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    // An answer no token endpoint gives: malformed, not a network fault.
-                    let message = format!(
-                        "the identity endpoint sent a body over {} KiB",
-                        MAX_BODY / 1024
-                    );
-                    AzError::with_message(AzKind::DataConversion, message)
-                } else {
-                    let message = format!("reading the answer failed: {}", error_chain(e.as_ref()));
-                    AzError::with_message(AzKind::Io, message)
-                }
-            })?
-            .to_bytes();
         if !(200..300).contains(&status) {
             // Answered here, uniformly: the SDK's Entra path turns an empty or non-JSON error
             // body into a parse error and loses the status. The retry policy (IMDS) still

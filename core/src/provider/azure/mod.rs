@@ -5,12 +5,14 @@
 //! fetch, caching of CLI tokens, usernames from claims, and errors that say what to do.
 
 mod claims;
+mod cli_output;
 mod config;
 mod credentials;
 mod errors;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod http;
+mod managed;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
