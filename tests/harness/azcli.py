@@ -51,7 +51,7 @@ AZD_NOT_LOGGED_IN = json.dumps({
 
 
 def _default_config() -> dict[str, dict[str, Any]]:
-    return {tool: {"fail": False, "message": None, "claims": {}, "lifetime": 3600, "delay": 0.0}
+    return {tool: {"fail": False, "message": None, "claims": {}, "lifetime": 3600, "delay": 0.0, "template": None}
             for tool in TOOLS}
 
 
@@ -106,6 +106,13 @@ class FakeAzureClis:
 
     def set_lifetime(self, tool: str, seconds: float) -> None:
         self._update(tool, lifetime=float(seconds))
+
+    def set_template(self, tool: str, template: str | None) -> None:
+        """Print ``template`` instead of the current output shape, with its placeholders filled:
+        {token}, {exp} (unix seconds), {local_us} / {local} (naive local time with / without
+        microseconds, as az before 2.54 printed it), {utc} (RFC 3339, Z), {utc7} (7 fractional
+        digits, as azd prints it). None: the current shape."""
+        self._update(tool, template=template)
 
     def set_delay(self, tool: str, seconds: float) -> None:
         """Sleep this long before answering (makes concurrent callers observable)."""
@@ -308,5 +315,24 @@ def _run(tool: str, argv: list[str], state_dir: Path) -> int:
         return 1
     out, record = (_az if tool == "az" else _azd)(args, cfg, time.time())
     _append_jsonl(state_dir / "issued.jsonl", {"tool": tool, **record})
-    sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    if cfg.get("template"):
+        sys.stdout.write(render(cfg["template"], record["token"], record["expires_on"]) + "\n")
+    else:
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
     return 0
+
+
+def render(template: str, token: str, exp: int) -> str:
+    """``template`` with its placeholders (see FakeAzureClis.set_template) filled."""
+    local = datetime.fromtimestamp(exp)
+    values = {
+        "{token}": token,
+        "{exp}": str(exp),
+        "{local_us}": local.strftime("%Y-%m-%d %H:%M:%S.%f"),
+        "{local}": local.strftime("%Y-%m-%d %H:%M:%S"),
+        "{utc}": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp)),
+        "{utc7}": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(exp)) + ".1234567Z",
+    }
+    for name, value in values.items():
+        template = template.replace(name, value)
+    return template

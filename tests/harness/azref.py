@@ -73,12 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if "token" in out else 1
 
 
-def run(kind: str, env: dict[str, str], timeout: float = 60, **opts: str | None) -> dict[str, Any]:
+def run(kind: str, env: dict[str, str], timeout: float = 60, wrap: tuple[str, ...] = (), js: bool = False,
+        **opts: str | None) -> dict[str, Any]:
     """Run the reference in a subprocess with ``env``; opts: client_id, object_id,
-    resource_id, tenant_id, scope (None: not passed)."""
+    resource_id, tenant_id, scope (None: not passed). ``js``: @azure/identity (azref.mjs, kinds
+    managed, cli, azd) instead of azure-identity; ``wrap``: a command prefix (a namespace)."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
-    args = [sys.executable, "-m", "harness.azref", kind]
+    if js:
+        args = [*wrap, "node", str(TESTS_DIR / "harness" / "azref.mjs"), kind]
+    else:
+        args = [*wrap, sys.executable, "-m", "harness.azref", kind]
     for name, value in opts.items():
         if value is not None:
             args += ["--" + name.replace("_", "-"), value]

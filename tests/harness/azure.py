@@ -5,7 +5,10 @@ names are a contract with the tests and the Rust side):
 
     azure-appservice  GET  /azure/appservice/token        (IDENTITY_ENDPOINT + IDENTITY_HEADER)
     azure-imds        GET  /metadata/identity/oauth2/token[/]  (AZURE_POD_IDENTITY_AUTHORITY_HOST)
-    azure-msi         POST /azure/msi/token               (legacy MSI_ENDPOINT, Cloud Shell)
+    azure-msi         POST /azure/msi/token               (MSI_ENDPOINT alone: Cloud Shell)
+    azure-msi2017     GET  /azure/msi2017/token           (MSI_ENDPOINT + MSI_SECRET: App Service 2017, Azure ML)
+    azure-arc         GET  /azure/arc/token               (IDENTITY_ENDPOINT + IMDS_ENDPOINT: Arc's key challenge)
+    azure-fabric      GET  /azure/fabric/token, https     (IDENTITY_* + IDENTITY_SERVER_THUMBPRINT: Service Fabric)
     azure-oidc        GET  /{tenant}/v2.0/.well-known/openid-configuration
     azure-token       POST /{tenant}/oauth2/v2.0/token    (client secret / client assertion)
 
@@ -32,8 +35,17 @@ if TYPE_CHECKING:
 APPSERVICE_PATH = "/azure/appservice/token"
 IMDS_PATH = "/metadata/identity/oauth2/token"
 MSI_PATH = "/azure/msi/token"
+MSI2017_PATH = "/azure/msi2017/token"
+ARC_PATH = "/azure/arc/token"
+FABRIC_PATH = "/azure/fabric/token"
+# Where the Arc agent keeps the key its challenge names (the only directory passmint and
+# azure-identity read it from); tests put it there inside a private mount namespace.
+ARC_KEY_DIR = "/var/opt/azcmagent/tokens"
+ARC_KEY_FILE = ARC_KEY_DIR + "/passmint.key"
 
-ROUTES = ("azure-appservice", "azure-imds", "azure-msi", "azure-oidc", "azure-token")
+ROUTES = ("azure-appservice", "azure-imds", "azure-msi", "azure-msi2017", "azure-arc", "azure-fabric", "azure-oidc",
+          "azure-token")
+MANAGED_ROUTES = ("azure-appservice", "azure-imds", "azure-msi", "azure-msi2017", "azure-arc", "azure-fabric")
 
 TENANT_ID = "7e57c0de-0000-4000-8000-00000000a2e0"
 SUBSCRIPTION_ID = "5ab5c41b-0000-4000-8000-0000000005ab"
@@ -45,7 +57,8 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 APP_SERVICE_API_VERSION = "2019-08-01"
 # Query/form parameters that select a user-assigned identity (App Service spells
 # a resource id mi_res_id, IMDS msi_res_id; both are accepted on every route).
-USER_ASSIGNED_PARAMS = ("client_id", "object_id", "principal_id", "mi_res_id", "msi_res_id")
+# The 2017 API spells a client id `clientid`.
+USER_ASSIGNED_PARAMS = ("client_id", "clientid", "object_id", "principal_id", "mi_res_id", "msi_res_id")
 
 OSSRDBMS_RESOURCE = "https://ossrdbms-aad.database.windows.net"
 OSSRDBMS_SCOPE = OSSRDBMS_RESOURCE + "/.default"
@@ -61,6 +74,12 @@ def route_of(req: Request) -> str | None:
         return "azure-imds"
     if path == MSI_PATH:
         return "azure-msi"
+    if path == MSI2017_PATH:
+        return "azure-msi2017"
+    if path == ARC_PATH:
+        return "azure-arc"
+    if path == FABRIC_PATH:
+        return "azure-fabric"
     parts = path.split("/")
     # ['', tenant, 'v2.0', '.well-known', 'openid-configuration'] / ['', tenant, 'oauth2', 'v2.0', 'token']
     if len(parts) == 5 and parts[1]:
@@ -256,7 +275,7 @@ def fault_reply(route: str | None, status: int, body: bytes | None) -> Reply:
     if route in ("azure-token", "azure-oidc"):
         error, code = _AAD_FAULTS.get(status, ("server_error" if status >= 500 else "invalid_request", 90033))
         reply = _aad_error(status, error, code, "injected fault.")
-    elif route == "azure-imds":
+    elif route in ("azure-imds", "azure-arc"):
         reply = _imds_error(status, _IMDS_FAULTS.get(status, "unknown_error"), "injected fault")
     else:
         reply = _app_service_error(status, "injected fault")
@@ -278,6 +297,12 @@ def handle(mock: MockIdentityServer, route: str | None, req: Request) -> Reply:
         return _imds(mock, req)
     if route == "azure-msi":
         return _msi(mock, req)
+    if route == "azure-msi2017":
+        return _msi2017(mock, req)
+    if route == "azure-arc":
+        return _arc(mock, req)
+    if route == "azure-fabric":
+        return _fabric(mock, req)
     if route == "azure-oidc":
         return _oidc(mock, req)
     if route == "azure-token":
@@ -321,7 +346,7 @@ def _managed_identity(mock: MockIdentityServer, route: str, resource: str,
     kind = "user" if selectors else "system"
     name = mock.azure_uami_name if kind == "user" else mock.azure_app_name
     mirid = managed_identity_resource_id(kind, name)
-    client_id = selectors.get("client_id") or stable_uuid("client", mirid)
+    client_id = selectors.get("client_id") or selectors.get("clientid") or stable_uuid("client", mirid)
     object_id = selectors.get("object_id") or selectors.get("principal_id") or stable_uuid("object", mirid)
 
     def claims(iat: int, exp: int) -> dict[str, Any]:
@@ -399,6 +424,65 @@ def _msi(mock: MockIdentityServer, req: Request) -> Reply:
         return _app_service_error(400, "The 'resource' parameter is required.")
     rec, override = _managed_identity(mock, "azure-msi", params["resource"], params)
     return _json(200, _app_service_body(rec, override))
+
+
+def _msi2017(mock: MockIdentityServer, req: Request) -> Reply:
+    """App Service's 2017-09-01 API (also Azure ML's): the secret in a `secret` header."""
+    if req.method != "GET":
+        return _app_service_error(405, f"The requested resource does not support http method '{req.method}'.")
+    if mock.identity_header is not None and req.headers.get("secret") != mock.identity_header:
+        return _app_service_error(401, "Unauthorized. The secret header is missing or does not match.")
+    q = req.query_params
+    if q.get("api-version") != "2017-09-01":
+        return _app_service_error(400, f"The api-version '{q.get('api-version')}' is not supported.")
+    if not q.get("resource"):
+        return _app_service_error(400, "The 'resource' parameter is required.")
+    rec, override = _managed_identity(mock, "azure-msi2017", q["resource"], q)
+    return _json(200, _app_service_body(rec, override))
+
+
+def _arc(mock: MockIdentityServer, req: Request) -> Reply:
+    """Azure Arc's agent: 401 naming the key file, then a token for `Authorization: Basic <key>`.
+    A selected user-assigned identity is echoed back, as agents that support them do."""
+    if req.method != "GET":
+        return _imds_error(405, "invalid_request", f"Method {req.method} not allowed")
+    if req.headers.get("metadata", "").lower() != "true":
+        return _imds_error(400, "invalid_request", "Required metadata header not specified")
+    q = req.query_params
+    if q.get("api-version") != "2020-06-01" or not q.get("resource"):
+        return _imds_error(400, "invalid_request", "api-version 2020-06-01 and resource are required")
+    if req.headers.get("authorization") != f"Basic {mock.arc_key}":
+        reply = _imds_error(401, "unauthorized", "Authorization header is missing or invalid")
+        reply.headers["WWW-Authenticate"] = f"Basic realm={ARC_KEY_FILE}"
+        return reply
+    rec, override = _managed_identity(mock, "azure-arc", q["resource"], q)
+    body: dict[str, Any] = {"access_token": rec["access_token"], "expires_in": str(rec["expires_in"])}
+    expires_on = str(rec["expires_at"]) if override is NOT_SET else override
+    if expires_on is not OMIT:
+        body["expires_on"] = expires_on
+    body.update({"resource": rec["resource"], "token_type": "Bearer"})
+    for name in ("client_id", "object_id", "msi_res_id"):
+        if q.get(name) and mock.arc_echoes:
+            body[name] = q[name]
+    return _json(200, body)
+
+
+def _fabric(mock: MockIdentityServer, req: Request) -> Reply:
+    """Service Fabric's token service: https only, the identity header sent as `Secret`."""
+    if not req.tls:
+        return _json(400, {"error": {"code": "SecretHeaderNotFound", "message": "https is required"}})
+    if mock.identity_header is not None and req.headers.get("secret") != mock.identity_header:
+        return _json(401, {"error": {"code": "SecretHeaderNotFound", "message": "Secret is not valid"}})
+    q = req.query_params
+    if q.get("api-version") != "2019-07-01-preview" or not q.get("resource"):
+        return _json(400, {"error": {"code": "ArgumentNullOrEmpty", "message": "resource is required"}})
+    rec, override = _managed_identity(mock, "azure-fabric", q["resource"], {})
+    expires_on = rec["expires_at"] if override is NOT_SET else override
+    body: dict[str, Any] = {"access_token": rec["access_token"], "resource": rec["resource"],
+                            "token_type": "Bearer"}
+    if expires_on is not OMIT:
+        body["expires_on"] = expires_on
+    return _json(200, body)
 
 
 def _base_url(mock: MockIdentityServer, req: Request) -> str:

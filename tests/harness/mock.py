@@ -99,6 +99,8 @@ class MockIdentityServer:
         self._azure_queued: dict[str, list[str]] = {}
         self.azure_apps: dict[str, str] = {}
         self.identity_header: str | None = None
+        self.arc_key = ""
+        self.arc_echoes = True
         self.federated_assertion = ""
         self.azure_app_name = azure.DEFAULT_APP_NAME
         self.azure_uami_name = azure.DEFAULT_UAMI_NAME
@@ -188,15 +190,18 @@ class MockIdentityServer:
     def _reset_azure(self) -> None:
         # Fresh secrets per test: a leak scan then knows which test leaked.
         header, assertion = azure.new_identity_header(), azure.new_federated_assertion()
-        secret = azure.new_client_secret()
+        secret, arc_key = azure.new_client_secret(), azure.new_identity_header()
         with self._lock:
             self.identity_header, self.federated_assertion = header, assertion
+            self.arc_key = arc_key
+            # Agents that support user-assigned identities name the one they answered for.
+            self.arc_echoes = True
             self.azure_apps = {azure.DEFAULT_CLIENT_ID: secret}
             self.azure_app_name = azure.DEFAULT_APP_NAME
             self.azure_uami_name = azure.DEFAULT_UAMI_NAME
             self._azure_claims.clear()
             self._azure_queued.clear()
-            self._azure_secrets += [header, assertion, secret]
+            self._azure_secrets += [header, assertion, secret, arc_key]
 
     # --- Azure ---------------------------------------------------------------
 

@@ -340,10 +340,10 @@ impl Executor for Subprocess {
 
 /// A successful run's stdout in the SDK's form; anything else as it came.
 pub(super) fn normalized(mut out: Output, normalize: Normalize) -> Output {
-    if out.status.success() {
-        if let Some(stdout) = normalize(&out.stdout) {
-            out.stdout = stdout;
-        }
+    if out.status.success()
+        && let Some(stdout) = normalize(&out.stdout)
+    {
+        out.stdout = stdout;
     }
     out
 }

@@ -166,6 +166,10 @@ mod tests {
                 "expires_in is a boolean",
             ),
             (
+                "{\"access_token\":\"sekrit\",\"expires_on\":\"2026-01-02T04:04:05Z\"}",
+                "expires_on is a string",
+            ),
+            (
                 "{\"access_token\":\"sekrit\",\"expires_in\":99999999999999}",
                 "no token has",
             ),

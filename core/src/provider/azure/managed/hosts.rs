@@ -97,15 +97,15 @@ impl Host {
 
     /// The query parameter that selects a user-assigned identity of `kind`, in this host's
     /// spelling; `None`: the host cannot select one (the identity is configured elsewhere).
-    pub fn selector_param(&self, kind: SelectorKind) -> Option<&'static str> {
-        use SelectorKind::*;
+    pub fn selector_param(&self, kind: Selector) -> Option<&'static str> {
+        use Selector::*;
         Some(match (self, kind) {
             (Host::ServiceFabric { .. } | Host::CloudShell { .. }, _) => return None,
-            (Host::Msi2017 { .. }, ClientId) => "clientid",
-            (_, ClientId) => "client_id",
-            (_, ObjectId) => "object_id",
-            (Host::AppService { .. }, ResourceId) => "mi_res_id",
-            (_, ResourceId) => "msi_res_id",
+            (Host::Msi2017 { .. }, Client) => "clientid",
+            (_, Client) => "client_id",
+            (_, Object) => "object_id",
+            (Host::AppService { .. }, Resource) => "mi_res_id",
+            (_, Resource) => "msi_res_id",
         })
     }
 
@@ -118,18 +118,18 @@ impl Host {
 
 /// The kinds of user-assigned identity selector (docs/DESIGN.md §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum SelectorKind {
-    ClientId,
-    ObjectId,
-    ResourceId,
+pub(super) enum Selector {
+    Client,
+    Object,
+    Resource,
 }
 
-impl SelectorKind {
+impl Selector {
     pub fn url_name(self) -> &'static str {
         match self {
-            SelectorKind::ClientId => "client_id",
-            SelectorKind::ObjectId => "object_id",
-            SelectorKind::ResourceId => "resource_id",
+            Selector::Client => "client_id",
+            Selector::Object => "object_id",
+            Selector::Resource => "resource_id",
         }
     }
 }

@@ -15,7 +15,7 @@ use hyper::Method;
 use hyper::body::Bytes;
 use url::Url;
 
-use self::hosts::{Host, SelectorKind};
+use self::hosts::{Host, Selector};
 use super::config::AzureConfig;
 use super::credentials::Settings;
 use super::errors::{Failure, http_failure, scrub};
@@ -46,10 +46,10 @@ pub(super) async fn token(s: &Settings) -> Result<AccessToken, Failure> {
         .strip_suffix("/.default")
         .unwrap_or(&s.config.scope);
     let mut query = vec![("resource", resource)];
-    if let Some((kind, value)) = &selector {
-        if let Some(name) = host.selector_param(*kind) {
-            query.push((name, value.as_str()));
-        }
+    if let Some((kind, value)) = &selector
+        && let Some(name) = host.selector_param(*kind)
+    {
+        query.push((name, value.as_str()));
     }
     let requested_at = now();
     let (answer, secrets) = match &host {
@@ -138,11 +138,11 @@ pub(super) async fn token(s: &Settings) -> Result<AccessToken, Failure> {
 
 /// The identity to ask for: the URL's, else `AZURE_CLIENT_ID` as DefaultAzureCredential reads
 /// it. A host that cannot select one refuses the URL's and ignores the environment's.
-fn selector(c: &AzureConfig, host: &Host) -> Result<Option<(SelectorKind, String)>, Error> {
+fn selector(c: &AzureConfig, host: &Host) -> Result<Option<(Selector, String)>, Error> {
     let explicit = [
-        (SelectorKind::ClientId, &c.client_id),
-        (SelectorKind::ObjectId, &c.object_id),
-        (SelectorKind::ResourceId, &c.resource_id),
+        (Selector::Client, &c.client_id),
+        (Selector::Object, &c.object_id),
+        (Selector::Resource, &c.resource_id),
     ]
     .into_iter()
     .find_map(|(kind, v)| v.clone().map(|v| (kind, v)));
@@ -161,8 +161,8 @@ fn selector(c: &AzureConfig, host: &Host) -> Result<Option<(SelectorKind, String
         None => Ok(std::env::var("AZURE_CLIENT_ID")
             .ok()
             .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty() && host.selector_param(SelectorKind::ClientId).is_some())
-            .map(|v| (SelectorKind::ClientId, v))),
+            .filter(|v| !v.is_empty() && host.selector_param(Selector::Client).is_some())
+            .map(|v| (Selector::Client, v))),
     }
 }
 
@@ -212,14 +212,14 @@ async fn arc_exchange(
 /// selector and answers for the machine's own identity (as azure-identity checks).
 fn confirm_arc_identity(
     step: &str,
-    kind: SelectorKind,
+    kind: Selector,
     requested: &str,
     fields: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), Failure> {
     let echoed = match kind {
-        SelectorKind::ClientId => fields.get("client_id"),
-        SelectorKind::ObjectId => fields.get("object_id"),
-        SelectorKind::ResourceId => fields.get("msi_res_id").or_else(|| fields.get("mi_res_id")),
+        Selector::Client => fields.get("client_id"),
+        Selector::Object => fields.get("object_id"),
+        Selector::Resource => fields.get("msi_res_id").or_else(|| fields.get("mi_res_id")),
     }
     .and_then(|v| v.as_str());
     if echoed.is_some_and(|e| e.eq_ignore_ascii_case(requested)) {
