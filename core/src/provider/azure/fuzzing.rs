@@ -82,15 +82,12 @@ pub async fn azure_answer(source: AzureSource, answer: &[u8]) -> Result<Token> {
         }
         AzureSource::ManagedIdentity => {
             // passmint reads managed-identity answers itself (managed/answer.rs).
-            let (secret, expires_on) =
-                super::managed::parse_answer(answer, false).map_err(|why| {
-                    crate::error::Error::new(
-                        crate::error::ErrorKind::ProviderResponse,
-                        format!(
-                            "managed identity: the answer is not a usable token response ({why})"
-                        ),
-                    )
-                })?;
+            let (secret, expires_on) = super::managed::parse_answer(answer).map_err(|why| {
+                crate::error::Error::new(
+                    crate::error::ErrorKind::ProviderResponse,
+                    format!("managed identity: the answer is not a usable token response ({why})"),
+                )
+            })?;
             let expires_on = azure_core::time::OffsetDateTime::from_unix_timestamp(expires_on)
                 .map_err(|_| {
                     crate::error::Error::new(

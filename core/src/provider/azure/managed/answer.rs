@@ -16,14 +16,12 @@ pub(super) struct Parsed {
     pub fields: Map<String, Value>,
 }
 
-/// The token and its expiry in unix seconds. `prefer_expires_in`: read `expires_in` first
-/// (IMDS, Arc); `requested_at`: unix seconds when the request was sent. The error says what
+/// The token and its expiry in unix seconds; `requested_at`: unix seconds when the request
+/// was sent. Where both `expires_on` and `expires_in` are readable the earlier wins: a token
+/// never outlives an expiry its own answer states (the SDKs each read one field, IMDS's and
+/// Arc's `expires_in`, the others' `expires_on`, and real answers agree). The error says what
 /// is wrong with the answer and never quotes it.
-pub(super) fn parse(
-    body: &[u8],
-    prefer_expires_in: bool,
-    requested_at: i64,
-) -> Result<Parsed, String> {
+pub(super) fn parse(body: &[u8], requested_at: i64) -> Result<Parsed, String> {
     let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
         return Err(if body.is_empty() {
             "an empty body".to_string()
@@ -36,26 +34,21 @@ pub(super) fn parse(
         Some(_) => return Err("an access_token that is not a non-empty string".into()),
         None => return Err("no access_token".into()),
     };
-    let on = || fields.get("expires_on").map(expires_on);
-    let within = || {
-        fields
-            .get("expires_in")
-            .map(|v| unix_seconds(v).map(|s| requested_at.saturating_add(s)))
-    };
-    let expiry = if prefer_expires_in {
-        within().or_else(on)
-    } else {
-        on().or_else(within)
-    };
-    let expires_on = match expiry {
-        Some(Some(t)) => t,
-        Some(None) => {
+    let on = fields.get("expires_on").and_then(expires_on);
+    let within = fields
+        .get("expires_in")
+        .and_then(unix_seconds)
+        .map(|s| requested_at.saturating_add(s));
+    let expires_on = match (on, within) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) if fields.contains_key("expires_on") || fields.contains_key("expires_in") => {
             return Err(format!(
-                "an expiry that is neither unix seconds nor an RFC 3339 time ({})",
+                "an expiry that is neither unix seconds nor an ISO time ({})",
                 shape(&fields)
             ));
         }
-        None => return Err("neither expires_on nor expires_in".into()),
+        (None, None) => return Err("neither expires_on nor expires_in".into()),
     };
     if expires_on.saturating_sub(requested_at).abs() > MAX_SECONDS {
         return Err(format!("an expiry of {expires_on}, which no token has"));
@@ -107,8 +100,8 @@ mod tests {
 
     const NOW: i64 = 1_767_323_045;
 
-    fn expiry(body: &str, prefer_in: bool) -> Result<i64, String> {
-        parse(body.as_bytes(), prefer_in, NOW).map(|p| p.expires_on)
+    fn expiry(body: &str) -> Result<i64, String> {
+        parse(body.as_bytes(), NOW).map(|p| p.expires_on)
     }
 
     #[test]
@@ -124,19 +117,24 @@ mod tests {
             r#"{"access_token":"t","expires_in":"3600","refresh_in":1800}"#.to_string(),
             r#"{"access_token":"t","expires_on":"2026-01-02T04:04:05.000Z"}"#.to_string(),
         ] {
-            assert_eq!(expiry(&body, false), Ok(on), "{body}");
-            assert_eq!(expiry(&body, true), Ok(on), "{body}");
+            assert_eq!(expiry(&body), Ok(on), "{body}");
         }
     }
 
     #[test]
-    fn the_hosts_reference_field_wins() {
+    fn the_earlier_of_two_expiries_wins() {
         let body = format!(
             r#"{{"access_token":"t","expires_in":"60","expires_on":"{}"}}"#,
             NOW + 90
         );
-        assert_eq!(expiry(&body, true), Ok(NOW + 60));
-        assert_eq!(expiry(&body, false), Ok(NOW + 90));
+        assert_eq!(expiry(&body), Ok(NOW + 60));
+        let body = format!(
+            r#"{{"access_token":"t","expires_in":"3599","expires_on":"{}"}}"#,
+            NOW - 60
+        );
+        assert_eq!(expiry(&body), Ok(NOW - 60));
+        let body = r#"{"access_token":"t","expires_in":"60","expires_on":"soon"}"#;
+        assert_eq!(expiry(body), Ok(NOW + 60));
     }
 
     #[test]
@@ -174,7 +172,7 @@ mod tests {
                 "no token has",
             ),
         ] {
-            let e = expiry(body, false).unwrap_err();
+            let e = expiry(body).unwrap_err();
             assert!(e.contains(why), "{body}: {e}");
             assert!(!e.contains("sekrit"), "{e}");
         }

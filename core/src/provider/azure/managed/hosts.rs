@@ -108,12 +108,6 @@ impl Host {
             (_, Resource) => "msi_res_id",
         })
     }
-
-    /// Whether this host's reference reads `expires_in` (relative to the request) before
-    /// `expires_on`: IMDS and Arc (MSAL reads only `expires_in` there), the others the reverse.
-    pub fn prefers_expires_in(&self) -> bool {
-        matches!(self, Host::Imds | Host::Arc { .. })
-    }
 }
 
 /// The kinds of user-assigned identity selector (docs/DESIGN.md §3).

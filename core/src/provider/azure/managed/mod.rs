@@ -123,7 +123,7 @@ pub(super) async fn token(s: &Settings) -> Result<AccessToken, Failure> {
     };
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let answer = answer.map_err(|e| unreachable_endpoint(&step, &e, &secrets))?;
-    let parsed = read(&step, &answer, &host, requested_at, &secrets)?;
+    let parsed = read(&step, &answer, requested_at, &secrets)?;
     if let (Host::Arc { .. }, Some((kind, requested))) = (&host, &selector) {
         confirm_arc_identity(&step, *kind, requested, &parsed.fields)?;
     }
@@ -238,7 +238,6 @@ fn confirm_arc_identity(
 fn read(
     step: &str,
     answer: &Answer,
-    host: &Host,
     requested_at: i64,
     secrets: &[&str],
 ) -> Result<answer::Parsed, Failure> {
@@ -251,7 +250,7 @@ fn read(
             &scrub(&detail, secrets),
         ));
     }
-    answer::parse(&answer.body, host.prefers_expires_in(), requested_at).map_err(|why| {
+    answer::parse(&answer.body, requested_at).map_err(|why| {
         Failure::Failed(Error::new(
             ErrorKind::ProviderResponse,
             format!("{step}: the answer is not a usable token response ({why})"),
@@ -300,6 +299,6 @@ fn now() -> i64 {
 
 #[cfg(feature = "fuzzing")]
 /// [`answer::parse`] for the fuzz harness: the token and expiry, or why not.
-pub(crate) fn parse_answer(body: &[u8], prefer_expires_in: bool) -> Result<(String, i64), String> {
-    answer::parse(body, prefer_expires_in, now()).map(|p| (p.secret, p.expires_on))
+pub(crate) fn parse_answer(body: &[u8]) -> Result<(String, i64), String> {
+    answer::parse(body, now()).map(|p| (p.secret, p.expires_on))
 }
