@@ -31,22 +31,11 @@ pub fn decide_tls(choice: NativeTlsChoice) -> Result<bool> {
     guarded(|| {
         let bad = |what: &str| thrown(Error::new(ErrorKind::InvalidArgument, what.to_string()));
         let driver = Driver::from_name(&choice.driver).ok_or_else(|| bad("unknown driver"))?;
-        let provider = ProviderKind::ALL
-            .into_iter()
-            .find(|k| k.name() == choice.provider)
+        let provider = ProviderKind::from_name(&choice.provider)
             .ok_or_else(|| bad("unknown provider kind"))?;
-        let shown = choice.shown.unwrap_or_default();
-        let setting = match choice.setting.as_str() {
-            "unset" => Setting::Unset,
-            "mode" => Setting::Mode {
-                value: choice.value.unwrap_or_default(),
-                from: choice.source.unwrap_or_else(|| "sslmode".into()),
-            },
-            "off" => Setting::Off { shown },
-            "verified" => Setting::Verified,
-            "unverified" => Setting::Unverified { shown },
-            _ => return Err(bad("unknown TLS setting kind")),
-        };
+        let setting =
+            Setting::from_parts(&choice.setting, choice.value, choice.source, choice.shown)
+                .ok_or_else(|| bad("unknown TLS setting kind"))?;
         let decided = decide(&TlsChoice {
             driver,
             setting,

@@ -30,22 +30,9 @@ pub(crate) fn decide_tls(
 ) -> PyResult<bool> {
     let bad = |what: &str| to_py(Error::new(ErrorKind::InvalidArgument, what.to_string()));
     let driver = Driver::from_name(driver).ok_or_else(|| bad("unknown driver"))?;
-    let provider = ProviderKind::ALL
-        .into_iter()
-        .find(|k| k.name() == provider)
-        .ok_or_else(|| bad("unknown provider kind"))?;
-    let shown = shown.unwrap_or_default();
-    let setting = match setting {
-        "unset" => Setting::Unset,
-        "mode" => Setting::Mode {
-            value: value.unwrap_or_default(),
-            from: source.unwrap_or_else(|| "sslmode".into()),
-        },
-        "off" => Setting::Off { shown },
-        "verified" => Setting::Verified,
-        "unverified" => Setting::Unverified { shown },
-        _ => return Err(bad("unknown TLS setting kind")),
-    };
+    let provider = ProviderKind::from_name(provider).ok_or_else(|| bad("unknown provider kind"))?;
+    let setting = Setting::from_parts(setting, value, source, shown)
+        .ok_or_else(|| bad("unknown TLS setting kind"))?;
     let choice = TlsChoice {
         driver,
         setting,

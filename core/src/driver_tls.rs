@@ -53,6 +53,31 @@ pub enum Setting {
     Unverified { shown: String },
 }
 
+impl Setting {
+    /// A setting from the names the bindings and `tests/vectors/driver_tls.json` use:
+    /// `kind` is `unset`, `mode` (with `value` and `from`, default `sslmode`), `off`,
+    /// `verified` or `unverified` (with `shown`). `None` for an unknown kind.
+    pub fn from_parts(
+        kind: &str,
+        value: Option<String>,
+        from: Option<String>,
+        shown: Option<String>,
+    ) -> Option<Setting> {
+        let shown = shown.unwrap_or_default();
+        Some(match kind {
+            "unset" => Setting::Unset,
+            "mode" => Setting::Mode {
+                value: value.unwrap_or_default(),
+                from: from.unwrap_or_else(|| "sslmode".into()),
+            },
+            "off" => Setting::Off { shown },
+            "verified" => Setting::Verified,
+            "unverified" => Setting::Unverified { shown },
+            _ => return None,
+        })
+    }
+}
+
 /// Everything the decision depends on.
 #[derive(Clone, Debug)]
 pub struct TlsChoice {
@@ -246,27 +271,20 @@ mod tests {
     fn from_vector(case: &serde_json::Value) -> TlsChoice {
         let s = |k: &str| case[k].as_str().map(str::to_string);
         let setting = &case["setting"];
-        let shown = || setting["shown"].as_str().unwrap_or_default().to_string();
+        let part = |k: &str| setting[k].as_str().map(str::to_string);
         TlsChoice {
             driver: Driver::from_name(case["driver"].as_str().unwrap()).unwrap(),
-            setting: match setting["kind"].as_str().unwrap() {
-                "unset" => Setting::Unset,
-                "mode" => Setting::Mode {
-                    value: setting["value"].as_str().unwrap().into(),
-                    from: setting["from"].as_str().unwrap().into(),
-                },
-                "off" => Setting::Off { shown: shown() },
-                "verified" => Setting::Verified,
-                "unverified" => Setting::Unverified { shown: shown() },
-                other => panic!("setting kind {other}"),
-            },
+            setting: Setting::from_parts(
+                setting["kind"].as_str().unwrap(),
+                part("value"),
+                part("from"),
+                part("shown"),
+            )
+            .unwrap(),
             pgsslmode: s("pgsslmode"),
             sslrootcert: s("sslrootcert"),
             pgsslrootcert: s("pgsslrootcert"),
-            provider: ProviderKind::ALL
-                .into_iter()
-                .find(|k| Some(k.name()) == case["provider"].as_str())
-                .unwrap(),
+            provider: ProviderKind::from_name(case["provider"].as_str().unwrap()).unwrap(),
             helper: "the helper".into(),
             allow_plaintext: case["allow_plaintext"].as_bool().unwrap_or(false),
             allow_unverified_tls: case["allow_unverified_tls"].as_bool().unwrap_or(false),

@@ -29,6 +29,11 @@ impl ProviderKind {
         }
     }
 
+    /// The kind a binding named by [`ProviderKind::name`].
+    pub fn from_name(name: &str) -> Option<ProviderKind> {
+        ProviderKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// This kind's place in [`ProviderKind::ALL`].
     pub const fn index(self) -> usize {
         self as usize
