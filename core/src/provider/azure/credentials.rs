@@ -24,6 +24,7 @@ use azure_identity::{
 use super::config::{AzureCloud, AzureConfig, AzureCredential};
 use super::errors::{Failure, classify};
 use super::http::Transport;
+use crate::cache::Clock;
 use crate::error::{Error, ErrorKind};
 
 /// The credential kinds, in the order the `auto` chain tries them (docs/DESIGN.md §4).
@@ -54,7 +55,8 @@ pub(super) struct Settings {
     pub imds_seen: AtomicBool,
 }
 
-fn env(name: &str) -> Option<String> {
+/// A variable's value, unset when empty or blank, as the Azure SDKs read their settings.
+pub(super) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
@@ -94,11 +96,15 @@ impl Settings {
 
     /// One attempt at `kind`. Managed identity on a VM first checks that IMDS answers at
     /// all (the SDK itself would retry a silent IMDS for over a minute).
-    pub async fn attempt(&self, kind: AzureCredential) -> Result<AccessToken, Failure> {
+    pub async fn attempt(
+        &self,
+        kind: AzureCredential,
+        clock: &Clock,
+    ) -> Result<AccessToken, Failure> {
         match kind {
             AzureCredential::Environment => self.environment().await,
             AzureCredential::Workload => self.workload().await,
-            AzureCredential::Managed => self.managed().await,
+            AzureCredential::Managed => super::managed::token(self, clock).await,
             AzureCredential::Cli => self.cli().await,
             AzureCredential::Azd => self.azd().await,
             AzureCredential::Auto => unreachable!("the chain is not a step of itself"),
@@ -192,10 +198,6 @@ impl Settings {
         let built = WorkloadIdentityCredential::new(Some(options));
         self.run(AzureCredential::Workload, built, &[&assertion])
             .await
-    }
-
-    async fn managed(&self) -> Result<AccessToken, Failure> {
-        super::managed::token(self).await
     }
 
     async fn cli(&self) -> Result<AccessToken, Failure> {

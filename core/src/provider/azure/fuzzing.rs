@@ -82,12 +82,15 @@ pub async fn azure_answer(source: AzureSource, answer: &[u8]) -> Result<Token> {
         }
         AzureSource::ManagedIdentity => {
             // passmint reads managed-identity answers itself (managed/answer.rs).
-            let (secret, expires_on) = super::managed::parse_answer(answer).map_err(|why| {
-                crate::error::Error::new(
-                    crate::error::ErrorKind::ProviderResponse,
-                    format!("managed identity: the answer is not a usable token response ({why})"),
-                )
-            })?;
+            let (secret, expires_on) =
+                super::managed::parse_answer(answer, now_ms().div_euclid(1000)).map_err(|why| {
+                    crate::error::Error::new(
+                        crate::error::ErrorKind::ProviderResponse,
+                        format!(
+                            "managed identity: the answer is not a usable token response ({why})"
+                        ),
+                    )
+                })?;
             let expires_on = azure_core::time::OffsetDateTime::from_unix_timestamp(expires_on)
                 .map_err(|_| {
                     crate::error::Error::new(
@@ -126,11 +129,15 @@ pub async fn azure_answer(source: AzureSource, answer: &[u8]) -> Result<Token> {
 }
 
 fn admit(token: azure_core::credentials::AccessToken) -> Result<Token> {
-    let now_ms = std::time::SystemTime::now()
+    let now_ms = now_ms();
+    crate::cache::admitted(super::lease(token, None, now_ms)?, now_ms, "token")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    crate::cache::admitted(super::lease(token, None, now_ms)?, now_ms, "token")
+        .unwrap_or(0)
 }
 
 fn dyn_credential<C: TokenCredential + 'static>(c: Arc<C>) -> Arc<dyn TokenCredential> {

@@ -302,11 +302,13 @@ impl HttpClient for Transport {
     }
 }
 
+/// No token lives 300 years: an answer whose expiry is further away than this is malformed.
+pub(super) const MAX_TOKEN_SECONDS: i64 = 10_000_000_000;
+
 /// azure_identity 1.0 adds an Entra answer's `expires_in` to the clock unchecked and panics
 /// past the year 9999 (found by core/tests/fuzz_sdk.rs). No token lives 300 years: such an
 /// answer is malformed, and is refused before the SDK reads it.
 pub(super) fn check_token_answer(body: &[u8]) -> azure_core::Result<()> {
-    const MAX_SECONDS: u64 = 10_000_000_000;
     /// Read as leniently as the SDK reads the whole answer: other fields are skipped unread.
     #[derive(serde::Deserialize)]
     struct Expiry {
@@ -321,7 +323,10 @@ pub(super) fn check_token_answer(body: &[u8]) -> azure_core::Result<()> {
     else {
         return Ok(());
     };
-    if !n.is_f64() && n.as_i64().is_none_or(|s| s.unsigned_abs() > MAX_SECONDS) {
+    if !n.is_f64()
+        && n.as_i64()
+            .is_none_or(|s| s.unsigned_abs() > MAX_TOKEN_SECONDS.unsigned_abs())
+    {
         return Err(AzError::with_message(
             AzKind::DataConversion,
             format!("the identity endpoint answered expires_in {n}, which no token has"),

@@ -85,21 +85,21 @@ impl Credentials {
         format!("azure:// ({}, scope {})", name(c.credential), c.scope)
     }
 
-    async fn access_token(&self) -> Result<AccessToken> {
+    async fn access_token(&self, clock: &Clock) -> Result<AccessToken> {
         let requested = self.settings.config.credential;
         if requested != AzureCredential::Auto {
-            return self.one(requested, "").await;
+            return self.one(requested, "", clock).await;
         }
         let chosen = self.chosen.load(Ordering::Acquire);
         if let Some(kind) = CHAIN.get(chosen) {
             // Like DefaultAzureCredential: once a credential worked, it is the credential.
             return self
-                .one(*kind, " (chosen earlier by the credential chain)")
+                .one(*kind, " (chosen earlier by the credential chain)", clock)
                 .await;
         }
         let mut tried = Vec::new();
         for (i, kind) in CHAIN.iter().enumerate() {
-            match self.settings.attempt(*kind).await {
+            match self.settings.attempt(*kind, clock).await {
                 Ok(token) => {
                     self.chosen.store(i, Ordering::Release);
                     tracing::debug!(credential = name(*kind), "azure credential chain picked");
@@ -118,9 +118,9 @@ impl Credentials {
         ))
     }
 
-    async fn one(&self, kind: AzureCredential, note: &str) -> Result<AccessToken> {
+    async fn one(&self, kind: AzureCredential, note: &str, clock: &Clock) -> Result<AccessToken> {
         self.settings
-            .attempt(kind)
+            .attempt(kind, clock)
             .await
             .map_err(|f| failure_error(kind, note, f))
     }
@@ -161,7 +161,7 @@ fn fix(kind: AzureCredential) -> &'static str {
 impl Source for Credentials {
     fn fetch(self: Arc<Self>, clock: Clock) -> BoxFuture<Result<Lease<Token>>> {
         Box::pin(async move {
-            let token = self.access_token().await?;
+            let token = self.access_token(&clock).await?;
             lease(token, self.settings.config.user.clone(), clock.now_ms())
         })
     }

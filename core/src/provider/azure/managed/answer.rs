@@ -5,10 +5,8 @@
 
 use serde_json::{Map, Value};
 
+use super::super::http::MAX_TOKEN_SECONDS;
 use crate::when::{parse_datetime, unix_seconds};
-
-/// No token lives 300 years: an expiry past this many seconds from now is not one.
-const MAX_SECONDS: i64 = 10_000_000_000;
 
 pub(super) struct Parsed {
     pub secret: String,
@@ -50,7 +48,7 @@ pub(super) fn parse(body: &[u8], requested_at: i64) -> Result<Parsed, String> {
         }
         (None, None) => return Err("neither expires_on nor expires_in".into()),
     };
-    if expires_on.saturating_sub(requested_at).abs() > MAX_SECONDS {
+    if expires_on.saturating_sub(requested_at).abs() > MAX_TOKEN_SECONDS {
         return Err(format!("an expiry of {expires_on}, which no token has"));
     }
     Ok(Parsed {

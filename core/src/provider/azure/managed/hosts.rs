@@ -3,6 +3,7 @@
 
 use url::Url;
 
+use super::super::credentials::env;
 use crate::error::{Error, ErrorKind};
 
 /// The managed-identity hosts, in azure-identity's order of detection.
@@ -29,10 +30,6 @@ pub(super) enum Host {
 /// The Arc agent's local endpoint, used when the agent is installed and the variables are not set.
 const ARC_DEFAULT_ENDPOINT: &str = "http://localhost:40342/metadata/identity/oauth2/token";
 const ARC_AGENT: &str = "/opt/azcmagent/bin/himds";
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
 
 fn endpoint(var: &str, value: &str) -> Result<Url, Error> {
     Url::parse(value.trim())

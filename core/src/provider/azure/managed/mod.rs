@@ -17,9 +17,10 @@ use url::Url;
 
 use self::hosts::{Host, Selector};
 use super::config::AzureConfig;
-use super::credentials::Settings;
+use super::credentials::{Settings, env};
 use super::errors::{Failure, http_failure, scrub};
 use super::http::{Answer, SendError, error_details};
+use crate::cache::Clock;
 use crate::error::{Error, ErrorKind};
 
 const IMDS_API: &str = "2018-02-01";
@@ -29,7 +30,7 @@ const ARC_API: &str = "2020-06-01";
 const FABRIC_API: &str = "2019-07-01-preview";
 
 /// One token from the managed identity of this host.
-pub(super) async fn token(s: &Settings) -> Result<AccessToken, Failure> {
+pub(super) async fn token(s: &Settings, clock: &Clock) -> Result<AccessToken, Failure> {
     let host = Host::detect().map_err(Failure::Failed)?;
     let step = format!("managed identity ({})", host.name());
     let selector = selector(&s.config, &host).map_err(Failure::Failed)?;
@@ -51,7 +52,7 @@ pub(super) async fn token(s: &Settings) -> Result<AccessToken, Failure> {
     {
         query.push((name, value.as_str()));
     }
-    let requested_at = now();
+    let requested_at = clock.now_ms().div_euclid(1000);
     let (answer, secrets) = match &host {
         Host::Imds => {
             let url = with_query(&s.transport.imds_token_url(), IMDS_API, &query)?;
@@ -158,11 +159,9 @@ fn selector(c: &AzureConfig, host: &Host) -> Result<Option<(Selector, String)>, 
                 ),
             )),
         },
-        None => Ok(std::env::var("AZURE_CLIENT_ID")
-            .ok()
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty() && host.selector_param(Selector::Client).is_some())
-            .map(|v| (Selector::Client, v))),
+        None => Ok(env("AZURE_CLIENT_ID")
+            .filter(|_| host.selector_param(Selector::Client).is_some())
+            .map(|v| (Selector::Client, v.trim().to_string()))),
     }
 }
 
@@ -290,15 +289,8 @@ fn config(message: String) -> Failure {
     Failure::Failed(Error::new(ErrorKind::InvalidConfig, message))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 #[cfg(feature = "fuzzing")]
 /// [`answer::parse`] for the fuzz harness: the token and expiry, or why not.
-pub(crate) fn parse_answer(body: &[u8]) -> Result<(String, i64), String> {
-    answer::parse(body, now()).map(|p| (p.secret, p.expires_on))
+pub(crate) fn parse_answer(body: &[u8], requested_at: i64) -> Result<(String, i64), String> {
+    answer::parse(body, requested_at).map(|p| (p.secret, p.expires_on))
 }
