@@ -81,8 +81,11 @@ class Rig:
     def env(self, host: str, **extra: str) -> dict[str, str]:
         return self.hermetic_env(**{**HOSTS[host].env(self.mock), **extra})
 
-    def passmint(self, host: str, env: dict[str, str], *target: str) -> subprocess.CompletedProcess:
-        argv = [*HOSTS[host].wrap(self.mock), str(bins.PASSMINT), "token", "--json", *(target or ["azure://?credential=managed"])]
+    def passmint(self, host: str | None, env: dict[str, str], *target: str) -> subprocess.CompletedProcess:
+        """`passmint token --json` (default target: managed identity), in ``host``'s namespace if it
+        has one (None: none)."""
+        wrap = HOSTS[host].wrap(self.mock) if host else ()
+        argv = [*wrap, str(bins.PASSMINT), "token", "--json", *(target or ["azure://?credential=managed"])]
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=DEADLINE + 10, check=False)
 
     def reference(self, host: str, env: dict[str, str], js: bool = False, **opts: str) -> dict:
@@ -242,6 +245,14 @@ def render(template: str, token: str, now: int) -> tuple[str, int]:
     return template, exp
 
 
+def as_reference(r: subprocess.CompletedProcess) -> dict:
+    """passmint's CLI result in the references' shape: {token, expires_on} or {error}."""
+    if r.returncode != 0:
+        return {"error": r.stderr}
+    out = json.loads(r.stdout)
+    return {"token": out["token"], "expires_on": out["expires_at"]}
+
+
 def outcome(result: dict, exp: int) -> str:
     """'ok' (the expected expiry, ± 5 s), 'ok, expiry off by N min', or 'refused'."""
     if "token" not in result:
@@ -270,8 +281,7 @@ def test_answer_shapes_conform(rig, case):
     rig.mock.fault(HOSTS[host].route, body=body)
     env = rig.env(host)
     r = rig.passmint(host, env)
-    ours = {"token": json.loads(r.stdout)["token"], "expires_on": json.loads(r.stdout)["expires_at"]} \
-        if r.returncode == 0 else {"error": r.stderr}
+    ours = as_reference(r)
     py, js = rig.reference(host, env), rig.reference(host, env, js=True)
     got = (outcome(py, exp), outcome(js, exp), outcome(ours, exp))
     if py.get("token") is not None and outcome(py, exp) == "ok":
@@ -301,10 +311,8 @@ def test_cli_output_shapes_conform(rig, case):
     rig.clis.set_template(tool, template)
     env = rig.hermetic_env(**rig.clis.env(), TZ="America/New_York")
     env["PATH"] = rig.clis.bin_dir + ":" + env["PATH"]
-    r = subprocess.run([str(bins.PASSMINT), "token", "--json", f"azure://?credential={kind}"], env=env,
-                       capture_output=True, text=True, timeout=DEADLINE + 10, check=False)
-    ours = {"token": json.loads(r.stdout)["token"], "expires_on": json.loads(r.stdout)["expires_at"]} \
-        if r.returncode == 0 else {"error": r.stderr}
+    r = rig.passmint(None, env, f"azure://?credential={kind}")
+    ours = as_reference(r)
     py, js = azref.run(kind, env), azref.run(kind, env, js=True)
     issued = {x["token"]: x["expires_on"] for x in rig.clis.issued(tool)}
     # Each run printed its own token: judge each against the expiry it was printed with.
