@@ -7,7 +7,7 @@
 use std::ffi::OsStr;
 use std::io;
 use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -306,13 +306,10 @@ fn on_path(tool: &str) -> Result<(), Failure> {
     }
 }
 
-/// Runs the CLI as a child that dies with the fetch: when passmint's deadline drops the
-/// future, a hung `az` is killed rather than left behind. The SDK runs
-/// `/bin/sh -c "cd /bin && az …"`, and killing the shell alone leaves `az` running (found by
-/// tests/reliability/test_faults.py), so the child leads its own process group and the group is killed.
 /// Rewrites a CLI's successful output into the form the SDK reads (`cli_output.rs`).
 pub(super) type Normalize = fn(&[u8]) -> Option<Vec<u8>>;
 
+/// The SDK's executor for `az`/`azd`, run as a child that dies with the fetch (`child.rs`).
 struct Subprocess(Normalize);
 
 impl std::fmt::Debug for Subprocess {
@@ -324,18 +321,9 @@ impl std::fmt::Debug for Subprocess {
 #[async_trait::async_trait]
 impl Executor for Subprocess {
     async fn run(&self, program: &OsStr, args: &[&OsStr]) -> io::Result<Output> {
-        let child = tokio::process::Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0)
-            .spawn()?;
-        let group = KillGroupOnDrop(child.id());
-        let output = child.wait_with_output().await;
-        // Finished: whatever the CLI left running on purpose (az's telemetry upload) stays.
-        std::mem::forget(group);
+        let mut command = tokio::process::Command::new(program);
+        command.args(args);
+        let output = crate::child::output(command).await;
         output.map(|out| normalized(out, self.0))
     }
 }
@@ -348,18 +336,4 @@ pub(super) fn normalized(mut out: Output, normalize: Normalize) -> Output {
         out.stdout = stdout;
     }
     out
-}
-
-/// Kills a process group when dropped: the fetch was abandoned mid-run.
-struct KillGroupOnDrop(Option<u32>);
-
-impl Drop for KillGroupOnDrop {
-    fn drop(&mut self) {
-        if let Some(pgid) = self.0.and_then(|id| i32::try_from(id).ok()) {
-            // The group outlives its leader while a member runs, so the id is still the group's.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
-        }
-    }
 }
