@@ -113,7 +113,8 @@ fn fields(text: &str) -> Option<Fields> {
     if punct.iter().any(|(i, c)| b[*i] != *c) {
         return None;
     }
-    let rest = &text[19..];
+    // `get`: byte 19 may fall inside a multi-byte character (found by core/tests/fuzz_sdk.rs).
+    let rest = text.get(19..)?;
     if !rest.is_empty() {
         let frac = rest.strip_prefix(['.', ','])?;
         if frac.is_empty() || !frac.bytes().all(|c| c.is_ascii_digit()) {
@@ -157,11 +158,47 @@ fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// `secs` as `YYYY-MM-DDTHH:MM:SSZ`, the one form every parser reads (aws-config's included).
+pub(crate) fn format_utc(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Inverse of days_from_civil (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const T: i64 = 1_767_323_045; // 2026-01-02T03:04:05Z
+
+    #[test]
+    fn a_multibyte_character_where_the_fraction_starts_is_refused() {
+        assert_eq!(parse_datetime("2030-01-02T03:04:0\u{e9}Z"), None);
+        assert_eq!(parse_datetime("2030-01-02T03:04:05\u{e9}Z"), None);
+        assert_eq!(parse_local_datetime("2030-01-02 03:04:05\u{e9}"), None);
+    }
+
+    #[test]
+    fn formatting_round_trips() {
+        assert_eq!(format_utc(T), "2026-01-02T03:04:05Z");
+        for secs in [0, 951_782_400, 4_107_542_399, T, 253_402_300_799] {
+            assert_eq!(parse_datetime(&format_utc(secs)), Some(secs), "{secs}");
+        }
+    }
 
     #[test]
     fn every_zone_form_botocore_accepts() {
