@@ -9,6 +9,7 @@
 //! ```
 
 mod cache;
+mod child;
 mod deadline;
 pub mod driver_tls;
 mod error;
@@ -17,6 +18,7 @@ mod fork;
 pub mod fuzzing;
 mod kind;
 mod provider;
+mod proxy;
 mod redact;
 mod runtime;
 mod sdk_log;

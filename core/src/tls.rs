@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_http_client::tls::{TlsContext, TrustStore};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -40,26 +38,27 @@ fn ca_bundle() -> Result<Option<(Vec<u8>, String)>> {
     Ok(Some((pem, shown)))
 }
 
-/// An HTTP client for the AWS credential chain that also trusts `PASSMINT_CA_BUNDLE`, or
-/// `None` when it is unset (the SDK's default client is then used as is).
-pub(crate) fn aws_http_client() -> Result<Option<SharedHttpClient>> {
-    let Some((pem, shown)) = ca_bundle()? else {
-        return Ok(None);
-    };
-    let context = TlsContext::builder()
-        .with_trust_store(TrustStore::default().with_pem_certificate(pem))
+/// TLS settings for the AWS credential chain's client: system roots (and `SSL_CERT_FILE`)
+/// plus `PASSMINT_CA_BUNDLE` when set.
+pub(crate) fn aws_tls_context() -> Result<TlsContext> {
+    let mut store = TrustStore::default();
+    let mut shown = None;
+    if let Some((pem, path)) = ca_bundle()? {
+        store = store.with_pem_certificate(pem);
+        shown = Some(path);
+    }
+    TlsContext::builder()
+        .with_trust_store(store)
         .build()
         .map_err(|e| {
+            let what = shown.map_or("the system's CA certificates".to_string(), |p| {
+                format!("{CA_BUNDLE_VAR}={p}")
+            });
             Error::new(
                 ErrorKind::InvalidConfig,
-                format!("{CA_BUNDLE_VAR}={shown} is not a usable CA bundle: {e}"),
+                format!("{what} is not a usable CA bundle: {e}"),
             )
-        })?;
-    let client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .tls_context(context)
-        .build_https();
-    Ok(Some(client))
+        })
 }
 
 /// rustls settings for passmint's own HTTPS client: system roots plus `PASSMINT_CA_BUNDLE`.

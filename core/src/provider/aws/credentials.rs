@@ -75,14 +75,16 @@ struct PerProcessChain {
 
 impl PerProcessChain {
     async fn fetch(&self) -> Result<Lease<Credentials>> {
+        if let Some(command) = super::process::command(self.profile.as_deref()) {
+            return Ok(lease(super::process::run(&command).await?));
+        }
         let chain = match self.built.get() {
             Some(chain) => chain,
             None => {
                 let region = RegionProviderChain::first_try(Region::new(self.region.clone()));
                 let mut builder = DefaultCredentialsChain::builder().region(region);
-                if let Some(client) = crate::tls::aws_http_client()? {
-                    builder = builder.configure(ProviderConfig::default().with_http_client(client));
-                }
+                let client = super::transport::client()?;
+                builder = builder.configure(ProviderConfig::default().with_http_client(client));
                 if let Some(p) = &self.profile {
                     builder = builder.profile_name(p);
                 }
@@ -131,7 +133,7 @@ pub(super) fn credentials_error(e: &CredentialsError, profile: Option<&str>) -> 
 
 /// The AWS secrets this process holds, which an error must never quote, whatever the chain
 /// echoed: static keys and the tokens the container and web-identity providers send.
-fn known_secrets() -> Vec<String> {
+pub(super) fn known_secrets() -> Vec<String> {
     let vars = [
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",

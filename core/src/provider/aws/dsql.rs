@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use aws_credential_types::Credentials;
 
 use super::sigv4::{Presign, presign};
-use super::{Target, from_chain, validate_region};
+use super::{Target, from_chain, region, validate_region};
 use crate::error::{Error, Result};
 use crate::kind::ProviderKind;
 use crate::provider::registry::{Built, Ctx, Scheme};
@@ -64,29 +64,19 @@ pub(crate) fn parse(authority: &str, q: &Query) -> Result<DsqlConfig> {
     let host = authority.to_ascii_lowercase();
     validate_host(&host)?;
     let explicit = q.get("region")?.map(validate_region).transpose()?;
-    let (host, region) = if !host.contains('.') {
-        let Some(region) = explicit else {
-            return Err(Error::config(format!(
-                "dsql://{host} is a bare cluster id, which needs a region: add ?region=<region> (e.g. us-east-1) or use the full endpoint {host}.dsql.<region>.on.aws"
-            )));
-        };
-        (format!("{host}.dsql.{region}.on.aws"), region)
+    let profile = q.owned("profile")?;
+    let region = region::resolve(
+        "dsql",
+        &host,
+        explicit,
+        region_of(&host),
+        profile.as_deref(),
+    )?;
+    // A bare cluster id expands to its endpoint in the region.
+    let host = if host.contains('.') {
+        host
     } else {
-        let region = match (explicit, region_of(&host)) {
-            (Some(e), Some(p)) if e != p => {
-                return Err(Error::config(format!(
-                    "region `{e}` contradicts the endpoint's region `{p}`: drop ?region= or fix it"
-                )));
-            }
-            (Some(e), _) => e,
-            (None, Some(p)) => p,
-            (None, None) => {
-                return Err(Error::config(format!(
-                    "cannot tell the region of `{host}`: add ?region=<region> (e.g. us-east-1)"
-                )));
-            }
-        };
-        (host, region)
+        format!("{host}.dsql.{region}.on.aws")
     };
     let expires_in = match q.get("expires_in")? {
         None => DEFAULT_EXPIRES_IN,
@@ -105,7 +95,7 @@ pub(crate) fn parse(authority: &str, q: &Query) -> Result<DsqlConfig> {
         region,
         user: q.owned("user")?.unwrap_or_else(|| "admin".to_string()),
         expires_in,
-        profile: q.owned("profile")?,
+        profile,
     })
 }
 

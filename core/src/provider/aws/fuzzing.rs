@@ -1,8 +1,9 @@
 //! What aws-config makes of the credential sources' answers, and what passmint makes of
 //! that, for `passmint::fuzzing` (core/tests/fuzz_*.rs).
 //!
-//! Each [`AwsSource`] builds the SDK's own provider for that source with a canned answer
-//! instead of a network (or, for `credential_process`, a command that prints the answer);
+//! Each [`AwsSource`] builds the provider a chain would use for that source (the SDK's, or for
+//! `credential_process` passmint's own) with a canned answer instead of a network (or a
+//! command that prints the answer);
 //! its credentials then sign a DSQL token exactly as a provider would, and its errors go
 //! through the same classification. Nothing is sent anywhere.
 
@@ -10,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_config::Region;
-use aws_config::credential_process::CredentialProcessProvider;
 use aws_config::ecs::EcsCredentialsProvider;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::web_identity_token::{StaticConfiguration, WebIdentityTokenCredentialsProvider};
@@ -56,20 +56,21 @@ pub async fn aws_answer(source: AwsSource, answer: &[u8]) -> Result<Token> {
             // Without a sleep the provider does not retry: it re-reads the same canned answer
             // after a backoff of up to seconds when an answer does not parse, which tests
             // nothing more and would starve the fuzzer (the fault matrix counts those retries).
+            // The answer passes through passmint's transport, as a metadata answer does.
             let config = ProviderConfig::empty()
                 .with_region(Some(Region::new("us-east-1")))
-                .with_http_client(canned(answer));
+                .with_http_client(super::transport::normalizing(canned(answer)));
             EcsCredentialsProvider::builder()
                 .configure(&config)
                 .build()
                 .provide_credentials()
                 .await
+                .map_err(|e| credentials_error(&e, None))
         }
         AwsSource::Process => {
+            // passmint runs a profile's credential_process itself (process.rs).
             let files = Scratch::new(answer)?;
-            CredentialProcessProvider::new(files.command())
-                .provide_credentials()
-                .await
+            super::process::run(&files.command()).await
         }
         AwsSource::WebIdentity => {
             let files = Scratch::new(b"eyJhbGciOiJub25lIn0.e30.")?;
@@ -83,9 +84,10 @@ pub async fn aws_answer(source: AwsSource, answer: &[u8]) -> Result<Token> {
                 .build()
                 .provide_credentials()
                 .await
+                .map_err(|e| credentials_error(&e, None))
         }
     };
-    let creds = result.map_err(|e| credentials_error(&e, None))?;
+    let creds = result?;
     let parts = split(DSQL_URL, "dsql://")?;
     let config = dsql::parse(
         parts.authority,

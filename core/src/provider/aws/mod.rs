@@ -9,8 +9,12 @@ mod dsql;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod offline;
+mod process;
+mod profile;
 mod rds;
+mod region;
 mod sigv4;
+mod transport;
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};

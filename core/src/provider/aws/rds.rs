@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use aws_credential_types::Credentials;
 
 use super::sigv4::{Presign, presign, push_rfc3986};
-use super::{Target, from_chain, validate_region};
+use super::{Target, from_chain, region, validate_region};
 use crate::error::{Error, Result};
 use crate::kind::ProviderKind;
 use crate::provider::registry::{Built, Ctx, Scheme};
@@ -71,24 +71,15 @@ pub(crate) fn parse(authority: &str, q: &Query) -> Result<RdsConfig> {
             "rds:// needs ?user=<role>: the database user is signed into the token",
         ));
     };
-    let region = match (
-        q.get("region")?.map(validate_region).transpose()?,
-        region_of(&host),
-    ) {
-        (Some(e), _) => e,
-        (None, Some(p)) => p,
-        (None, None) => {
-            return Err(Error::config(format!(
-                "cannot tell the AWS region of `{host}`: add ?region=<region> (e.g. eu-west-1); passmint never guesses us-east-1"
-            )));
-        }
-    };
+    let profile = q.owned("profile")?;
+    let explicit = q.get("region")?.map(validate_region).transpose()?;
+    let region = region::resolve("rds", &host, explicit, region_of(&host), profile.as_deref())?;
     Ok(RdsConfig {
         host,
         port,
         user,
         region,
-        profile: q.owned("profile")?,
+        profile,
     })
 }
 
@@ -115,11 +106,9 @@ fn for_postgres(pg: &PgTarget, ctx: &Ctx) -> Option<Result<Built>> {
             "the postgres URL has no user, and RDS signs the user into the token: write postgresql://<role>@host/db",
         )));
     };
-    let Some(region) = region_of(host) else {
-        return Some(Err(Error::config(format!(
-            "cannot tell the AWS region of `{host}`: pass rds://{host}:{}?user=…&region=<region> instead",
-            pg.port
-        ))));
+    let region = match region::resolve("rds", host, None, region_of(host), None) {
+        Ok(region) => region,
+        Err(e) => return Some(Err(e)),
     };
     let config = RdsConfig {
         host: host.clone(),

@@ -3,7 +3,8 @@
 //! The SDK's default client is reqwest (a second HTTP stack) and its IMDS address is a
 //! hard-coded constant. Injecting this client gives one rustls stack, trust in
 //! `PASSMINT_CA_BUNDLE`, `AZURE_POD_IDENTITY_AUTHORITY_HOST` for IMDS (honoured by the
-//! Python and JS SDKs, not by Rust's), bounded response bodies and the IMDS probe.
+//! Python and JS SDKs, not by Rust's), bounded response bodies, the IMDS probe, and proxies
+//! from the environment for Entra ID, never for managed-identity endpoints (`proxy.rs`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use url::Url;
 
 use crate::error::{Error, ErrorKind, Result, error_chain};
 use crate::fork::ProcessLocal;
-use crate::tls;
+use crate::{proxy, tls};
 
 /// Where the SDK sends IMDS requests; rewritten when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is set.
 const IMDS_ORIGIN: &str = "http://169.254.169.254";
@@ -35,13 +36,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// docs/DESIGN.md §2 rule 5: off Azure nothing answers at the IMDS address; do not wait for it.
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub(super) type HyperClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(super) type HyperClient = Client<HttpsConnector<proxy::Connector>, Full<Bytes>>;
 
 pub(crate) struct Transport {
     tls: Arc<rustls::ClientConfig>,
     /// Built in each process that uses it: a client's connection pool belongs to the runtime
-    /// that made it, and a parent thread may hold its lock at fork time.
+    /// that made it, and a parent thread may hold its lock at fork time. `client` goes
+    /// direct (managed-identity endpoints); `via_proxy` follows the environment's proxy rules
+    /// (Entra ID, through the SDK).
     client: ProcessLocal<HyperClient>,
+    via_proxy: ProcessLocal<HyperClient>,
     /// The IMDS origin requests go to (scheme, host, port, optional path prefix).
     imds_base: String,
 }
@@ -78,13 +82,19 @@ impl Transport {
         Ok(Transport {
             tls: tls::rustls_config()?,
             client: ProcessLocal::new(),
+            via_proxy: ProcessLocal::new(),
             imds_base,
         })
     }
 
     fn client(&self) -> &HyperClient {
         self.client
-            .get_or_init(|| build_client((*self.tls).clone()))
+            .get_or_init(|| build_client((*self.tls).clone(), None))
+    }
+
+    fn client_via_proxy(&self) -> &HyperClient {
+        self.via_proxy
+            .get_or_init(|| build_client((*self.tls).clone(), Some(proxy::from_env())))
     }
 
     /// The IMDS token URL actually used, for messages.
@@ -122,8 +132,12 @@ impl Transport {
     }
 }
 
-/// A client over `tls` with passmint's connection settings.
-pub(super) fn build_client(tls: rustls::ClientConfig) -> HyperClient {
+/// A client over `tls` with passmint's connection settings, through the proxies `rules` name
+/// (direct when `None`).
+pub(super) fn build_client(
+    tls: rustls::ClientConfig,
+    rules: Option<Arc<hyper_util::client::proxy::matcher::Matcher>>,
+) -> HyperClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -132,7 +146,7 @@ pub(super) fn build_client(tls: rustls::ClientConfig) -> HyperClient {
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http);
+        .wrap_connector(proxy::Connector::new(http, rules));
     // No idle connections: tokens are fetched about once an hour.
     Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(0)
@@ -254,8 +268,8 @@ impl HttpClient for Transport {
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
-        let answer = self
-            .send(method, request.url(), &headers, body)
+        let url = self.rewrite(request.url());
+        let answer = send_with(self.client_via_proxy(), method, &url, &headers, body)
             .await
             .map_err(|e| {
                 let kind = match e {

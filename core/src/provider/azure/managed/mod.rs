@@ -110,7 +110,7 @@ pub(super) async fn token(s: &Settings, clock: &Clock) -> Result<AccessToken, Fa
             }
             let pin = fabric::thumbprint(thumbprint).map_err(|m| config(format!("{step}: {m}")))?;
             let url = with_query(endpoint.as_str(), FABRIC_API, &query)?;
-            let client = super::http::build_client(fabric::pinned_tls(pin));
+            let client = super::http::build_client(fabric::pinned_tls(pin), None);
             let answer = super::http::send_with(
                 &client,
                 Method::GET,
