@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import ssl
 import subprocess
 import time
@@ -27,10 +26,10 @@ from harness.azure import (
     jwt,
     system_identity_claims,
 )
+from harness.conformance import documented, outcome, row_message
 
 UAMI_CLIENT = "11111111-2222-4333-8444-555555555555"
 TOP = Path(__file__).resolve().parents[2]
-CONFORMANCE_DOC = TOP / "docs" / "CONFORMANCE.md"
 DEADLINE = 10
 
 
@@ -253,24 +252,6 @@ def as_reference(r: subprocess.CompletedProcess) -> dict:
     return {"token": out["token"], "expires_on": out["expires_at"]}
 
 
-def outcome(result: dict, exp: int) -> str:
-    """'ok' (the expected expiry, ± 5 s), 'ok, expiry off by N min', or 'refused'."""
-    if "token" not in result:
-        return "refused"
-    off = result["expires_on"] - exp
-    return "ok" if abs(off) <= 5 else f"ok, expiry off by {round(off / 60)} min"
-
-
-def documented() -> dict[str, tuple[str, str, str]]:
-    """docs/CONFORMANCE.md's rows: id -> (azure-identity, @azure/identity, passmint)."""
-    rows = {}
-    for line in CONFORMANCE_DOC.read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 6 and re.fullmatch(r"`[A-Za-z0-9_.-]+`", cells[0]):
-            rows[cells[0].strip("`")] = (cells[-3], cells[-2], cells[-1])
-    return rows
-
-
 @pytest.mark.parametrize("case", NOW_SHAPES)
 def test_answer_shapes_conform(rig, case):
     host, template = NOW_SHAPES[case]
@@ -288,7 +269,7 @@ def test_answer_shapes_conform(rig, case):
         assert got[2] == "ok", (case, got, r.stderr)
     if "token" not in py and "token" not in js:
         assert r.returncode != 0 and "PROVIDER_RESPONSE" in r.stderr and token not in r.stderr, r.stderr
-    assert documented().get(case) == got, f"docs/CONFORMANCE.md row for `{case}` should end | {' | '.join(got)} |"
+    assert documented().get(case) == got, row_message(case, got)
 
 
 CLI_SHAPES = {
@@ -321,4 +302,4 @@ def test_cli_output_shapes_conform(rig, case):
         assert got[2] == "ok", (case, got, r.stderr)
     if "token" not in py and "token" not in js:
         assert r.returncode != 0, r.stdout
-    assert documented().get(case) == got, f"docs/CONFORMANCE.md row for `{case}` should end | {' | '.join(got)} |"
+    assert documented().get(case) == got, row_message(case, got)
