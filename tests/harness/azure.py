@@ -519,6 +519,49 @@ def _oidc(mock: MockIdentityServer, req: Request) -> Reply:
     })
 
 
+def token_endpoint(req: Request) -> str:
+    """The token endpoint as the client addressed it (an assertion's audience)."""
+    return f"{'https' if req.tls else 'http'}://{req.headers.get('host', '')}{req.path}"
+
+
+def check_certificate_assertion(assertion: str, cert_pem: str, client_id: str, audience: str) -> str:
+    """Why a client assertion signed with ``cert_pem``'s key is not valid ('' if it is), as
+    Entra ID checks it: RS256 or PS256, a thumbprint of the registered certificate, the
+    signature, and the claims."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    def b64(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    head_b64, body_b64, sig_b64 = assertion.split(".")
+    header, claims = json.loads(b64(head_b64)), json.loads(b64(body_b64))
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    s256 = base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).rstrip(b"=").decode()
+    s1 = base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA1())).rstrip(b"=").decode()
+    sent = {k: str(header.get(k, "")).rstrip("=") for k in ("x5t#S256", "x5t")}
+    if sent["x5t#S256"] != s256 and sent["x5t"] != s1:
+        return "The thumbprint is not of a certificate registered for the app."
+    alg = header.get("alg")
+    pad = {"PS256": padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
+           "RS256": padding.PKCS1v15()}.get(alg)
+    if pad is None:
+        return f"Unsupported algorithm {alg}."
+    try:
+        cert.public_key().verify(b64(sig_b64), f"{head_b64}.{body_b64}".encode(), pad, hashes.SHA256())
+    except Exception:  # noqa: BLE001 - InvalidSignature and malformed input alike
+        return "The signature does not verify."
+    now = time.time()
+    if claims.get("aud") != audience:
+        return f"Audience {claims.get('aud')!r} is not {audience!r}."
+    if claims.get("iss") != client_id or claims.get("sub") != client_id:
+        return "iss and sub must be the client id."
+    if not (claims.get("exp", 0) > now >= claims.get("nbf", claims.get("iat", now)) - 300):
+        return "The assertion is expired or not yet valid."
+    return ""
+
+
 def _token(mock: MockIdentityServer, req: Request) -> Reply:
     if req.method != "POST":
         return _aad_error(405, "invalid_request", 900561, "The endpoint only accepts POST requests.")
@@ -548,11 +591,18 @@ def _token(mock: MockIdentityServer, req: Request) -> Reply:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             return _aad_error(400, "invalid_request", 700023,
                               "Invalid client_assertion_type; expected " + ASSERTION_TYPE + ".")
-        if assertion != mock.federated_assertion:
+        certificate = mock.azure_certificates.get(client_id)
+        if certificate is not None and assertion.count(".") == 2:
+            why = check_certificate_assertion(assertion, certificate, client_id, token_endpoint(req))
+            if why:
+                return _aad_error(401, "invalid_client", 700027, f"Client assertion failed signature validation. {why}")
+            kind = "certificate"
+        elif assertion != mock.federated_assertion:
             return _aad_error(401, "invalid_client", 700213,
                               f"No matching federated identity record found for presented assertion. "
                               f"Assertion audience: 'api://AzureADTokenExchange'. App: '{client_id}'.")
-        kind = "federated"
+        else:
+            kind = "federated"
     elif secret is not None:
         registered = mock.azure_apps.get(client_id)
         if registered is None:

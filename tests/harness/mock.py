@@ -98,6 +98,8 @@ class MockIdentityServer:
         self._azure_claims: dict[str, dict[str, Any]] = {}
         self._azure_queued: dict[str, list[str]] = {}
         self.azure_apps: dict[str, str] = {}
+        # client id -> PEM certificates registered for certificate auth.
+        self.azure_certificates: dict[str, str] = {}
         self.identity_header: str | None = None
         self.arc_key = ""
         self.arc_echoes = True
@@ -197,6 +199,7 @@ class MockIdentityServer:
             # Agents that support user-assigned identities name the one they answered for.
             self.arc_echoes = True
             self.azure_apps = {azure.DEFAULT_CLIENT_ID: secret}
+            self.azure_certificates = {}
             self.azure_app_name = azure.DEFAULT_APP_NAME
             self.azure_uami_name = azure.DEFAULT_UAMI_NAME
             self._azure_claims.clear()
@@ -221,6 +224,11 @@ class MockIdentityServer:
             self.azure_apps = {**self.azure_apps, client_id: secret}
             self._azure_secrets.append(secret)
         return secret
+
+    def azure_certificate(self, client_id: str, cert_pem: str) -> None:
+        """Register a certificate for ``client_id``'s certificate auth (client assertions)."""
+        with self._lock:
+            self.azure_certificates = {**self.azure_certificates, client_id: cert_pem}
 
     def set_azure_claims(self, route: str, claims: dict[str, Any]) -> None:
         """Merge ``claims`` into every token ``route`` issues (None removes a claim)."""

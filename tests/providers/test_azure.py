@@ -340,6 +340,45 @@ def test_chain_with_nothing_available_names_every_step(rig):
     assert "az login" in failure.line and "AZURE_CLIENT_ID" in failure.line
 
 
+# AZURE_TOKEN_CREDENTIALS narrows `auto` as it narrows DefaultAzureCredential (azure-identity
+# _internal/utils.py process_credential_exclusions): any case, surrounding space ignored.
+@pytest.mark.parametrize(("value", "sources", "picked"), [
+    ("prod", ("appservice", "cli"), "azure-appservice"),
+    ("dev", ("appservice", "cli"), "az"),
+    (" AzureCliCredential ", ("secret", "appservice", "cli"), "az"),
+    ("ManagedIdentityCredential", ("secret", "appservice", "cli"), "azure-appservice"),
+    ("environmentcredential", ("secret", "appservice", "cli"), "azure-token"),
+    ("AzureDeveloperCliCredential", ("appservice", "cli"), "azd"),
+])
+def test_azure_token_credentials_narrows_the_chain(rig, value, sources, picked):
+    out = rig.token(rig.env(*sources, AZURE_TOKEN_CREDENTIALS=value))
+    assert out["source"] == picked, out
+    if picked.startswith("azure-"):
+        assert rig.clis.calls() == []
+
+
+def test_prod_never_runs_az(rig):
+    failure = rig.fail(rig.env("cli", AZURE_TOKEN_CREDENTIALS="prod"))
+    assert failure.code == "CREDENTIAL_UNAVAILABLE", failure.line
+    assert "AZURE_TOKEN_CREDENTIALS" in failure.line and "azure cli" not in failure.line.lower()
+    assert rig.clis.calls() == []
+
+
+def test_the_url_wins_over_azure_token_credentials(rig):
+    out = rig.token(rig.env("appservice", "cli", AZURE_TOKEN_CREDENTIALS="prod"), credential="cli")
+    assert out["source"] == "az"
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("production", "is not one of dev, prod"),
+    ("VisualStudioCodeCredential", "does not run"),
+])
+def test_a_bad_azure_token_credentials_is_a_config_error(rig, value, says):
+    failure = rig.fail(rig.env("appservice", AZURE_TOKEN_CREDENTIALS=value))
+    assert failure.code == "INVALID_CONFIG" and says in failure.line, failure.line
+    assert rig.mock.requests() == []
+
+
 # --- IMDS absent, hung endpoints, caching ----------------------------------------------
 
 def fake_time(rig) -> float:

@@ -14,6 +14,66 @@ pub(crate) enum AzureCredential {
     Azd,
 }
 
+/// The credential kinds, in the order the `auto` chain tries them (docs/DESIGN.md §4).
+pub(crate) const CHAIN: &[AzureCredential] = &[
+    AzureCredential::Environment,
+    AzureCredential::Workload,
+    AzureCredential::Managed,
+    AzureCredential::Cli,
+    AzureCredential::Azd,
+];
+
+/// `AZURE_TOKEN_CREDENTIALS`, as azure-identity reads it (trimmed, any case): `dev` and `prod`
+/// narrow the chain to the developer's or the deployment's credentials, a credential's class
+/// name to that one alone.
+const TOKEN_CREDENTIALS_VAR: &str = "AZURE_TOKEN_CREDENTIALS";
+const NARROWED: &[(&str, &[AzureCredential])] = &[
+    ("dev", &[AzureCredential::Cli, AzureCredential::Azd]),
+    (
+        "prod",
+        &[
+            AzureCredential::Environment,
+            AzureCredential::Workload,
+            AzureCredential::Managed,
+        ],
+    ),
+    ("environmentcredential", &[AzureCredential::Environment]),
+    ("workloadidentitycredential", &[AzureCredential::Workload]),
+    ("managedidentitycredential", &[AzureCredential::Managed]),
+    ("azureclicredential", &[AzureCredential::Cli]),
+    ("azuredeveloperclicredential", &[AzureCredential::Azd]),
+];
+/// azure-identity's other names: valid there, and developer tools passmint does not run.
+const NOT_OFFERED: &[&str] = &[
+    "visualstudiocodecredential",
+    "azurepowershellcredential",
+    "interactivebrowsercredential",
+];
+
+/// The chain `auto` tries here: all of it, or what `AZURE_TOKEN_CREDENTIALS` leaves.
+fn chain_from_env() -> Result<&'static [AzureCredential]> {
+    let value = std::env::var(TOKEN_CREDENTIALS_VAR)
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if value.is_empty() {
+        return Ok(CHAIN);
+    }
+    if let Some((_, chain)) = NARROWED.iter().find(|(name, _)| *name == value) {
+        return Ok(chain);
+    }
+    let valid: Vec<&str> = NARROWED.iter().map(|(name, _)| *name).collect();
+    let why = if NOT_OFFERED.contains(&value.as_str()) {
+        "names a credential passmint does not run".to_string()
+    } else {
+        format!("is not one of {}", valid.join(", "))
+    };
+    Err(Error::config(format!(
+        "{TOKEN_CREDENTIALS_VAR}={} {why}: set it to one of those (any case), unset it, or pick one credential with azure://?credential=…",
+        shorten(&value)
+    )))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AzureCloud {
     Public,
@@ -45,6 +105,9 @@ impl AzureCloud {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct AzureConfig {
     pub credential: AzureCredential,
+    /// What `auto` tries, in order (`AZURE_TOKEN_CREDENTIALS` may narrow it); `credential=`
+    /// in the URL wins over it.
+    pub chain: &'static [AzureCredential],
     pub client_id: Option<String>,
     pub object_id: Option<String>,
     pub resource_id: Option<String>,
@@ -144,8 +207,13 @@ pub(super) fn parse(authority: &str, q: &Query) -> Result<AzureConfig> {
         None => cloud.default_scope().to_string(),
         Some(s) => scope(s, q.flag("allow_custom_scope")?)?,
     };
+    let chain = match credential {
+        AzureCredential::Auto => chain_from_env()?,
+        _ => CHAIN,
+    };
     Ok(AzureConfig {
         credential,
+        chain,
         client_id,
         object_id,
         resource_id,
@@ -203,12 +271,17 @@ fn guid(v: &str, name: &str) -> Result<String> {
 
 /// A postgres URL's `*.postgres.database.azure.com` host (or a sovereign cloud's): the
 /// credential chain, that cloud's scope, the URL's user.
-pub(super) fn for_postgres(pg: &PgTarget) -> Option<AzureConfig> {
+pub(super) fn for_postgres(pg: &PgTarget) -> Option<Result<AzureConfig>> {
     let cloud = AzureCloud::ALL
         .into_iter()
         .find(|c| pg.host.ends_with(c.postgres_suffix()))?;
-    Some(AzureConfig {
+    let chain = match chain_from_env() {
+        Ok(chain) => chain,
+        Err(e) => return Some(Err(e)),
+    };
+    Some(Ok(AzureConfig {
         credential: AzureCredential::Auto,
+        chain,
         client_id: None,
         object_id: None,
         resource_id: None,
@@ -216,5 +289,5 @@ pub(super) fn for_postgres(pg: &PgTarget) -> Option<AzureConfig> {
         cloud,
         scope: cloud.default_scope().to_string(),
         user: pg.user.clone(),
-    })
+    }))
 }

@@ -16,29 +16,21 @@ use azure_core::credentials::{AccessToken, Secret, TokenCredential};
 use azure_core::http::{ClientOptions, HttpClient, RetryOptions, Transport as AzTransport};
 use azure_identity::{
     AzureCliCredential, AzureCliCredentialOptions, AzureDeveloperCliCredential,
-    AzureDeveloperCliCredentialOptions, ClientAssertionCredentialOptions, ClientSecretCredential,
-    ClientSecretCredentialOptions, Executor, WorkloadIdentityCredential,
-    WorkloadIdentityCredentialOptions,
+    AzureDeveloperCliCredentialOptions, ClientAssertionCredential,
+    ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+    Executor, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
+use super::certificate;
 use super::config::{AzureCloud, AzureConfig, AzureCredential};
 use super::errors::{Failure, classify};
 use super::http::Transport;
 use crate::cache::Clock;
 use crate::error::{Error, ErrorKind};
 
-/// The credential kinds, in the order the `auto` chain tries them (docs/DESIGN.md §4).
-pub(super) const CHAIN: [AzureCredential; 5] = [
-    AzureCredential::Environment,
-    AzureCredential::Workload,
-    AzureCredential::Managed,
-    AzureCredential::Cli,
-    AzureCredential::Azd,
-];
-
 pub(super) fn name(kind: AzureCredential) -> &'static str {
     match kind {
-        AzureCredential::Environment => "environment (client secret)",
+        AzureCredential::Environment => "environment (service principal)",
         AzureCredential::Workload => "workload identity",
         AzureCredential::Managed => "managed identity",
         AzureCredential::Cli => "Azure CLI",
@@ -102,7 +94,7 @@ impl Settings {
         clock: &Clock,
     ) -> Result<AccessToken, Failure> {
         match kind {
-            AzureCredential::Environment => self.environment().await,
+            AzureCredential::Environment => self.environment(clock).await,
             AzureCredential::Workload => self.workload().await,
             AzureCredential::Managed => super::managed::token(self, clock).await,
             AzureCredential::Cli => self.cli().await,
@@ -126,15 +118,23 @@ impl Settings {
             .map_err(|e| classify(name(kind), &e, secrets))
     }
 
-    async fn environment(&self) -> Result<AccessToken, Failure> {
-        let tenant = self.tenant();
-        let client_id = env("AZURE_CLIENT_ID");
+    /// A service principal from the environment, as azure-identity's EnvironmentCredential
+    /// reads it: a client secret, else a client certificate.
+    async fn environment(&self, clock: &Clock) -> Result<AccessToken, Failure> {
         let secret = env("AZURE_CLIENT_SECRET");
-        let (Some(tenant), Some(client_id), Some(secret)) = (tenant, client_id, secret) else {
+        let certificate = env(certificate::PATH_VAR);
+        let (Some(tenant), Some(client_id), true) = (
+            self.tenant(),
+            env("AZURE_CLIENT_ID"),
+            secret.is_some() || certificate.is_some(),
+        ) else {
             let missing: Vec<&str> = [
                 ("AZURE_TENANT_ID", self.tenant().is_none()),
                 ("AZURE_CLIENT_ID", env("AZURE_CLIENT_ID").is_none()),
-                ("AZURE_CLIENT_SECRET", env("AZURE_CLIENT_SECRET").is_none()),
+                (
+                    "AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH)",
+                    secret.is_none() && certificate.is_none(),
+                ),
             ]
             .into_iter()
             .filter_map(|(n, missing)| missing.then_some(n))
@@ -144,8 +144,15 @@ impl Settings {
                 missing.join(", ")
             )));
         };
+        let authority = self.authority()?;
+        let Some(secret) = secret else {
+            let path = certificate.unwrap_or_default();
+            return self
+                .certificate(tenant, client_id, &path, authority, clock)
+                .await;
+        };
         let options = ClientSecretCredentialOptions {
-            client_options: self.client_options(Some(self.authority()?)),
+            client_options: self.client_options(Some(authority)),
         };
         let built = ClientSecretCredential::new(
             &tenant,
@@ -155,6 +162,34 @@ impl Settings {
         );
         self.run(AzureCredential::Environment, built, &[&secret])
             .await
+    }
+
+    /// The client certificate credential, with passmint's own assertion (`certificate.rs`).
+    async fn certificate(
+        &self,
+        tenant: String,
+        client_id: String,
+        path: &str,
+        authority: String,
+        clock: &Clock,
+    ) -> Result<AccessToken, Failure> {
+        let send_chain = certificate::send_chain(env(certificate::SEND_CHAIN_VAR).as_deref());
+        let loaded = certificate::Certificate::load(path, send_chain).map_err(Failure::Failed)?;
+        let audience = format!(
+            "{}/{tenant}/oauth2/v2.0/token",
+            authority.trim_end_matches('/')
+        );
+        let assertion = certificate::Assertion {
+            certificate: Arc::new(loaded),
+            client_id: client_id.clone(),
+            audience,
+            clock: clock.clone(),
+        };
+        let options = ClientAssertionCredentialOptions {
+            client_options: self.client_options(Some(authority)),
+        };
+        let built = ClientAssertionCredential::new(tenant, client_id, assertion, Some(options));
+        self.run(AzureCredential::Environment, built, &[]).await
     }
 
     async fn workload(&self) -> Result<AccessToken, Failure> {

@@ -4,6 +4,7 @@
 //! (the crate has no DefaultAzureCredential), an IMDS probe and redirect, one deadline per
 //! fetch, caching of CLI tokens, usernames from claims, and errors that say what to do.
 
+mod certificate;
 mod claims;
 mod cli_output;
 mod config;
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use azure_core::credentials::AccessToken;
 
 pub(crate) use self::config::{AzureConfig, AzureCredential};
-use self::credentials::{CHAIN, Settings, name};
+use self::credentials::{Settings, name};
 use self::errors::Failure;
 use super::registry::{Built, Ctx, Scheme, Source};
 use crate::cache::{BoxFuture, Clock, Lease};
@@ -44,7 +45,7 @@ fn build(authority: &str, query: &Query, _ctx: &Ctx) -> Result<Built> {
 }
 
 fn for_postgres(pg: &PgTarget, _ctx: &Ctx) -> Option<Result<Built>> {
-    config::for_postgres(pg).map(built)
+    config::for_postgres(pg).map(|config| built(config?))
 }
 
 fn built(config: AzureConfig) -> Result<Built> {
@@ -59,12 +60,12 @@ fn built(config: AzureConfig) -> Result<Built> {
 }
 
 const NONE_CHOSEN: usize = usize::MAX;
-const CHAIN_FIX: &str = "To fix: run `az login` (developer machine); or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (service principal); or run on Azure with a managed identity (user-assigned: azure://?client_id=<id>); or pick one with azure://?credential=environment|workload|managed|cli|azd";
+const CHAIN_FIX: &str = "To fix: run `az login` (developer machine); or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH (service principal); or run on Azure with a managed identity (user-assigned: azure://?client_id=<id>); or pick one with azure://?credential=environment|workload|managed|cli|azd";
 
 /// The credentials of one provider: a fixed kind, or the `auto` chain with its memory.
 pub(crate) struct Credentials {
     settings: Settings,
-    /// The chain's pick once a credential has worked (index into [`CHAIN`]).
+    /// The chain's pick once a credential has worked (index into the config's `chain`).
     chosen: AtomicUsize,
 }
 
@@ -91,14 +92,15 @@ impl Credentials {
             return self.one(requested, "", clock).await;
         }
         let chosen = self.chosen.load(Ordering::Acquire);
-        if let Some(kind) = CHAIN.get(chosen) {
+        let chain = self.settings.config.chain;
+        if let Some(kind) = chain.get(chosen) {
             // Like DefaultAzureCredential: once a credential worked, it is the credential.
             return self
                 .one(*kind, " (chosen earlier by the credential chain)", clock)
                 .await;
         }
         let mut tried = Vec::new();
-        for (i, kind) in CHAIN.iter().enumerate() {
+        for (i, kind) in chain.iter().enumerate() {
             match self.settings.attempt(*kind, clock).await {
                 Ok(token) => {
                     self.chosen.store(i, Ordering::Release);
@@ -112,8 +114,13 @@ impl Credentials {
         Err(Error::new(
             ErrorKind::CredentialUnavailable,
             format!(
-                "no Azure credential is available here. Tried, in order: {}. {CHAIN_FIX}",
-                tried.join("; ")
+                "no Azure credential is available here. Tried, in order: {}{}. {CHAIN_FIX}",
+                tried.join("; "),
+                if chain.len() < config::CHAIN.len() {
+                    " (only these: AZURE_TOKEN_CREDENTIALS narrows the chain)"
+                } else {
+                    ""
+                }
             ),
         ))
     }
@@ -144,7 +151,7 @@ fn failure_error(kind: AzureCredential, note: &str, failure: Failure) -> Error {
 fn fix(kind: AzureCredential) -> &'static str {
     match kind {
         AzureCredential::Environment => {
-            "Set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal"
+            "Set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH) for a service principal"
         }
         AzureCredential::Workload => {
             "Enable AKS workload identity for the pod (it sets AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID and AZURE_TENANT_ID)"
