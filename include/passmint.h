@@ -139,6 +139,23 @@ passmint_status passmint_provider_for_postgres_url(const char *pg_url,
 void passmint_provider_free(passmint_provider *p);
 
 /**
+ * The provider's health as JSON, without fetching: `{"cached", "expires_at",
+ * "next_refresh_at", "consecutive_failures", "last_error_kind", "last_error_message",
+ * "credential"}` (times in unix seconds, absent values `null`; `last_error_kind` is the
+ * status name without `PASSMINT_`). `consecutive_failures` above 0 while `cached` is true:
+ * refreshes are failing and the cached token is still served. On success `*out_json` is a
+ * new string to free with `passmint_string_free`.
+ */
+passmint_status passmint_provider_status_json(const passmint_provider *p,
+                                              char **out_json,
+                                              passmint_error **err);
+
+/**
+ * Frees a string passmint returned (`passmint_provider_status_json`). NULL is ignored.
+ */
+void passmint_string_free(char *s);
+
+/**
  * The status's name, e.g. `"PASSMINT_TIMEOUT"`: a static string, never NULL (an
  * out-of-range value gives `"PASSMINT_UNKNOWN"`).
  *

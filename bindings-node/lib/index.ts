@@ -18,7 +18,7 @@ import { nativeVersion } from './native'
 
 export { PassmintError, type ErrorCode } from './errors'
 export { Token, type ProviderKind } from './token'
-export { Provider } from './provider'
+export { Provider, type ProviderStatus } from './provider'
 export { azure, dsql, rds, type AzureOptions, type DsqlOptions, type RdsOptions } from './builders'
 export { type HelperOptions } from './tls'
 export { configureSequelize, type SequelizeLike, type SequelizeConnectionConfig, type TokenSource } from './sequelize'

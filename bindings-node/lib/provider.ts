@@ -4,8 +4,19 @@
  */
 
 import { NativeProvider, type NativeToken, type Failure } from './native'
-import { rethrown, settled, translated, requireString } from './errors'
+import { rethrown, settled, translated, requireString, type ErrorCode } from './errors'
 import { Token, type ProviderKind, inspectCustom } from './token'
+
+/** {@link Provider.status}: times in unix seconds, absent values `null`. */
+export interface ProviderStatus {
+  cached: boolean
+  expiresAt: number | null
+  nextRefreshAt: number | null
+  consecutiveFailures: number
+  lastErrorKind: ErrorCode | null
+  lastErrorMessage: string | null
+  credential: string | null
+}
 
 /** @internal Lets the builders hand a native provider to the constructor. */
 export const ADOPT = Symbol('adopt')
@@ -58,6 +69,25 @@ export class Provider {
 
   get kind(): ProviderKind {
     return this.#native.kind as ProviderKind
+  }
+
+  /**
+   * This provider's health, without fetching: whether a token is cached, when it expires and is
+   * next refreshed (unix seconds), failed refreshes since the last good one and the last error,
+   * and the credential in use. `consecutiveFailures > 0` while `cached` is true means refreshes
+   * are failing and the cached token is still served: alert before `expiresAt`.
+   */
+  status(): ProviderStatus {
+    const s = this.#native.status()
+    return {
+      cached: s.cached,
+      expiresAt: s.expiresAt ?? null,
+      nextRefreshAt: s.nextRefreshAt ?? null,
+      consecutiveFailures: s.consecutiveFailures,
+      lastErrorKind: (s.lastErrorKind ?? null) as ErrorCode | null,
+      lastErrorMessage: s.lastErrorMessage ?? null,
+      credential: s.credential ?? null,
+    }
   }
 
   /** The role the provider URL named, if any (see {@link Token.username} for the token's). */

@@ -17,6 +17,18 @@ use crate::errors::{Failure, Result, guarded, thrown};
 use crate::secret::Secret;
 
 /// A token as plain data; `lib/index.ts` wraps it in a `Token` whose inspect hides `secret`.
+/// `provider.status()`: the core's `Status`, its keys in camelCase.
+#[napi(object, object_from_js = false)]
+pub struct NativeStatus {
+    pub cached: bool,
+    pub expires_at: Option<i64>,
+    pub next_refresh_at: Option<i64>,
+    pub consecutive_failures: u32,
+    pub last_error_kind: Option<String>,
+    pub last_error_message: Option<String>,
+    pub credential: Option<String>,
+}
+
 #[napi(object, object_from_js = false)]
 pub struct NativeToken {
     #[napi(ts_type = "string")]
@@ -89,6 +101,21 @@ impl NativeProvider {
                 .map(Self::from)
                 .map_err(thrown)
         })
+    }
+
+    /// The provider's health, without fetching (`Provider::status` in the core).
+    #[napi]
+    pub fn status(&self) -> NativeStatus {
+        let s = self.inner.status();
+        NativeStatus {
+            cached: s.cached,
+            expires_at: s.expires_at,
+            next_refresh_at: s.next_refresh_at,
+            consecutive_failures: s.consecutive_failures,
+            last_error_kind: s.last_error_kind().map(|k| k.code().to_string()),
+            last_error_message: s.last_error_message().map(str::to_string),
+            credential: s.credential,
+        }
     }
 
     /// `"dsql"`, `"rds"` or `"azure"`.

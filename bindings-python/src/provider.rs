@@ -2,7 +2,7 @@ use std::sync::Mutex;
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyString, PyType};
+use pyo3::types::{PyDict, PyString, PyType};
 
 use crate::errors::{exception, to_py};
 use crate::token::Token;
@@ -202,6 +202,21 @@ impl Provider {
     /// `await p.token_info_async()`: `token_info()` without blocking the event loop.
     fn token_info_async<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         Provider::future(slf, info_of)
+    }
+
+    /// This provider's health, without fetching: `cached`, `expires_at`, `next_refresh_at`,
+    /// `consecutive_failures`, `last_error_kind`, `last_error_message`, `credential`.
+    fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.status();
+        let out = PyDict::new(py);
+        out.set_item("cached", s.cached)?;
+        out.set_item("expires_at", s.expires_at)?;
+        out.set_item("next_refresh_at", s.next_refresh_at)?;
+        out.set_item("consecutive_failures", s.consecutive_failures)?;
+        out.set_item("last_error_kind", s.last_error_kind().map(|k| k.code()))?;
+        out.set_item("last_error_message", s.last_error_message())?;
+        out.set_item("credential", s.credential)?;
+        Ok(out)
     }
 
     /// "azure", "dsql" or "rds".

@@ -1,5 +1,6 @@
 //! `passmint`: print a short-lived database password, for psql and for proxies that run a
 //! token command. Only the token goes to stdout; failures are one line on stderr.
+//! `passmint status` checks a provider (one fetch) and prints its health, never the token.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ const USAGE: &str = "\
 usage: passmint token [--json] <provider-url>
        passmint token [--json] --for <postgres-url>
        passmint token [--json]              (provider URL from PASSMINT_PROVIDER)
+       passmint status [--json] <provider-url> | --for <postgres-url>
        passmint --version
 
 Prints a short-lived database password minted from cloud identity.
@@ -19,6 +21,9 @@ Prints a short-lived database password minted from cloud identity.
                         azure://?credential=managed
   --for <postgres-url>  pick the provider from the server's host name
   --json                print {token, expires_at, username, provider}
+  status                fetch once and print the provider's health (credential in use,
+                        expiry, next refresh, failures, last error), never the token;
+                        --json prints provider.status()'s keys; the exit code is token's
 
 example: PGPASSWORD=\"$(passmint token --for postgresql://app@db.abc.eu-west-1.rds.amazonaws.com/app)\" psql ...";
 
@@ -28,7 +33,14 @@ enum Target {
     Environment,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Token,
+    Status,
+}
+
 struct Command {
+    action: Action,
     target: Target,
     json: bool,
 }
@@ -41,16 +53,17 @@ enum Parsed {
 
 fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut it = args.iter();
-    match it.next().map(String::as_str) {
+    let action = match it.next().map(String::as_str) {
         None | Some("-h") | Some("--help") | Some("help") => return Ok(Parsed::Help),
         Some("-V") | Some("--version") => return Ok(Parsed::Version),
-        Some("token") => {}
+        Some("token") => Action::Token,
+        Some("status") => Action::Status,
         Some(other) => {
             return Err(format!(
-                "unknown command `{other}`: try `passmint token <provider-url>`"
+                "unknown command `{other}`: try `passmint token <provider-url>` or `passmint status <provider-url>`"
             ));
         }
-    }
+    };
     let mut json = false;
     let mut target = None;
     while let Some(arg) = it.next() {
@@ -79,8 +92,13 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         }
     }
     match target {
-        Some(target) => Ok(Parsed::Run(Command { target, json })),
+        Some(target) => Ok(Parsed::Run(Command {
+            action,
+            target,
+            json,
+        })),
         None if std::env::var_os("PASSMINT_PROVIDER").is_some() => Ok(Parsed::Run(Command {
+            action,
             target: Target::Environment,
             json,
         })),
@@ -88,14 +106,63 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
     }
 }
 
-fn run(cmd: Command) -> Result<String, Error> {
+/// What to print, and the error that decides the exit code (status prints even then).
+fn run(cmd: Command) -> (Option<String>, Option<Error>) {
     let provider = match &cmd.target {
-        Target::Provider(url) => Provider::from_url(url)?,
-        Target::Postgres(url) => Provider::for_postgres_url(url)?,
-        Target::Environment => Provider::from_env()?,
+        Target::Provider(url) => Provider::from_url(url),
+        Target::Postgres(url) => Provider::for_postgres_url(url),
+        Target::Environment => Provider::from_env(),
     };
+    let provider = match provider {
+        Ok(p) => p,
+        Err(e) => return (None, Some(e)),
+    };
+    match cmd.action {
+        Action::Token => match token(&provider, cmd.json) {
+            Ok(out) => (Some(out), None),
+            Err(e) => (None, Some(e)),
+        },
+        Action::Status => {
+            let outcome = provider.token_blocking().err();
+            (Some(status(&provider, cmd.json)), outcome)
+        }
+    }
+}
+
+/// `passmint status`: the provider's `Status`, as JSON or as lines for a person.
+fn status(provider: &Provider, json: bool) -> String {
+    let s = provider.status();
+    if json {
+        return s.to_json();
+    }
+    let when = |t: Option<i64>| match t {
+        Some(t) => format!("{} (in {} s)", t, t - unix_now()),
+        None => "-".to_string(),
+    };
+    let error = match (s.last_error_kind(), s.last_error_message()) {
+        (Some(kind), Some(message)) => format!("{} {message}", kind.code()),
+        _ => "-".to_string(),
+    };
+    format!(
+        "provider:             {provider:?}\ncredential:           {}\ncached:               {}\nexpires_at:           {}\nnext_refresh_at:      {}\nconsecutive_failures: {}\nlast_error:           {error}",
+        s.credential.as_deref().unwrap_or("-"),
+        if s.cached { "yes" } else { "no" },
+        when(s.expires_at),
+        when(s.next_refresh_at),
+        s.consecutive_failures,
+    )
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn token(provider: &Provider, json: bool) -> Result<String, Error> {
     let token = provider.token_blocking()?;
-    if cmd.json {
+    if json {
         let value = serde_json::json!({
             "token": token.secret(),
             "expires_at": token.expires_at(),
@@ -154,19 +221,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(cmd) {
-        Ok(out) => {
-            let mut stdout = std::io::stdout().lock();
-            if writeln!(stdout, "{out}")
-                .and_then(|_| stdout.flush())
-                .is_err()
-            {
-                eprintln!("passmint: could not write the token to stdout");
-                return ExitCode::from(1);
-            }
-            ExitCode::SUCCESS
+    let (out, failed) = run(cmd);
+    if let Some(out) = out {
+        let mut stdout = std::io::stdout().lock();
+        if writeln!(stdout, "{out}")
+            .and_then(|_| stdout.flush())
+            .is_err()
+        {
+            eprintln!("passmint: could not write to stdout");
+            return ExitCode::from(1);
         }
-        Err(e) => {
+    }
+    match failed {
+        None => ExitCode::SUCCESS,
+        Some(e) => {
             eprintln!("passmint: {} ({})", e.message(), e.kind().code());
             ExitCode::from(exit_code(e.kind()))
         }

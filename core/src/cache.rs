@@ -32,6 +32,20 @@ pub(crate) struct Lease<T> {
     pub short_lived: bool,
 }
 
+/// What a cache knows about itself (`Provider::status`): the usable value, and how its
+/// refreshes are going.
+pub(crate) struct Health<T> {
+    /// The value callers would get now without a fetch (fresh or still usable).
+    pub value: Option<T>,
+    /// When a background refresh of that value is due (wall ms).
+    pub refresh_at_ms: Option<i64>,
+    /// Consecutive failed fetches since the last good one.
+    pub failures: u32,
+    /// After failures: the earliest next attempt (wall ms), while the backoff lasts.
+    pub retry_at_ms: Option<i64>,
+    pub last_error: Option<Error>,
+}
+
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) type Fetch<T> = Arc<dyn Fn() -> BoxFuture<Result<Lease<T>>> + Send + Sync>;
 
@@ -399,6 +413,26 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
         }
     }
 
+    /// The cache's health, without fetching or waiting (its state lock is held briefly).
+    pub fn health(&self) -> Health<T> {
+        let (now, mono) = (self.inner.clock.now_ms(), self.inner.clock.mono_ms());
+        let entry = self.inner.current.load();
+        let (value, refresh_at_ms) = match &*entry {
+            Some(e) if e.usable(now) => (Some(e.value.clone()), e.refresh_at_ms),
+            _ => (None, None),
+        };
+        let state = self.lock();
+        let retry_at_ms = (state.failures > 0 && state.next_attempt_mono_ms > mono)
+            .then(|| now + (state.next_attempt_mono_ms - mono));
+        Health {
+            value,
+            refresh_at_ms,
+            failures: state.failures,
+            retry_at_ms,
+            last_error: state.last_error.clone(),
+        }
+    }
+
     /// The cached value if it can be handed out now, without touching the network.
     pub fn peek(&self) -> Option<T> {
         let now = self.inner.clock.now_ms();
@@ -609,15 +643,35 @@ impl<T: Clone + Send + Sync + 'static> FlightGuard<T> {
                     let jittered = delay / 2 + fastrand::i64(0..=delay / 2);
                     state.next_attempt_mono_ms = inner.clock.mono_ms() + jittered;
                     state.last_error = Some(e.clone());
+                    // A refresh failing while the cached value still serves is the moment an
+                    // operator can act before callers see errors: it says how long is left.
+                    let now = inner.clock.now_ms();
+                    let serving_for_s = inner
+                        .current
+                        .load()
+                        .as_ref()
+                        .filter(|entry| entry.usable(now))
+                        .map(|entry| entry.usable_until_ms.map(|t| (t - now) / 1000));
                     // Messages are built to be secret-free (error.rs), so they can be logged.
-                    tracing::warn!(
-                        what = inner.what,
-                        kind = e.kind().code(),
-                        failures = state.failures,
-                        retry_in_ms = jittered,
-                        error = e.message(),
-                        "passmint: fetch failed"
-                    );
+                    match serving_for_s {
+                        Some(left) => tracing::warn!(
+                            what = inner.what,
+                            kind = e.kind().code(),
+                            failures = state.failures,
+                            retry_in_ms = jittered,
+                            still_served_for_s = left,
+                            error = e.message(),
+                            "passmint: refresh failed; the cached value is still served"
+                        ),
+                        None => tracing::warn!(
+                            what = inner.what,
+                            kind = e.kind().code(),
+                            failures = state.failures,
+                            retry_in_ms = jittered,
+                            error = e.message(),
+                            "passmint: fetch failed"
+                        ),
+                    }
                 }
                 Err(_) => {}
             }
@@ -794,11 +848,28 @@ mod tests {
             settle(&cache).await;
         }
         let calls_during_outage = ep.calls.load(Ordering::SeqCst) - 1;
+        // Health shows the outage while the token is still served.
+        let health = cache.health();
+        assert_eq!(health.value.as_deref(), Some("token-1"));
+        assert!(health.failures >= 8, "{}", health.failures);
+        assert_eq!(
+            health.last_error.map(|e| e.kind()),
+            Some(ErrorKind::Network)
+        );
         now.store(1_700_000_000_000 + 871_000, Ordering::SeqCst);
         // Wait out any backoff so the next caller really asks the endpoint.
         now.fetch_add(31_000, Ordering::SeqCst);
         let err = cache.get().await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Network);
+        let health = cache.health();
+        assert!(health.value.is_none() && health.retry_at_ms.is_some());
+        // A good fetch clears the failures.
+        ep.failing.store(false, Ordering::SeqCst);
+        now.fetch_add(31_000, Ordering::SeqCst);
+        cache.get().await.unwrap();
+        let health = cache.health();
+        assert_eq!((health.failures, health.last_error.is_none()), (0, true));
+        assert!(health.refresh_at_ms.is_some() && health.retry_at_ms.is_none());
         // Backoff: retries continue, but at the jittered 1 s → 30 s rate, not once a second.
         assert!(
             (8..=30).contains(&calls_during_outage),

@@ -1,8 +1,8 @@
-use std::ffi::c_char;
+use std::ffi::{CString, c_char};
 
 use passmint_core::Provider;
 
-use crate::boundary::{Shield, free, out_arg, str_arg};
+use crate::boundary::{Shield, free, handle, out_arg, str_arg};
 use crate::error::passmint_error;
 use crate::status::passmint_status;
 
@@ -59,4 +59,38 @@ pub extern "C" fn passmint_provider_for_postgres_url(
 #[unsafe(no_mangle)]
 pub extern "C" fn passmint_provider_free(p: *mut passmint_provider) {
     Shield::value((), || free(p))
+}
+
+/// The provider's health as JSON, without fetching: `{"cached", "expires_at",
+/// "next_refresh_at", "consecutive_failures", "last_error_kind", "last_error_message",
+/// "credential"}` (times in unix seconds, absent values `null`; `last_error_kind` is the
+/// status name without `PASSMINT_`). `consecutive_failures` above 0 while `cached` is true:
+/// refreshes are failing and the cached token is still served. On success `*out_json` is a
+/// new string to free with `passmint_string_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_provider_status_json(
+    p: *const passmint_provider,
+    out_json: *mut *mut c_char,
+    err: *mut *mut passmint_error,
+) -> passmint_status {
+    Shield::status(err, || {
+        let slot = out_arg(out_json, "out_json")?;
+        let provider = handle(p, "provider")?;
+        let json = provider.inner.status().to_json();
+        // JSON from serde_json never holds a NUL byte (it escapes U+0000).
+        let text = CString::new(json).unwrap_or_default();
+        *slot = text.into_raw();
+        Ok(())
+    })
+}
+
+/// Frees a string passmint returned (`passmint_provider_status_json`). NULL is ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_string_free(s: *mut c_char) {
+    Shield::value((), || {
+        if !s.is_null() {
+            // SAFETY: passmint made it with CString::into_raw and the caller hands it back once.
+            drop(unsafe { CString::from_raw(s) });
+        }
+    })
 }

@@ -407,6 +407,22 @@ static void api(const char *expected_version) {
     check(calls == 0, "a refused async call never calls back");
     async_ctx_free(c);
 
+    /* Status: NULL arguments, and a provider that has fetched nothing yet. */
+    char *json = SENTINEL(char);
+    e = NULL;
+    st = passmint_provider_status_json(NULL, &json, &e);
+    check(st == PASSMINT_INVALID_ARGUMENT && json == NULL, "status_json(provider=NULL) -> INVALID_ARGUMENT, *out NULL");
+    check_error(e, PASSMINT_INVALID_ARGUMENT, "status_json(provider=NULL)", NULL);
+    check(passmint_provider_status_json(p, NULL, NULL) == PASSMINT_INVALID_ARGUMENT,
+          "status_json(out=NULL) -> INVALID_ARGUMENT");
+    json = NULL;
+    st = passmint_provider_status_json(p, &json, NULL);
+    check(st == PASSMINT_OK && json && strstr(json, "\"cached\":false") && strstr(json, "\"consecutive_failures\":0"),
+          "status_json of a cold provider: %s", show(json));
+    passmint_string_free(json);
+    passmint_string_free(NULL);
+    check(1, "string_free(NULL) is a no-op");
+
     check(passmint_token_secret(NULL) == NULL, "token_secret(NULL) is NULL");
     check(passmint_token_expires_at(NULL) == 0, "token_expires_at(NULL) is 0");
     check(passmint_token_username(NULL) == NULL, "token_username(NULL) is NULL");
@@ -483,6 +499,7 @@ static void token(const char *flag, const char *url, const char *want_provider, 
         return;
     }
     char *first = strdup(passmint_token_secret(t));
+    long long first_expiry = (long long)passmint_token_expires_at(t);
     check_fields("blocking", passmint_token_secret(t), passmint_token_provider(t), passmint_token_username(t),
                  passmint_token_expires_at(t), want_provider, want_user);
     report("blocking", passmint_token_secret(t), passmint_token_provider(t), passmint_token_username(t),
@@ -496,6 +513,16 @@ static void token(const char *flag, const char *url, const char *want_provider, 
     st = passmint_token_get(p, &t, NULL);
     check(st == PASSMINT_OK && streq(passmint_token_secret(t), first), "second blocking get is the cached token");
     passmint_token_free(t);
+
+    /* Status of the warm provider: cached, its expiry, the credential, never the token. */
+    char *json = NULL;
+    st = passmint_provider_status_json(p, &json, NULL);
+    char want_expiry[64];
+    snprintf(want_expiry, sizeof want_expiry, "\"expires_at\":%lld", first_expiry);
+    check(st == PASSMINT_OK && json && strstr(json, "\"cached\":true") && strstr(json, want_expiry) &&
+              strstr(json, "\"credential\":\"") && !strstr(json, first),
+          "status_json after a token: %s", show(json));
+    passmint_string_free(json);
 
     /* Async on the warm provider: the same token, on a passmint thread. */
     async_ctx *c = async_ctx_new();

@@ -224,3 +224,31 @@ test('a provider is safe to share across many async callers while its token is r
   assert.ok(again.every((t) => t.secret === first))
   assert.equal((await mock.requests('container')).length, 1)
 })
+
+test('status(): the cached token, the credential in use, and failing fetches', async () => {
+  const p = passmint.dsql({ host: DSQL_HOST, user: 'app' })
+  assert.deepEqual(p.status(), {
+    cached: false, expiresAt: null, nextRefreshAt: null, consecutiveFailures: 0,
+    lastErrorKind: null, lastErrorMessage: null, credential: null,
+  })
+  const info = await p.tokenInfo()
+  const s = p.status()
+  assert.equal(s.cached, true)
+  assert.equal(s.expiresAt, info.expiresAt.getTime() / 1000)
+  assert.ok(Date.now() / 1000 < s.nextRefreshAt && s.nextRefreshAt < s.expiresAt)
+  assert.equal(s.credential, 'AWS credentials (EcsContainer)')
+
+  await mock.fault('azure-appservice', { status: 503, times: 1 })
+  const azure = passmint.azure({ credential: 'managed' })
+  await assert.rejects(azure.token(), rejectsWith('PASSMINT_PROVIDER_RESPONSE'))
+  const failed = azure.status()
+  assert.equal(failed.cached, false)
+  assert.equal(failed.consecutiveFailures, 1)
+  assert.equal(failed.lastErrorKind, 'PROVIDER_RESPONSE')
+  assert.match(failed.lastErrorMessage, /503/)
+  assert.equal(failed.credential, 'managed identity (App Service)')
+  await sleep(Math.max(0, failed.nextRefreshAt * 1000 - Date.now()) + 1100) // the backoff
+  await azure.token()
+  assert.equal(azure.status().consecutiveFailures, 0)
+  await assertNoSecrets(JSON.stringify([s, failed]))
+})

@@ -152,3 +152,31 @@ def test_trace_level_logs_carry_no_secret(mock, hermetic_env, tmp_path):
 def test_passmint_log_with_a_bad_filter_is_a_config_error(hermetic_env):
     r = bins.cli(["token", "dsql://abc.dsql.us-east-1.on.aws"], env_creds(hermetic_env, PASSMINT_LOG="passmint=loud"))
     assert r.returncode == 2 and "PASSMINT_LOG" in r.stderr and r.stdout == ""
+
+
+STATUS_KEYS = {"cached", "expires_at", "next_refresh_at", "consecutive_failures", "last_error_kind",
+               "last_error_message", "credential"}
+
+
+def test_status_checks_the_provider_and_prints_its_health_never_the_token(hermetic_env):
+    env = env_creds(hermetic_env)
+    r = bins.cli(["status", "--json", "dsql://abc.dsql.us-east-1.on.aws"], env)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) == STATUS_KEYS
+    assert out["cached"] is True and out["consecutive_failures"] == 0 and out["last_error_kind"] is None
+    assert out["credential"] == "AWS credentials (EnvironmentVariable)"
+    assert time.time() < out["next_refresh_at"] < out["expires_at"] <= time.time() + 901
+    assert "X-Amz" not in r.stdout and "clisecret" not in r.stdout
+    text = bins.cli(["status", "--for", RDS_PG_URL], env)
+    assert text.returncode == 0, text.stderr
+    assert "credential:           AWS credentials (EnvironmentVariable)" in text.stdout
+    assert "cached:               yes" in text.stdout and "X-Amz" not in text.stdout
+
+
+def test_status_of_a_failing_provider_prints_the_error_and_exits_as_token_would(hermetic_env):
+    r = bins.cli(["status", "--json", "dsql://abc.dsql.us-east-1.on.aws"], hermetic_env())
+    assert r.returncode == 3, r
+    out = json.loads(r.stdout)
+    assert (out["cached"], out["consecutive_failures"], out["last_error_kind"]) == (False, 1, "CREDENTIAL_UNAVAILABLE")
+    assert r.stderr.startswith("passmint: ") and r.stderr.rstrip().endswith("(CREDENTIAL_UNAVAILABLE)")

@@ -535,3 +535,38 @@ raise SystemExit(str(passmint.Provider("dsql://nowhere")))
     assert issued
     for secret in issued + app_service.issued_secrets():
         assert secret not in r.stdout and secret not in r.stderr
+
+
+STATUS_KEYS = {"cached", "expires_at", "next_refresh_at", "consecutive_failures", "last_error_kind",
+               "last_error_message", "credential"}
+
+
+def test_status_reports_the_cached_token_and_the_credential(aws, app_service):
+    p = passmint.dsql(DSQL_HOST, user="app")
+    before = p.status()
+    assert set(before) == STATUS_KEYS
+    assert before == {"cached": False, "expires_at": None, "next_refresh_at": None, "consecutive_failures": 0,
+                      "last_error_kind": None, "last_error_message": None, "credential": None}
+    token = p.token_info()
+    after = p.status()
+    assert after["cached"] and after["expires_at"] == token.expires_at
+    assert time.time() < after["next_refresh_at"] < token.expires_at
+    assert after["credential"] == "AWS credentials (EcsContainer)"
+    azure = passmint.azure(credential="managed")
+    azure.token()
+    assert azure.status()["credential"] == "managed identity (App Service)"
+
+
+def test_status_shows_a_failing_fetch_and_clears_it(app_service):
+    app_service.fault(APPSERVICE, status=503, times=1)
+    p = passmint.azure(credential="managed")
+    with pytest.raises(passmint.ProviderResponseError):
+        p.token()
+    s = p.status()
+    assert (s["cached"], s["consecutive_failures"], s["last_error_kind"]) == (False, 1, "PROVIDER_RESPONSE")
+    assert "503" in s["last_error_message"] and s["next_refresh_at"] > time.time() - 1
+    assert app_service.identity_header not in repr(s)
+    time.sleep(max(0, s["next_refresh_at"] - time.time()) + 1.1)  # the backoff: 0.5–1 s
+    p.token()
+    s = p.status()
+    assert (s["cached"], s["consecutive_failures"], s["last_error_kind"]) == (True, 0, None)

@@ -1,4 +1,5 @@
 from collections.abc import Awaitable
+from typing import TypedDict
 
 __version__: str
 ERROR_KINDS: list[str]
@@ -22,6 +23,18 @@ class Token:
     @property
     def provider(self) -> str: ...
 
+class ProviderStatus(TypedDict):
+    """``Provider.status()``: times in unix seconds; ``consecutive_failures`` above 0 while
+    ``cached`` is true means refreshes are failing and the cached token is still served."""
+
+    cached: bool
+    expires_at: int | None
+    next_refresh_at: int | None
+    consecutive_failures: int
+    last_error_kind: str | None
+    last_error_message: str | None
+    credential: str | None
+
 class Provider:
     """A configured source of tokens with its own cache."""
 
@@ -36,6 +49,7 @@ class Provider:
     def token_info(self) -> Token: ...
     def token_async(self) -> Awaitable[str]: ...
     def token_info_async(self) -> Awaitable[Token]: ...
+    def status(self) -> ProviderStatus: ...
     @property
     def kind(self) -> str: ...
     @property

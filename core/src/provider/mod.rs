@@ -15,6 +15,7 @@ use crate::deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kind::ProviderKind;
 use crate::runtime::runtime;
+use crate::status::Status;
 use crate::token::Token;
 use registry::{Built, Ctx};
 
@@ -41,6 +42,7 @@ pub struct Provider {
 
 struct Inner {
     kind: ProviderKind,
+    source: Arc<dyn registry::Source>,
     /// Host, region and role: enough to tell providers apart in logs, nothing secret.
     description: String,
     username: Option<String>,
@@ -96,12 +98,13 @@ impl Provider {
 
     /// The cache in front of a built source.
     pub(crate) fn from_built(built: Built, ctx: &Ctx) -> Provider {
-        let (source, clock) = (built.source, ctx.clock.clone());
+        let (source, clock) = (built.source.clone(), ctx.clock.clone());
         let fetch: Fetch<Token> =
             Arc::new(move || -> BoxFuture<_> { source.clone().fetch(clock.clone()) });
         Provider {
             inner: Arc::new(Inner {
                 kind: built.kind,
+                source: built.source,
                 description: built.description,
                 username: built.username,
                 cache: Cache::new("token", fetch, ctx.clock.clone(), ctx.deadline),
@@ -173,6 +176,30 @@ impl Provider {
             }
         });
         Ok(())
+    }
+
+    /// This provider's health, without fetching or waiting: whether a token is cached, when
+    /// it expires and is next refreshed, whether refreshes are failing and why, and the
+    /// credential in use. Failed refreshes while the cached token is still served show here
+    /// (and as a `tracing` warning) before any caller sees an error.
+    pub fn status(&self) -> Status {
+        let health = self.inner.cache.health();
+        let expires_at = health.value.as_ref().map(Token::expires_at);
+        let refresh_at = health.refresh_at_ms.map(|ms| ms.div_euclid(1000));
+        let retry_at = health.retry_at_ms.map(|ms| ms.div_euclid(1000));
+        let next_refresh_at = match (health.value.is_some(), refresh_at, retry_at) {
+            (true, Some(r), Some(b)) => Some(r.max(b)),
+            (true, r, None) => r,
+            (_, r, b) => b.or(r),
+        };
+        Status {
+            cached: health.value.is_some(),
+            expires_at,
+            next_refresh_at,
+            consecutive_failures: health.failures,
+            last_error: health.last_error.filter(|_| health.failures > 0),
+            credential: self.inner.source.credential(),
+        }
     }
 
     /// The provider kind's name: `"dsql"`, `"rds"` or `"azure"`.

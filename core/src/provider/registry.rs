@@ -20,6 +20,11 @@ pub(crate) const SCHEMES: [&Scheme; 3] = [&aws::DSQL, &aws::RDS, &azure::AZURE];
 /// when known, the database role) as a lease.
 pub(crate) trait Source: Send + Sync + 'static {
     fn fetch(self: Arc<Self>, clock: Clock) -> BoxFuture<Result<Lease<Token>>>;
+
+    /// The credential in use, for `Provider::status()`: known once a fetch has said which.
+    fn credential(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What building a provider needs besides its configuration.

@@ -65,6 +65,17 @@ pub(super) fn lease(creds: Credentials) -> Lease<Credentials> {
     }
 }
 
+/// The name of the chain's provider that supplied `creds` (`EnvironmentVariable`,
+/// `ProfileFile`, `WebIdentityToken`, `EcsContainer`, `IMDSv2`, …). aws-credential-types
+/// keeps it private except in `Debug`, which redacts the secret and is read here for the name
+/// alone.
+pub(super) fn provider_name(creds: &Credentials) -> Option<String> {
+    let shown = format!("{creds:?}");
+    let start = shown.find("provider_name: \"")? + "provider_name: \"".len();
+    let len = shown[start..].find('"')?;
+    Some(shown[start..start + len].to_string())
+}
+
 /// The chain holds an HTTP client whose connections belong to one process's runtime, so a
 /// forked child builds its own (and never drops or locks the parent's).
 struct PerProcessChain {
@@ -226,6 +237,12 @@ fn http_status(chain: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_provider_name_is_read_without_the_secret() {
+        let creds = Credentials::new("AKID", "s3cr3t", Some("tok".into()), None, "ProfileFile");
+        assert_eq!(provider_name(&creds).as_deref(), Some("ProfileFile"));
+    }
 
     #[test]
     fn answers_are_classified_by_status_and_service_code() {

@@ -136,6 +136,15 @@ impl Source for AwsSource {
             self.target.mint(&creds, clock.now_ms())
         })
     }
+
+    /// Which provider of the chain (or the caller) supplied the signing credentials.
+    fn credential(&self) -> Option<String> {
+        let creds = self.credentials.health().value?;
+        Some(match credentials::provider_name(&creds) {
+            Some(name) => format!("AWS credentials ({name})"),
+            None => "AWS credentials".to_string(),
+        })
+    }
 }
 
 /// A provider for `target`, signing with credentials from `creds` (the default chain, unless
@@ -229,6 +238,30 @@ mod tests {
         let now_secs = now.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
         assert!((now_secs + 899..=now_secs + 901).contains(&token.expires_at()));
         assert_eq!(token.username(), Some("admin"));
+    }
+
+    #[test]
+    fn status_says_what_is_cached_and_which_credentials_signed() {
+        let expiry = SystemTime::now() + Duration::from_secs(7200);
+        let creds = Credentials::new("AKID", "s3cr3t", None, Some(expiry), "Static");
+        let p = static_dsql("abc.dsql.us-east-1.on.aws", "", creds);
+        let before = p.status();
+        assert!(!before.cached && before.expires_at.is_none() && before.credential.is_none());
+        let token = p.token_blocking().unwrap();
+        let after = p.status();
+        assert!(after.cached);
+        assert_eq!(after.expires_at, Some(token.expires_at()));
+        assert!(after.next_refresh_at.unwrap() < token.expires_at());
+        assert_eq!(after.consecutive_failures, 0);
+        assert_eq!(
+            after.credential.as_deref(),
+            Some("AWS credentials (Static)")
+        );
+        let json = after.to_json();
+        assert!(
+            json.contains("\"cached\":true") && !json.contains("s3cr3t"),
+            "{json}"
+        );
     }
 
     #[test]

@@ -172,6 +172,20 @@ impl Source for Credentials {
             lease(token, self.settings.config.user.clone(), clock.now_ms())
         })
     }
+
+    /// The named credential, or the chain's pick once it has made one; managed identity with
+    /// its host.
+    fn credential(&self) -> Option<String> {
+        let config = &self.settings.config;
+        let kind = match config.credential {
+            AzureCredential::Auto => *config.chain.get(self.chosen.load(Ordering::Acquire))?,
+            named => named,
+        };
+        Some(match kind {
+            AzureCredential::Managed => managed::describe(),
+            other => name(other).to_string(),
+        })
+    }
 }
 
 fn lease(token: AccessToken, user: Option<String>, now_ms: i64) -> Result<Lease<Token>> {

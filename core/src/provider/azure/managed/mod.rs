@@ -29,10 +29,18 @@ const MSI_2017_API: &str = "2017-09-01";
 const ARC_API: &str = "2020-06-01";
 const FABRIC_API: &str = "2019-07-01-preview";
 
+/// `managed identity (<host>)` for this host, as `Provider::status()` names it.
+pub(super) fn describe() -> String {
+    match Host::detect() {
+        Ok(host) => format!("managed identity ({})", host.name()),
+        Err(_) => "managed identity".to_string(),
+    }
+}
+
 /// One token from the managed identity of this host.
 pub(super) async fn token(s: &Settings, clock: &Clock) -> Result<AccessToken, Failure> {
     let host = Host::detect().map_err(Failure::Failed)?;
-    let step = format!("managed identity ({})", host.name());
+    let step = describe();
     let selector = selector(&s.config, &host).map_err(Failure::Failed)?;
     if matches!(host, Host::Imds) && !s.imds_seen.load(Ordering::Acquire) {
         s.transport
