@@ -1,6 +1,7 @@
 //! `passmint._native`: the Python binding's only native code. It translates; the cache,
 //! providers, deadlines and errors all live in the core crate.
 
+mod callback;
 mod driver_tls;
 mod errors;
 mod provider;

@@ -172,6 +172,23 @@ impl Provider {
             .map_err(to_py)
     }
 
+    /// A provider over a callable of yours, sync or `async`, that returns
+    /// `{"token", "expires_at", "username"?}` or `(token, expires_at[, username])`: called on
+    /// passmint's thread, once for any number of concurrent cold callers, with the cache rules
+    /// of every provider. Its exception reaches callers with its message.
+    #[classmethod]
+    fn from_callable(cls: &Bound<'_, PyType>, callable: Bound<'_, PyAny>) -> PyResult<Provider> {
+        static PREPARE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let prepared = PREPARE
+            .import(cls.py(), "passmint._callback", "prepare")?
+            .call1((callable,))?;
+        let (call, name): (Py<PyAny>, String) = prepared.extract()?;
+        Ok(Provider::wrap(passmint_core::Provider::from_blocking_fn(
+            name,
+            move || crate::callback::invoke(&call),
+        )))
+    }
+
     /// The provider named by the `PASSMINT_PROVIDER` environment variable.
     #[classmethod]
     fn from_env(_cls: &Bound<'_, PyType>) -> PyResult<Provider> {

@@ -172,7 +172,7 @@ fn named_ca(choice: &TlsChoice) -> bool {
 
 /// What to write instead, in the driver's own terms, with the CA the provider's servers need.
 fn advice(choice: &TlsChoice) -> String {
-    let bundle = registry::by_kind(choice.provider).server_ca_bundle;
+    let bundle = registry::server_ca_bundle(choice.provider);
     match (choice.driver, bundle) {
         (Driver::Libpq, Some(url)) => {
             format!("sslmode=verify-full sslrootcert=global-bundle.pem (from {url})")

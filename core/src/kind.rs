@@ -14,18 +14,28 @@ pub enum ProviderKind {
     Dsql,
     /// RDS and Aurora IAM (`rds://`).
     Rds,
+    /// The caller's own token callback (`Provider::from_fn`, `from_callable`, `fromFunction`,
+    /// `passmint_provider_from_callback`): no URL scheme.
+    Callback,
 }
 
 impl ProviderKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ProviderKind; 3] = [ProviderKind::Azure, ProviderKind::Dsql, ProviderKind::Rds];
+    pub const ALL: [ProviderKind; 4] = [
+        ProviderKind::Azure,
+        ProviderKind::Dsql,
+        ProviderKind::Rds,
+        ProviderKind::Callback,
+    ];
 
-    /// The name every binding uses (`"azure"`, `"dsql"`, `"rds"`): also the URL scheme.
+    /// The name every binding uses (`"azure"`, `"dsql"`, `"rds"`, `"callback"`): also the URL
+    /// scheme, for the kinds that have one.
     pub const fn name(self) -> &'static str {
         match self {
             ProviderKind::Azure => "azure",
             ProviderKind::Dsql => "dsql",
             ProviderKind::Rds => "rds",
+            ProviderKind::Callback => "callback",
         }
     }
 

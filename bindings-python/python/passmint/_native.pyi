@@ -1,5 +1,5 @@
-from collections.abc import Awaitable
-from typing import TypedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, TypedDict
 
 __version__: str
 ERROR_KINDS: list[str]
@@ -50,6 +50,8 @@ class Provider:
     def token_async(self) -> Awaitable[str]: ...
     def token_info_async(self) -> Awaitable[Token]: ...
     def status(self) -> ProviderStatus: ...
+    @classmethod
+    def from_callable(cls, callable: Callable[[], Any]) -> Provider: ...
     @property
     def kind(self) -> str: ...
     @property

@@ -4,6 +4,7 @@
 
 pub(crate) mod aws;
 pub(crate) mod azure;
+pub(crate) mod callback;
 pub(crate) mod registry;
 
 use std::fmt;
@@ -87,6 +88,38 @@ impl Provider {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Self::build(|ctx| registry::from_fields(kind, fields, ctx))
+    }
+
+    /// A provider over a token source of the caller's own, with the full cache rules: one
+    /// call for any number of concurrent cold callers, refresh ahead of expiry, the cached
+    /// token served while refreshes fail, backoff, and the caller's deadline (a source that
+    /// never answers is a `TIMEOUT`). Its errors reach callers with their kind and message.
+    pub fn from_source(source: impl callback::TokenSource) -> Provider {
+        Self::from_built(callback::built(source), &Ctx::system())
+    }
+
+    /// [`Provider::from_source`] for an async closure:
+    /// `Provider::from_fn(|| async { Ok(Minted::new(secret, expires_at)) })`.
+    pub fn from_fn<F, Fut>(f: F) -> Provider
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<callback::Minted>> + Send + 'static,
+    {
+        Self::from_source(callback::FnSource(f))
+    }
+
+    /// [`Provider::from_source`] for a synchronous function, called on passmint's blocking
+    /// pool (never on the caller's thread or a runtime worker); `name` is what
+    /// `status().credential` reports. For bindings whose callbacks block: Python callables, C
+    /// function pointers.
+    pub fn from_blocking_fn<F>(name: impl Into<String>, f: F) -> Provider
+    where
+        F: Fn() -> Result<callback::Minted> + Send + Sync + 'static,
+    {
+        Self::from_source(callback::BlockingFnSource {
+            f: Arc::new(f),
+            name: name.into(),
+        })
     }
 
     fn build(make: impl FnOnce(&Ctx) -> Result<Built>) -> Result<Provider> {
@@ -221,7 +254,7 @@ impl Provider {
     /// when the system's roots do not do (RDS and Aurora: Amazon's RDS CAs); `None` when the
     /// servers' certificates chain to public roots (Azure Flexible Server, Aurora DSQL).
     pub fn server_ca_bundle(&self) -> Option<&'static str> {
-        registry::by_kind(self.inner.kind).server_ca_bundle
+        registry::server_ca_bundle(self.inner.kind)
     }
 }
 

@@ -66,12 +66,14 @@ pub(crate) fn by_name(name: &str) -> Option<&'static Scheme> {
     SCHEMES.iter().copied().find(|s| s.kind.name() == name)
 }
 
-pub(crate) fn by_kind(kind: ProviderKind) -> &'static Scheme {
-    SCHEMES
-        .iter()
-        .copied()
-        .find(|s| s.kind == kind)
-        .expect("every provider kind has a scheme")
+/// The scheme of a kind that has one (every kind but `Callback`).
+pub(crate) fn by_kind(kind: ProviderKind) -> Option<&'static Scheme> {
+    SCHEMES.iter().copied().find(|s| s.kind == kind)
+}
+
+/// Where a kind's database servers get their CA when the system's roots do not do.
+pub(crate) fn server_ca_bundle(kind: ProviderKind) -> Option<&'static str> {
+    by_kind(kind).and_then(|s| s.server_ca_bundle)
 }
 
 /// `dsql://<cluster>?region=<region>, rds://…, azure://`: for messages.

@@ -1,0 +1,52 @@
+//! A Python callable as the core's token source (`Provider.from_callable`; the package's
+//! `passmint/_callback.py` prepares sync and async callables and normalises their answers). The core runs it on its blocking pool with the GIL; the cache,
+//! deadline and backoff are the core's.
+
+use pyo3::prelude::*;
+
+use passmint_core::{ErrorKind, Minted, callback_error};
+
+/// Calls `call()`, which returns `(token, expires_at, username or None)` or raises.
+pub(crate) fn invoke(call: &Py<PyAny>) -> passmint_core::Result<Minted> {
+    Python::attach(|py| {
+        let answer = call.call0(py).map_err(|e| raised(py, &e))?;
+        let (secret, expires_at, username): (String, i64, Option<String>) =
+            answer.extract(py).map_err(|_| {
+                callback_error(
+                    ErrorKind::ProviderResponse,
+                    "the token callback's answer is not (token, expires_at, username)",
+                )
+            })?;
+        let minted = Minted::new(secret, expires_at);
+        Ok(match username {
+            Some(user) => minted.with_username(user),
+            None => minted,
+        })
+    })
+}
+
+/// A Python exception as a passmint error: a passmint exception keeps its kind and message,
+/// any other is `PROVIDER_RESPONSE` with `the token callback raised Type: message`.
+fn raised(py: Python<'_>, e: &PyErr) -> passmint_core::Error {
+    let value = e.value(py);
+    let own = value
+        .getattr("code")
+        .ok()
+        .and_then(|c| c.extract::<String>().ok())
+        .and_then(|code| ErrorKind::ALL.into_iter().find(|k| k.code() == code));
+    if let Some(kind) = own {
+        let message = value.str().map(|s| s.to_string()).unwrap_or_default();
+        return callback_error(kind, &message);
+    }
+    let kind = ErrorKind::ProviderResponse;
+    let type_name = value
+        .get_type()
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".into());
+    let message = value.str().map(|s| s.to_string()).unwrap_or_default();
+    callback_error(
+        kind,
+        &format!("the token callback raised {type_name}: {message}"),
+    )
+}
