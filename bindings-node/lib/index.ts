@@ -9,7 +9,7 @@
  *
  * These files only translate: the native module (the Rust core) owns the cache, single-flight,
  * refresh-ahead, deadlines, the parameter checks and the TLS policy. One file per job, as in
- * the Python package: errors, token, provider, builders, tls, sequelize.
+ * the Python package: errors, token, provider, callback, builders, tls, sequelize.
  *
  * @packageDocumentation
  */
@@ -19,6 +19,7 @@ import { nativeVersion } from './native'
 export { PassmintError, type ErrorCode } from './errors'
 export { Token, type ProviderKind } from './token'
 export { Provider, type ProviderStatus } from './provider'
+export { type TokenAnswer, type TokenFunction } from './callback'
 export { azure, dsql, rds, type AzureOptions, type DsqlOptions, type RdsOptions } from './builders'
 export { type HelperOptions } from './tls'
 export { configureSequelize, type SequelizeLike, type SequelizeConnectionConfig, type TokenSource } from './sequelize'

@@ -4,7 +4,8 @@
  */
 
 import { NativeProvider, type NativeToken, type Failure } from './native'
-import { rethrown, settled, translated, requireString, type ErrorCode } from './errors'
+import { invalid, rethrown, settled, translated, requireString, type ErrorCode } from './errors'
+import { trampoline, type TokenFunction } from './callback'
 import { Token, type ProviderKind, inspectCustom } from './token'
 
 /** {@link Provider.status}: times in unix seconds, absent values `null`. */
@@ -55,6 +56,22 @@ export class Provider {
       }
     }
     this.password = () => this.token()
+  }
+
+  /**
+   * A provider over a function of yours, sync or async, returning `{ token, expiresAt, username? }`
+   * (`expiresAt` in unix seconds or a Date). It gets every provider's cache rules: one call for any
+   * number of concurrent cold callers, refresh ahead of expiry, the cached token served while
+   * refreshes fail, and the 10 s deadline. What it throws reaches callers with its message, as
+   * `PASSMINT_PROVIDER_RESPONSE` unless it threw a PassmintError.
+   */
+  static fromFunction(fn: TokenFunction): Provider {
+    if (typeof fn !== 'function') throw invalid(`fromFunction needs a function, not ${fn === null ? 'null' : typeof fn}`)
+    try {
+      return new Provider(ADOPT, NativeProvider.fromFunction(trampoline(fn), `token callback (${fn.name || 'anonymous'})`))
+    } catch (e) {
+      throw translated(e)
+    }
   }
 
   /** The provider a PostgreSQL URL's host implies (Azure, DSQL or RDS), with its user and port. */

@@ -5,6 +5,7 @@
 //! so `util.inspect` hides the secret, and holds the driver helpers. Cache, single-flight,
 //! deadlines, parameter checks and the TLS policy all stay in the core.
 
+pub mod callback;
 pub mod driver_tls;
 mod errors;
 mod provider;

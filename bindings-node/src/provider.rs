@@ -8,7 +8,7 @@
 
 use std::cell::{Cell, RefCell};
 
-use napi::bindgen_prelude::{Either, Object, ToNapiValue};
+use napi::bindgen_prelude::{Either, Function, Object, ToNapiValue};
 use napi::{Env, JsDeferred};
 use napi_derive::napi;
 use passmint_core::{Provider, Token};
@@ -74,6 +74,22 @@ impl NativeProvider {
     #[napi(constructor)]
     pub fn new(url: String) -> Result<Self> {
         guarded(|| Provider::from_url(&url).map(Self::from).map_err(thrown))
+    }
+
+    /// A provider over a JS function: `trampoline(id)` runs it and settles `id`
+    /// (`lib/callback.ts`); `name` is what `status().credential` says.
+    #[napi(factory)]
+    pub fn from_function(trampoline: Function<u32, ()>, name: String) -> Result<Self> {
+        guarded(|| {
+            crate::callback::provider(trampoline, name)
+                .map(Self::from)
+                .map_err(|e| {
+                    thrown(passmint_core::Error::new(
+                        passmint_core::ErrorKind::Internal,
+                        format!("the token function could not be registered: {e}"),
+                    ))
+                })
+        })
     }
 
     #[napi(factory)]

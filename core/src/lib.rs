@@ -32,6 +32,6 @@ pub use error::{Error, ErrorKind, Result};
 pub use kind::ProviderKind;
 pub use provider::Provider;
 pub use provider::aws::offline;
-pub use provider::callback::{Minted, TokenSource, callback_error};
+pub use provider::callback::{Completion, Minted, TokenSource, callback_error};
 pub use status::Status;
 pub use token::Token;

@@ -103,6 +103,62 @@ where
     }
 }
 
+/// The one answer to one call of an asynchronous callback ([`crate::Provider::from_async_callback`]):
+/// complete it from any thread, once. Dropped without an answer, the call fails; not completed
+/// by the deadline, callers get `TIMEOUT` and a late answer is ignored.
+pub struct Completion {
+    tx: Option<tokio::sync::oneshot::Sender<Result<Minted>>>,
+}
+
+impl Completion {
+    pub fn complete(mut self, answer: Result<Minted>) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(answer);
+        }
+    }
+
+    /// Nobody waits for this answer any more (the fetch passed its deadline): a binding that
+    /// keeps completions in a table can drop this one.
+    pub fn is_abandoned(&self) -> bool {
+        self.tx.as_ref().is_none_or(|tx| tx.is_closed())
+    }
+}
+
+impl std::fmt::Debug for Completion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Completion").finish_non_exhaustive()
+    }
+}
+
+/// [`TokenSource`] for a callback that starts the work and answers later through a
+/// [`Completion`] (a JS function's Promise, a C callback's completion call).
+pub(crate) struct AsyncCallbackSource<F> {
+    pub start: F,
+    pub name: String,
+}
+
+impl<F> TokenSource for AsyncCallbackSource<F>
+where
+    F: Fn(Completion) + Send + Sync + 'static,
+{
+    fn fetch(&self) -> BoxFuture<Result<Minted>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (self.start)(Completion { tx: Some(tx) });
+        Box::pin(async move {
+            rx.await.unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::ProviderResponse,
+                    "the token callback ended without completing its call",
+                ))
+            })
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
+
 /// [`TokenSource`] for an async closure: [`crate::Provider::from_fn`].
 pub(crate) struct FnSource<F>(pub F);
 
@@ -260,6 +316,26 @@ mod tests {
         assert_eq!(
             (s.consecutive_failures, s.last_error_kind()),
             (1, Some(ErrorKind::AuthenticationFailed))
+        );
+    }
+
+    #[test]
+    fn an_async_callback_completes_from_another_thread_or_fails_when_dropped() {
+        let p = crate::Provider::from_async_callback("js function", |done: Completion| {
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                done.complete(Ok(Minted::new("later", now() + 3600)));
+            });
+        });
+        assert_eq!(p.token_blocking().unwrap().secret(), "later");
+        assert_eq!(p.status().credential.as_deref(), Some("js function"));
+        let dropped = crate::Provider::from_async_callback("c", drop);
+        let e = dropped.token_blocking().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ProviderResponse);
+        assert!(
+            e.message().contains("without completing"),
+            "{}",
+            e.message()
         );
     }
 

@@ -122,6 +122,20 @@ impl Provider {
         })
     }
 
+    /// [`Provider::from_source`] for a callback that answers later: `start` is called on
+    /// passmint's thread with a [`callback::Completion`] to complete from any thread, once
+    /// (a JS function's Promise, a C callback's completion call). `name` is what
+    /// `status().credential` reports.
+    pub fn from_async_callback<F>(name: impl Into<String>, start: F) -> Provider
+    where
+        F: Fn(callback::Completion) + Send + Sync + 'static,
+    {
+        Self::from_source(callback::AsyncCallbackSource {
+            start,
+            name: name.into(),
+        })
+    }
+
     fn build(make: impl FnOnce(&Ctx) -> Result<Built>) -> Result<Provider> {
         let ctx = Ctx::system();
         // Gated (crate::fork): building a provider reaches TLS libraries' process-wide statics.
