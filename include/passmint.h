@@ -65,6 +65,11 @@ typedef enum {
 } passmint_status;
 
 /**
+ * One call's answer, owned by the callback until it completes it (which frees it).
+ */
+typedef struct passmint_completion passmint_completion;
+
+/**
  * An error: a status and a one-line message that says what failed and what to do.
  * Never contains a token or a secret. Free with `passmint_error_free`.
  */
@@ -83,6 +88,14 @@ typedef struct passmint_provider passmint_provider;
 typedef struct passmint_token passmint_token;
 
 /**
+ * A token source: called with the `user_data` given to `passmint_provider_from_callback`
+ * and a completion that it must complete exactly once, from any thread. It may block (it runs
+ * on passmint's blocking pool, never on the caller's thread); callers wait at most the
+ * deadline (10 s), and a completion that comes later is ignored.
+ */
+typedef void (*passmint_source_callback)(void *user_data, passmint_completion *completion);
+
+/**
  * Called exactly once with the outcome of `passmint_token_get_async`, on one of
  * passmint's own threads: `token` on success (and `error` NULL), `error` otherwise (and
  * `token` NULL). The callback owns both and frees them with `passmint_token_free` /
@@ -96,6 +109,35 @@ typedef void (*passmint_token_callback)(void *user_data,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * A provider over `cb` (see `passmint_source_callback`). Its tokens' provider is
+ * `"callback"`. `user_data` must stay valid until the provider is freed and its calls have
+ * completed. On success `*out` is a new provider for `passmint_provider_free`.
+ */
+passmint_status passmint_provider_from_callback(passmint_source_callback cb,
+                                                void *user_data,
+                                                passmint_provider **out,
+                                                passmint_error **err);
+
+/**
+ * Completes a call with a token valid until `expires_at` (unix seconds) for `username`
+ * (NULL: none). Frees the completion, also when an argument is wrong (the call then fails
+ * with PASSMINT_PROVIDER_RESPONSE, and this returns PASSMINT_INVALID_ARGUMENT).
+ */
+passmint_status passmint_completion_token(passmint_completion *completion,
+                                          const char *token,
+                                          int64_t expires_at,
+                                          const char *username);
+
+/**
+ * Completes a call with an error: `status` is the kind (a `passmint_status` other than
+ * PASSMINT_OK; any other value means PASSMINT_PROVIDER_RESPONSE) and `message` (NULL: none)
+ * reaches the callers, scrubbed of anything token-shaped. Frees the completion.
+ */
+passmint_status passmint_completion_error(passmint_completion *completion,
+                                          int32_t status,
+                                          const char *message);
 
 /**
  * The error's status; `PASSMINT_INVALID_ARGUMENT` when `e` is NULL.

@@ -21,6 +21,10 @@ impl passmint_error {
     pub(crate) fn from_core(e: &passmint_core::Error) -> Box<passmint_error> {
         Self::new(e.kind().into(), e.message())
     }
+
+    pub(crate) fn text(&self) -> String {
+        self.message.to_string_lossy().into_owned()
+    }
 }
 
 /// The error's status; `PASSMINT_INVALID_ARGUMENT` when `e` is NULL.

@@ -6,17 +6,22 @@
 #![allow(non_camel_case_types)]
 
 mod boundary;
+mod callback;
 mod error;
 mod provider;
 mod status;
 mod token;
 
+pub use callback::{
+    passmint_completion, passmint_completion_error, passmint_completion_token,
+    passmint_provider_from_callback, passmint_source_callback,
+};
 pub use error::{
     passmint_error, passmint_error_free, passmint_error_message, passmint_error_status,
 };
 pub use provider::{
     passmint_provider, passmint_provider_for_postgres_url, passmint_provider_free,
-    passmint_provider_new,
+    passmint_provider_new, passmint_provider_status_json, passmint_string_free,
 };
 pub use status::{passmint_status, passmint_status_name, passmint_version};
 pub use token::{

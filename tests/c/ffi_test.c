@@ -1176,10 +1176,140 @@ static void soak(const char *url, int seconds, int threads) {
 
 /* --- main ---------------------------------------------------------------------------- */
 
+
+/* ---- passmint_provider_from_callback ------------------------------------------------------ */
+
+typedef struct {
+    atomic_int calls;
+    int mode; /* 0 inline token, 1 token from another thread, 2 error, 3 held, 4 bad UTF-8 */
+    long delay_ms;
+    passmint_completion *_Atomic held;
+} source_ctx;
+
+static void *complete_later(void *arg) {
+    passmint_completion *c = arg;
+    sleep_ms(50);
+    passmint_completion_token(c, "c-callback-token-later", (int64_t)time(NULL) + 3600, NULL);
+    return NULL;
+}
+
+static void c_source(void *user_data, passmint_completion *c) {
+    source_ctx *ctx = user_data;
+    atomic_fetch_add(&ctx->calls, 1);
+    if (ctx->delay_ms) sleep_ms(ctx->delay_ms);
+    switch (ctx->mode) {
+    case 0:
+        passmint_completion_token(c, "c-callback-token", (int64_t)time(NULL) + 3600, "app");
+        break;
+    case 1: {
+        pthread_t t;
+        pthread_create(&t, NULL, complete_later, c);
+        pthread_detach(t);
+        break;
+    }
+    case 2:
+        passmint_completion_error(c, PASSMINT_AUTHENTICATION_FAILED, "the vault said no");
+        break;
+    case 3:
+        atomic_store(&ctx->held, c); /* not completed until the test says: the deadline answers */
+        break;
+    default:
+        passmint_completion_token(c, "bad\xff", (int64_t)time(NULL) + 3600, NULL);
+        break;
+    }
+}
+
+static void *get_one(void *arg) {
+    passmint_token *t = NULL;
+    passmint_status st = passmint_token_get(arg, &t, NULL);
+    passmint_token_free(t);
+    return (void *)(intptr_t)st;
+}
+
+static passmint_provider *source_provider(source_ctx *ctx) {
+    passmint_provider *p = NULL;
+    passmint_status st = passmint_provider_from_callback(c_source, ctx, &p, NULL);
+    check(st == PASSMINT_OK && p, "provider_from_callback -> OK (%s)", passmint_status_name(st));
+    return p;
+}
+
+static void callbacks(void) {
+    passmint_error *e = NULL;
+    passmint_provider *p = SENTINEL(passmint_provider);
+    check(passmint_provider_from_callback(NULL, NULL, &p, &e) == PASSMINT_INVALID_ARGUMENT && p == NULL,
+          "provider_from_callback(cb=NULL) -> INVALID_ARGUMENT");
+    check_error(e, PASSMINT_INVALID_ARGUMENT, "provider_from_callback(cb=NULL)", NULL);
+    check(passmint_completion_token(NULL, "t", 1, NULL) == PASSMINT_INVALID_ARGUMENT,
+          "completion_token(NULL) -> INVALID_ARGUMENT");
+    check(passmint_completion_error(NULL, 4, "x") == PASSMINT_INVALID_ARGUMENT,
+          "completion_error(NULL) -> INVALID_ARGUMENT");
+
+    /* Inline answer; 64 threads on a cold provider make one call. */
+    source_ctx inline_ctx = {.mode = 0, .delay_ms = 200};
+    p = source_provider(&inline_ctx);
+    pthread_t threads[64];
+    for (int i = 0; i < 64; i++) pthread_create(&threads[i], NULL, get_one, p);
+    int all_ok = 1;
+    for (int i = 0; i < 64; i++) {
+        void *st;
+        pthread_join(threads[i], &st);
+        all_ok &= (passmint_status)(intptr_t)st == PASSMINT_OK;
+    }
+    check(all_ok && atomic_load(&inline_ctx.calls) == 1, "64 cold callers: all OK, one callback call (%d)",
+          atomic_load(&inline_ctx.calls));
+    passmint_token *t = NULL;
+    check(passmint_token_get(p, &t, NULL) == PASSMINT_OK && streq(passmint_token_secret(t), "c-callback-token") &&
+              streq(passmint_token_provider(t), "callback") && streq(passmint_token_username(t), "app"),
+          "the callback's token, provider \"callback\", its username");
+    passmint_token_free(t);
+    char *json = NULL;
+    passmint_provider_status_json(p, &json, NULL);
+    check(json && strstr(json, "\"credential\":\"token callback (C)\""), "status names the callback: %s", show(json));
+    passmint_string_free(json);
+    passmint_provider_free(p);
+
+    /* Completed later, from another thread. */
+    source_ctx later = {.mode = 1};
+    p = source_provider(&later);
+    t = NULL;
+    check(passmint_token_get(p, &t, NULL) == PASSMINT_OK && streq(passmint_token_secret(t), "c-callback-token-later"),
+          "a completion from another thread");
+    passmint_token_free(t);
+    passmint_provider_free(p);
+
+    /* An error: its kind and message reach the caller. */
+    source_ctx refusing = {.mode = 2};
+    p = source_provider(&refusing);
+    e = NULL;
+    passmint_status st = passmint_token_get(p, &t, &e);
+    check(st == PASSMINT_AUTHENTICATION_FAILED && e && strstr(passmint_error_message(e), "the vault said no"),
+          "completion_error's kind and message reach the caller (%s)", passmint_status_name(st));
+    passmint_error_free(e);
+    passmint_provider_free(p);
+
+    /* A token that is not UTF-8: PROVIDER_RESPONSE for the callers. */
+    source_ctx bad = {.mode = 4};
+    p = source_provider(&bad);
+    check(passmint_token_get(p, &t, NULL) == PASSMINT_PROVIDER_RESPONSE, "a non-UTF-8 token -> PROVIDER_RESPONSE");
+    passmint_provider_free(p);
+
+    /* Never completed: TIMEOUT by the deadline. */
+    source_ctx never = {.mode = 3};
+    p = source_provider(&never);
+    double started = now_s();
+    st = passmint_token_get(p, &t, NULL);
+    double took = now_s() - started;
+    check(st == PASSMINT_TIMEOUT && took < 11.5, "a callback that never completes -> TIMEOUT in %.1f s", took);
+    passmint_completion *late = atomic_exchange(&never.held, NULL);
+    check(late && passmint_completion_token(late, "too-late", (int64_t)time(NULL) + 3600, NULL) == PASSMINT_OK,
+          "a completion after the deadline is accepted and ignored");
+    passmint_provider_free(p);
+}
+
 static int usage(void) {
     fputs("usage: ffi_test api [version] | token [--for] URL PROVIDER USER|- | stress URL THREADS CALLS |\n"
           "       error URL STATUS | free-inflight URL CALLS | abuse URL | soak URL SECONDS THREADS |\n"
-          "       fork URL FORKS WINDOW-MS | cold-in-callback URL\n",
+          "       fork URL FORKS WINDOW-MS | cold-in-callback URL | callback\n",
           stderr);
     return 2;
 }
@@ -1206,6 +1336,8 @@ int main(int argc, char **argv) {
         fork_stress(argv[2], atoi(argv[3]), atoi(argv[4]));
     } else if (strcmp(mode, "cold-in-callback") == 0 && argc == 3) {
         cold_in_callback(argv[2]);
+    } else if (strcmp(mode, "callback") == 0 && argc == 2) {
+        callbacks();
     } else if (strcmp(mode, "soak") == 0 && argc == 5) {
         soak(argv[2], atoi(argv[3]), atoi(argv[4]));
     } else {

@@ -133,7 +133,7 @@ impl std::fmt::Debug for Completion {
 /// [`TokenSource`] for a callback that starts the work and answers later through a
 /// [`Completion`] (a JS function's Promise, a C callback's completion call).
 pub(crate) struct AsyncCallbackSource<F> {
-    pub start: F,
+    pub start: Arc<F>,
     pub name: String,
 }
 
@@ -143,8 +143,13 @@ where
 {
     fn fetch(&self) -> BoxFuture<Result<Minted>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        (self.start)(Completion { tx: Some(tx) });
+        let start = self.start.clone();
         Box::pin(async move {
+            // On the blocking pool, not awaited: a callback may answer inline and slowly (C), or
+            // hand the call to another thread (JS); either way callers wait on the completion,
+            // and a callback that panics drops it.
+            let completion = Completion { tx: Some(tx) };
+            drop(tokio::task::spawn_blocking(move || start(completion)));
             rx.await.unwrap_or_else(|_| {
                 Err(Error::new(
                     ErrorKind::ProviderResponse,

@@ -123,7 +123,7 @@ impl Provider {
     }
 
     /// [`Provider::from_source`] for a callback that answers later: `start` is called on
-    /// passmint's thread with a [`callback::Completion`] to complete from any thread, once
+    /// passmint's blocking pool with a [`callback::Completion`] to complete from any thread, once
     /// (a JS function's Promise, a C callback's completion call). `name` is what
     /// `status().credential` reports.
     pub fn from_async_callback<F>(name: impl Into<String>, start: F) -> Provider
@@ -131,7 +131,7 @@ impl Provider {
         F: Fn(callback::Completion) + Send + Sync + 'static,
     {
         Self::from_source(callback::AsyncCallbackSource {
-            start,
+            start: Arc::new(start),
             name: name.into(),
         })
     }
