@@ -135,3 +135,11 @@ mod tests {
         assert!(out_arg::<u8>(std::ptr::null_mut(), "out").is_err());
     }
 }
+
+/// Frees a string made by `CString::into_raw` in this crate; NULL is ignored.
+pub(crate) fn free_string(p: *mut std::ffi::c_char) {
+    if !p.is_null() {
+        // SAFETY: `p` came from CString::into_raw in this crate and is freed once (contract).
+        drop(unsafe { std::ffi::CString::from_raw(p) });
+    }
+}

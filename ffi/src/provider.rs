@@ -2,7 +2,7 @@ use std::ffi::{CString, c_char};
 
 use passmint_core::Provider;
 
-use crate::boundary::{Shield, free, handle, out_arg, str_arg};
+use crate::boundary::{Shield, free, free_string, handle, out_arg, str_arg};
 use crate::error::passmint_error;
 use crate::status::passmint_status;
 
@@ -87,10 +87,5 @@ pub extern "C" fn passmint_provider_status_json(
 /// Frees a string passmint returned (`passmint_provider_status_json`). NULL is ignored.
 #[unsafe(no_mangle)]
 pub extern "C" fn passmint_string_free(s: *mut c_char) {
-    Shield::value((), || {
-        if !s.is_null() {
-            // SAFETY: passmint made it with CString::into_raw and the caller hands it back once.
-            drop(unsafe { CString::from_raw(s) });
-        }
-    })
+    Shield::value((), || free_string(s))
 }
