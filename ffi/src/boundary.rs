@@ -93,6 +93,14 @@ pub(crate) fn free<T>(p: *mut T) {
     }
 }
 
+/// Frees a string made by `CString::into_raw` in this crate; NULL is ignored.
+pub(crate) fn free_string(p: *mut std::ffi::c_char) {
+    if !p.is_null() {
+        // SAFETY: `p` came from CString::into_raw in this crate and is freed once (contract).
+        drop(unsafe { std::ffi::CString::from_raw(p) });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,13 +141,5 @@ mod tests {
         out_arg(&mut slot, "out").unwrap();
         assert!(slot.is_null());
         assert!(out_arg::<u8>(std::ptr::null_mut(), "out").is_err());
-    }
-}
-
-/// Frees a string made by `CString::into_raw` in this crate; NULL is ignored.
-pub(crate) fn free_string(p: *mut std::ffi::c_char) {
-    if !p.is_null() {
-        // SAFETY: `p` came from CString::into_raw in this crate and is freed once (contract).
-        drop(unsafe { std::ffi::CString::from_raw(p) });
     }
 }
