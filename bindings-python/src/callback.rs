@@ -4,7 +4,7 @@
 
 use pyo3::prelude::*;
 
-use passmint_core::{ErrorKind, Minted, callback_error};
+use passmint_core::{AwsCredentials, ErrorKind, Minted, callback_error};
 
 /// Calls `call()`, which returns `(token, expires_at, username or None)` or raises.
 pub(crate) fn invoke(call: &Py<PyAny>) -> passmint_core::Result<Minted> {
@@ -21,6 +21,30 @@ pub(crate) fn invoke(call: &Py<PyAny>) -> passmint_core::Result<Minted> {
         Ok(match username {
             Some(user) => minted.with_username(user),
             None => minted,
+        })
+    })
+}
+
+/// Calls `call()`, which returns `(access_key_id, secret, session_token, expires_at)`.
+pub(crate) fn aws_credentials(call: &Py<PyAny>) -> passmint_core::Result<AwsCredentials> {
+    Python::attach(|py| {
+        let answer = call.call0(py).map_err(|e| raised(py, &e))?;
+        let (access_key_id, secret_access_key, session_token, expires_at): (
+            String,
+            String,
+            Option<String>,
+            Option<i64>,
+        ) = answer.extract(py).map_err(|_| {
+            callback_error(
+                ErrorKind::ProviderResponse,
+                "the AWS credentials are not (access_key_id, secret_access_key, session_token, expires_at)",
+            )
+        })?;
+        Ok(AwsCredentials {
+            access_key_id,
+            secret_access_key,
+            session_token,
+            expires_at,
         })
     })
 }

@@ -189,6 +189,27 @@ impl Provider {
         )))
     }
 
+    /// `_from_fields` for dsql/rds with the caller's AWS credentials: `call()` returns
+    /// `(access_key_id, secret_access_key, session_token, expires_at)` (`passmint._callback`
+    /// prepares it from a boto3 Session, botocore credentials or a callable).
+    #[classmethod]
+    fn _from_fields_with_aws_credentials(
+        _cls: &Bound<'_, PyType>,
+        kind: &str,
+        fields: Vec<(String, String)>,
+        call: Py<PyAny>,
+    ) -> PyResult<Provider> {
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        passmint_core::Provider::from_fields_with_aws_credentials(kind, &fields, move || {
+            crate::callback::aws_credentials(&call)
+        })
+        .map(Provider::wrap)
+        .map_err(to_py)
+    }
+
     /// The provider named by the `PASSMINT_PROVIDER` environment variable.
     #[classmethod]
     fn from_env(_cls: &Bound<'_, PyType>) -> PyResult<Provider> {

@@ -31,6 +31,7 @@ mod when;
 pub use error::{Error, ErrorKind, Result};
 pub use kind::ProviderKind;
 pub use provider::Provider;
+pub use provider::aws::AwsCredentials;
 pub use provider::aws::offline;
 pub use provider::callback::{Completion, Minted, TokenSource, callback_error};
 pub use status::Status;

@@ -191,3 +191,87 @@ def test_a_failing_refresh_serves_the_valid_token_and_status_shows_it():
     assert s["cached"] and s["consecutive_failures"] >= 1, s
     assert s["last_error_kind"] == "PROVIDER_RESPONSE" and "identity service down" in s["last_error_message"]
     assert p.token() == first
+
+
+# --- the caller's AWS credentials: signing stays in passmint --------------------------------
+
+DSQL_HOST = "abc123example.dsql.us-east-1.on.aws"
+KEYS = {"aws_access_key_id": "AKIACALLERKEYS00001", "aws_secret_access_key": "callerSecret/xyz+123"}
+
+
+def same_second(make_ours, make_ref):
+    """Both tokens minted within one second (SigV4 signs the second), or None after 5 tries."""
+    for _ in range(5):
+        start = int(time.time())
+        ours, ref = make_ours(), make_ref()
+        if int(time.time()) == start:
+            return ours, ref
+    return None
+
+
+def test_a_boto3_session_signs_the_same_token_as_boto3():
+    import boto3
+
+    session = boto3.Session(region_name="us-east-1", **KEYS)
+    pair = same_second(
+        lambda: passmint.dsql(DSQL_HOST, credentials=session).token(),
+        lambda: session.client("dsql").generate_db_connect_admin_auth_token(
+            Hostname=DSQL_HOST, Region="us-east-1", ExpiresIn=900))
+    assert pair is not None
+    assert pair[0] == pair[1]
+    rds_host = "mydb.abc123example.eu-west-1.rds.amazonaws.com"
+    pair = same_second(
+        lambda: passmint.rds(rds_host, user="app@corp", credentials=session.get_credentials()).token(),
+        lambda: session.client("rds", region_name="eu-west-1").generate_db_auth_token(
+            DBHostname=rds_host, Port=5432, DBUsername="app@corp", Region="eu-west-1"))
+    assert pair is not None and pair[0] == pair[1]
+
+
+def test_a_callable_of_credentials_bounds_the_token_and_is_called_once():
+    calls = []
+    expires = int(time.time()) + 600
+
+    def credentials():
+        calls.append(1)
+        return {"access_key_id": "ASIACALLER0000000002", "secret_access_key": "s3cr3t",
+                "session_token": "caller/session+token=", "expires_at": expires}
+
+    p = passmint.dsql(DSQL_HOST, user="app", credentials=credentials)
+    tokens = {p.token() for _ in range(10)}
+    info = p.token_info()
+    assert len(tokens) == 1 and len(calls) == 1
+    assert info.expires_at == expires, "the credentials' expiry bounds the token"
+    assert "X-Amz-Security-Token=caller%2Fsession%2Btoken%3D" in info.secret
+    assert p.status()["credential"] == "AWS credentials (Caller)"
+
+
+def test_credentials_that_cannot_sign_are_typed_errors():
+    import boto3
+
+    with pytest.raises(passmint.CredentialUnavailableError, match="no credentials"):
+        passmint.dsql(DSQL_HOST, credentials=boto3.Session(region_name="us-east-1",
+                                                           botocore_session=_empty_botocore())).token()
+    with pytest.raises(passmint.ProviderResponseError, match="lack access_key_id"):
+        passmint.dsql(DSQL_HOST, credentials=lambda: {"secret_access_key": "x"}).token()
+    with pytest.raises(passmint.InvalidArgumentError, match="boto3 Session"):
+        passmint.dsql(DSQL_HOST, credentials=42)
+    with pytest.raises(passmint.ProviderResponseError, match="raised RuntimeError: sso expired"):
+        passmint.dsql(DSQL_HOST, credentials=lambda: (_ for _ in ()).throw(RuntimeError("sso expired"))).token()
+
+
+def _empty_botocore():
+    import botocore.session
+
+    s = botocore.session.Session()
+    s.get_component("credential_provider").providers = []
+    return s
+
+
+def test_caller_credentials_log_into_postgres(pg, pg_role):
+    import boto3
+
+    p = passmint.dsql(DSQL_HOST, user=pg_role, credentials=boto3.Session(region_name="us-east-1", **KEYS))
+    token = p.token()
+    pg.set_password(pg_role, token)  # what DSQL would accept
+    with psycopg.connect(pg.dsn(pg_role, p.token())) as conn:
+        assert conn.execute("select current_user").fetchone() == (pg_role,)

@@ -41,9 +41,13 @@ __all__ = [
 ]
 
 
-def _build(kind: str, fields: dict[str, object]) -> Provider:
+def _build(kind: str, fields: dict[str, object], credentials: object = None) -> Provider:
     # The core checks the names and values and builds the provider; no URL is written here.
     given = [(k, "true" if v is True else str(v)) for k, v in fields.items() if v is not None and v is not False]
+    if credentials is not None:
+        from ._callback import aws_credentials
+
+        return Provider._from_fields_with_aws_credentials(kind, given, aws_credentials(credentials))
     return Provider._from_fields(kind, given)
 
 
@@ -75,9 +79,14 @@ def dsql(
     user: str | None = None,
     expires_in: int | None = None,
     profile: str | None = None,
+    credentials: object = None,
 ) -> Provider:
-    """An Aurora DSQL provider: ``host`` is the cluster endpoint or, with ``region``, its id."""
-    return _build("dsql", {"host": host, "region": region, "user": user, "expires_in": expires_in, "profile": profile})
+    """An Aurora DSQL provider: ``host`` is the cluster endpoint or, with ``region``, its id.
+    ``credentials``: a boto3 ``Session``, botocore credentials, or a callable returning them
+    (``{"access_key_id", "secret_access_key", "session_token"?, "expires_at"?}``), in place
+    of the default AWS chain; signing stays in passmint."""
+    return _build("dsql", {"host": host, "region": region, "user": user, "expires_in": expires_in,
+                           "profile": profile}, credentials)
 
 
 def rds(
@@ -87,6 +96,9 @@ def rds(
     port: int | None = None,
     region: str | None = None,
     profile: str | None = None,
+    credentials: object = None,
 ) -> Provider:
-    """An RDS / Aurora IAM provider; ``user`` is signed into the token."""
-    return _build("rds", {"host": host, "port": port, "user": user, "region": region, "profile": profile})
+    """An RDS / Aurora IAM provider; ``user`` is signed into the token. ``credentials`` as for
+    :func:`dsql`."""
+    return _build("rds", {"host": host, "port": port, "user": user, "region": region, "profile": profile},
+                  credentials)

@@ -107,3 +107,51 @@ def prepare(fn: Any) -> tuple[Callable[[], tuple[str, int, str | None]], str]:
         return _normalised(answer)
 
     return call, f"token callback ({name})"
+
+
+_AWS_SHAPE = ("pass a boto3 Session, botocore credentials, or a callable returning "
+              "{'access_key_id', 'secret_access_key', 'session_token'?, 'expires_at'?}")
+
+
+def aws_credentials(source: Any) -> Callable[[], tuple[str, str, str | None, int | None]]:
+    """What the native side calls for AWS credentials: ``(access key id, secret, session token,
+    expires_at)`` from a boto3 ``Session`` (its credentials refresh themselves), botocore
+    credentials (``Credentials`` or ``RefreshableCredentials``), or a callable."""
+    if hasattr(source, "get_credentials"):  # a boto3 or botocore Session
+
+        def from_session() -> tuple[str, str, str | None, int | None]:
+            creds = source.get_credentials()
+            if creds is None:
+                from .errors import CredentialUnavailableError
+
+                raise CredentialUnavailableError(
+                    "CREDENTIAL_UNAVAILABLE", "the boto3 Session has no credentials (its chain found none)")
+            return _botocore(creds)
+
+        return from_session
+    if hasattr(source, "get_frozen_credentials"):
+        return lambda: _botocore(source)
+    if callable(source):
+        return lambda: _aws_answer(source())
+    raise InvalidArgumentError("INVALID_ARGUMENT", f"credentials is a {type(source).__name__}: {_AWS_SHAPE}")
+
+
+def _botocore(creds: Any) -> tuple[str, str, str | None, int | None]:
+    # get_frozen_credentials() refreshes RefreshableCredentials first when they are due.
+    frozen = creds.get_frozen_credentials()
+    expiry = getattr(creds, "_expiry_time", None)
+    return frozen.access_key, frozen.secret_key, frozen.token, _expiry(expiry) if expiry is not None else None
+
+
+def _aws_answer(answer: Any) -> tuple[str, str, str | None, int | None]:
+    if hasattr(answer, "get_frozen_credentials"):
+        return _botocore(answer)
+    if not isinstance(answer, Mapping):
+        raise ProviderResponseError("PROVIDER_RESPONSE", f"the AWS credentials callable returned a "
+                                    f"{type(answer).__name__}; {_AWS_SHAPE}")
+    key, secret = answer.get("access_key_id"), answer.get("secret_access_key")
+    if not isinstance(key, str) or not isinstance(secret, str):
+        raise ProviderResponseError("PROVIDER_RESPONSE", f"the AWS credentials lack access_key_id or "
+                                    f"secret_access_key; {_AWS_SHAPE}")
+    token, expires = answer.get("session_token"), answer.get("expires_at")
+    return key, secret, token, _expiry(expires) if expires is not None else None

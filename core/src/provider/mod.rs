@@ -30,6 +30,7 @@ impl Ctx {
         Ctx {
             clock: cache::system_clock(),
             deadline: cache::DEFAULT_DEADLINE,
+            aws_credentials: None,
         }
     }
 }
@@ -106,6 +107,40 @@ impl Provider {
         Fut: std::future::Future<Output = Result<callback::Minted>> + Send + 'static,
     {
         Self::from_source(callback::FnSource(f))
+    }
+
+    /// [`Provider::from_fields`] for `dsql` or `rds`, signing with AWS credentials from the
+    /// caller's function instead of the default chain: a boto3 `Session`, an `@aws-sdk`
+    /// credential provider, a C callback. `credentials` runs on passmint's blocking pool when
+    /// the credentials cache needs them (once for any number of callers, again ahead of their
+    /// expiry); their expiry bounds the token's.
+    pub fn from_fields_with_aws_credentials<F>(
+        kind: &str,
+        fields: &[(&str, &str)],
+        credentials: F,
+    ) -> Result<Provider>
+    where
+        F: Fn() -> Result<aws::AwsCredentials> + Send + Sync + 'static,
+    {
+        if !matches!(kind, "dsql" | "rds") {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "AWS credentials apply to dsql and rds, not `{}`",
+                    crate::url::shorten(kind)
+                ),
+            ));
+        }
+        let fields = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let ctx = Ctx {
+            aws_credentials: Some(aws::blocking_credentials(credentials)),
+            ..Ctx::system()
+        };
+        let built = crate::fork::gated(|| registry::from_fields(kind, fields, &ctx))?;
+        Ok(Self::from_built(built, &ctx))
     }
 
     /// [`Provider::from_source`] for a synchronous function, called on passmint's blocking

@@ -32,6 +32,8 @@ pub(crate) trait Source: Send + Sync + 'static {
 pub(crate) struct Ctx {
     pub clock: Clock,
     pub deadline: Duration,
+    /// The caller's AWS credentials, in place of the default chain (dsql and rds only).
+    pub aws_credentials: Option<super::aws::CallerCredentials>,
 }
 
 /// A source built from its configuration, before the cache is put in front of it.

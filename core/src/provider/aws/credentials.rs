@@ -25,6 +25,8 @@ pub(crate) enum CredentialSource {
         profile: Option<String>,
     },
     Static(Credentials),
+    /// The caller's function (`caller.rs`).
+    Caller(super::caller::Fetch),
 }
 
 pub(crate) fn cache(
@@ -36,6 +38,10 @@ pub(crate) fn cache(
         CredentialSource::Static(creds) => Arc::new(move || {
             let creds = creds.clone();
             Box::pin(async move { Ok(lease(creds)) }) as BoxFuture<_>
+        }),
+        CredentialSource::Caller(fetch) => Arc::new(move || {
+            let fetch = fetch.clone();
+            Box::pin(async move { Ok(lease(fetch().await?)) }) as BoxFuture<_>
         }),
         CredentialSource::DefaultChain { region, profile } => {
             let chain = Arc::new(PerProcessChain {

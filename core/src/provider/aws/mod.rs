@@ -4,6 +4,7 @@
 //! aws-config default chain ([`credentials`]), which are cached and refreshed ahead of their
 //! own expiry (docs/DESIGN.md §2, cache rule 7): the only network the AWS sources use.
 
+mod caller;
 mod credentials;
 mod dsql;
 #[cfg(feature = "fuzzing")]
@@ -21,6 +22,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
 
+pub use self::caller::AwsCredentials;
+pub(crate) use self::caller::{Fetch as CallerCredentials, blocking as blocking_credentials};
 use self::credentials::CredentialSource;
 pub(crate) use self::dsql::{DSQL, DsqlConfig};
 pub(crate) use self::rds::{RDS, RdsConfig};
@@ -161,11 +164,15 @@ fn built(target: Target, creds: CredentialSource, ctx: &Ctx) -> Built {
     }
 }
 
-/// `target` with the default credential chain of its region and profile.
+/// `target` with the default credential chain of its region and profile, or with the
+/// caller's credentials when the builder was given them.
 fn from_chain(target: Target, ctx: &Ctx) -> Built {
-    let creds = CredentialSource::DefaultChain {
-        region: target.region().to_string(),
-        profile: target.profile().map(str::to_owned),
+    let creds = match &ctx.aws_credentials {
+        Some(fetch) => CredentialSource::Caller(fetch.clone()),
+        None => CredentialSource::DefaultChain {
+            region: target.region().to_string(),
+            profile: target.profile().map(str::to_owned),
+        },
     };
     built(target, creds, ctx)
 }
@@ -200,6 +207,7 @@ mod tests {
         Ctx {
             clock: crate::cache::system_clock(),
             deadline: crate::cache::DEFAULT_DEADLINE,
+            aws_credentials: None,
         }
     }
 
