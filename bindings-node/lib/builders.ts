@@ -7,23 +7,36 @@
 import { NativeProvider } from './native'
 import { invalid, translated } from './errors'
 import { ADOPT, Provider } from './provider'
+import { credentialsTrampoline, type AwsCredentialsSource } from './callback'
 
 /** `expiresIn` → `expires_in`: the core's (and the URL's) names. */
 function snake(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 }
 
-/** A provider of `kind` from an options object; `undefined`, `null` and `false` are left out. */
+/** A provider of `kind` from an options object; `undefined`, `null` and `false` are left out.
+ * `credentials` (dsql, rds) replaces the default AWS chain. */
 function build(kind: string, options: object): Provider {
   const fields: string[][] = []
+  let credentials: AwsCredentialsSource | undefined
   for (const [key, value] of Object.entries(options ?? {})) {
     if (value === undefined || value === null || value === false) continue
+    if (key === 'credentials' && kind !== 'azure') {
+      if (typeof value !== 'function' && typeof value !== 'object') {
+        throw invalid(`${kind}(): credentials must be an @aws-sdk credential provider or { accessKeyId, secretAccessKey }`)
+      }
+      credentials = value as AwsCredentialsSource
+      continue
+    }
     if (typeof value === 'boolean') fields.push([snake(key), 'true'])
     else if (typeof value === 'string' || typeof value === 'number') fields.push([snake(key), String(value)])
     else throw invalid(`${kind}(): ${key} must be a string or number`)
   }
   try {
-    return new Provider(ADOPT, NativeProvider.fromFields(kind, fields))
+    const native = credentials === undefined
+      ? NativeProvider.fromFields(kind, fields)
+      : NativeProvider.fromFieldsWithCredentials(kind, fields, credentialsTrampoline(credentials))
+    return new Provider(ADOPT, native)
   } catch (e) {
     throw translated(e)
   }
@@ -63,6 +76,10 @@ export interface DsqlOptions {
   expiresIn?: number
   /** An AWS shared-config profile. */
   profile?: string
+  /** AWS credentials you hold, in place of the default chain: an `@aws-sdk` credential provider
+   * as it is (`fromIni({ profile })`), any async function resolving credentials, or fixed ones.
+   * Signing stays in passmint; their expiry bounds the token. */
+  credentials?: AwsCredentialsSource
 }
 
 /** An Aurora DSQL provider. */
@@ -81,6 +98,8 @@ export interface RdsOptions {
   /** Required unless the host is `*.<region>.rds.amazonaws.com`. */
   region?: string
   profile?: string
+  /** AWS credentials you hold, as for {@link DsqlOptions.credentials}. */
+  credentials?: AwsCredentialsSource
 }
 
 /** An RDS / Aurora IAM provider. */

@@ -81,14 +81,38 @@ impl NativeProvider {
     #[napi(factory)]
     pub fn from_function(trampoline: Function<u32, ()>, name: String) -> Result<Self> {
         guarded(|| {
-            crate::callback::provider(trampoline, name)
-                .map(Self::from)
-                .map_err(|e| {
-                    thrown(passmint_core::Error::new(
-                        passmint_core::ErrorKind::Internal,
-                        format!("the token function could not be registered: {e}"),
-                    ))
+            let start = crate::callback::starter(trampoline).map_err(registration)?;
+            Ok(Self::from(Provider::from_async_callback(
+                name,
+                crate::callback::token(start),
+            )))
+        })
+    }
+
+    /// `fromFields` for dsql/rds signing with the caller's AWS credential provider:
+    /// `trampoline(id)` calls it and settles `id` (`lib/callback.ts`).
+    #[napi(factory)]
+    pub fn from_fields_with_credentials(
+        kind: String,
+        fields: Vec<Vec<String>>,
+        trampoline: Function<u32, ()>,
+    ) -> Result<Self> {
+        guarded(|| {
+            let start = crate::callback::starter(trampoline).map_err(registration)?;
+            let pairs: Vec<(&str, &str)> = fields
+                .iter()
+                .filter_map(|f| match f.as_slice() {
+                    [k, v] => Some((k.as_str(), v.as_str())),
+                    _ => None,
                 })
+                .collect();
+            Provider::from_fields_with_async_aws_credentials(
+                &kind,
+                &pairs,
+                crate::callback::credentials(start),
+            )
+            .map(Self::from)
+            .map_err(thrown)
         })
     }
 
@@ -258,4 +282,12 @@ where
         })
     });
     Ok(promise)
+}
+
+/// A threadsafe function that could not be made: the addon's environment is unusable.
+fn registration(e: napi::Error) -> napi::Error<crate::errors::Code> {
+    thrown(passmint_core::Error::new(
+        passmint_core::ErrorKind::Internal,
+        format!("the JS function could not be registered: {e}"),
+    ))
 }

@@ -94,3 +94,61 @@ test('a failing refresh serves the valid token, and status() shows the failure',
   assert.match(s.lastErrorMessage, /identity service down/)
   assert.equal(await p.token(), 'still-good')
 })
+
+// --- AWS credentials the caller holds: an @aws-sdk credential provider as it is ---------------
+
+const { createRequire } = await import('node:module')
+const requireTest = createRequire(new URL('../package.json', import.meta.url))
+const { fromIni } = requireTest('@aws-sdk/credential-providers')
+const { DsqlSigner } = requireTest('@aws-sdk/dsql-signer')
+const fs = await import('node:fs')
+const os = await import('node:os')
+const pathMod = await import('node:path')
+
+const DSQL = 'abc123example.dsql.us-east-1.on.aws'
+const query = (token) => Object.fromEntries(new URL(`https://${token}`).searchParams)
+
+test('an @aws-sdk fromIni provider signs the same token as the DSQL signer', async () => {
+  const dir = fs.mkdtempSync(pathMod.join(os.tmpdir(), 'passmint-ini-'))
+  const credentialsFile = pathMod.join(dir, 'credentials')
+  fs.writeFileSync(credentialsFile, '[team]\naws_access_key_id = AKIAFROMINI000000001\naws_secret_access_key = fromIniSecret/abc+1\n')
+  const provider = fromIni({ profile: 'team', filepath: credentialsFile, configFilepath: pathMod.join(dir, 'none') })
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const second = now()
+    const ours = await passmint.dsql({ host: DSQL, credentials: provider }).token()
+    const ref = await new DsqlSigner({ hostname: DSQL, region: 'us-east-1', credentials: provider }).getDbConnectAdminAuthToken()
+    if (now() !== second) continue
+    assert.deepEqual(query(ours), query(ref))
+    return
+  }
+  assert.fail('could not mint both tokens within one second in 5 tries')
+})
+
+test('a credentials function bounds the token, is called once, and its errors are typed', async () => {
+  let calls = 0
+  const expiration = new Date((now() + 600) * 1000)
+  const p = passmint.dsql({
+    host: DSQL,
+    user: 'app',
+    credentials: async () => {
+      calls++
+      return { accessKeyId: 'ASIACALLER0000000003', secretAccessKey: 's3cr3t', sessionToken: 'js/session+token=', expiration }
+    },
+  })
+  const tokens = await Promise.all(Array.from({ length: 10 }, () => p.token()))
+  assert.equal(new Set(tokens).size, 1)
+  assert.equal(calls, 1)
+  assert.equal((await p.tokenInfo()).expiresAt.getTime(), expiration.getTime())
+  assert.equal(query(tokens[0])['X-Amz-Security-Token'], 'js/session+token=')
+  assert.equal(p.status().credential, 'AWS credentials (Caller)')
+
+  const fixed = passmint.rds({ host: 'db.abc123example.eu-west-1.rds.amazonaws.com', user: 'app',
+    credentials: { accessKeyId: 'AKIAFIXED00000000004', secretAccessKey: 'fixed' } })
+  assert.match(await fixed.token(), /X-Amz-Credential=AKIAFIXED00000000004%2F/)
+
+  const expired = passmint.dsql({ host: DSQL, credentials: async () => { throw new Error('SSO session expired') } })
+  await assert.rejects(expired.token(), rejectsWith('PASSMINT_PROVIDER_RESPONSE', /the AWS credential provider threw Error: SSO session expired/))
+  const shapeless = passmint.dsql({ host: DSQL, credentials: async () => ({ accessKeyId: 'x' }) })
+  await assert.rejects(shapeless.token(), rejectsWith('PASSMINT_PROVIDER_RESPONSE', /lack accessKeyId or secretAccessKey/))
+  assert.throws(() => passmint.dsql({ host: DSQL, credentials: 'AKIA' }), rejectsWith('PASSMINT_INVALID_ARGUMENT'))
+})

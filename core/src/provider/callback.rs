@@ -103,15 +103,21 @@ where
     }
 }
 
-/// The one answer to one call of an asynchronous callback ([`crate::Provider::from_async_callback`]):
-/// complete it from any thread, once. Dropped without an answer, the call fails; not completed
-/// by the deadline, callers get `TIMEOUT` and a late answer is ignored.
-pub struct Completion {
-    tx: Option<tokio::sync::oneshot::Sender<Result<Minted>>>,
+/// The one answer to one call of an asynchronous callback ([`crate::Provider::from_async_callback`],
+/// and `T` = [`crate::AwsCredentials`] for the caller's AWS credentials): complete it from any
+/// thread, once. Dropped without an answer, the call fails; not completed by the deadline,
+/// callers get `TIMEOUT` and a late answer is ignored.
+pub struct Completion<T = Minted> {
+    tx: Option<tokio::sync::oneshot::Sender<Result<T>>>,
 }
 
-impl Completion {
-    pub fn complete(mut self, answer: Result<Minted>) {
+impl<T> Completion<T> {
+    pub(crate) fn channel() -> (Completion<T>, tokio::sync::oneshot::Receiver<Result<T>>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (Completion { tx: Some(tx) }, rx)
+    }
+
+    pub fn complete(mut self, answer: Result<T>) {
         if let Some(tx) = self.tx.take() {
             let _ = tx.send(answer);
         }
@@ -124,39 +130,40 @@ impl Completion {
     }
 }
 
-impl std::fmt::Debug for Completion {
+impl<T> std::fmt::Debug for Completion<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Completion").finish_non_exhaustive()
     }
 }
 
+/// Calls `start` on the blocking pool with a fresh completion and waits for its answer. On the
+/// blocking pool, not awaited: a callback may answer inline and slowly (C), or hand the call to
+/// another thread (JS); a callback that panics drops its completion.
+pub(crate) async fn completed<T: Send + 'static>(
+    start: Arc<dyn Fn(Completion<T>) + Send + Sync>,
+    what: &str,
+) -> Result<T> {
+    let (completion, rx) = Completion::channel();
+    drop(tokio::task::spawn_blocking(move || start(completion)));
+    rx.await.unwrap_or_else(|_| {
+        Err(Error::new(
+            ErrorKind::ProviderResponse,
+            format!("the {what} ended without completing its call"),
+        ))
+    })
+}
+
 /// [`TokenSource`] for a callback that starts the work and answers later through a
 /// [`Completion`] (a JS function's Promise, a C callback's completion call).
-pub(crate) struct AsyncCallbackSource<F> {
-    pub start: Arc<F>,
+pub(crate) struct AsyncCallbackSource {
+    pub start: Arc<dyn Fn(Completion) + Send + Sync>,
     pub name: String,
 }
 
-impl<F> TokenSource for AsyncCallbackSource<F>
-where
-    F: Fn(Completion) + Send + Sync + 'static,
-{
+impl TokenSource for AsyncCallbackSource {
     fn fetch(&self) -> BoxFuture<Result<Minted>> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
         let start = self.start.clone();
-        Box::pin(async move {
-            // On the blocking pool, not awaited: a callback may answer inline and slowly (C), or
-            // hand the call to another thread (JS); either way callers wait on the completion,
-            // and a callback that panics drops it.
-            let completion = Completion { tx: Some(tx) };
-            drop(tokio::task::spawn_blocking(move || start(completion)));
-            rx.await.unwrap_or_else(|_| {
-                Err(Error::new(
-                    ErrorKind::ProviderResponse,
-                    "the token callback ended without completing its call",
-                ))
-            })
-        })
+        Box::pin(async move { completed(start, "token callback").await })
     }
 
     fn describe(&self) -> String {

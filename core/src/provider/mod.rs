@@ -122,6 +122,28 @@ impl Provider {
     where
         F: Fn() -> Result<aws::AwsCredentials> + Send + Sync + 'static,
     {
+        Self::with_aws_credentials(kind, fields, aws::blocking_credentials(credentials))
+    }
+
+    /// [`Provider::from_fields_with_aws_credentials`] for a function that answers later:
+    /// `start` is called on passmint's blocking pool with a [`callback::Completion`] to
+    /// complete from any thread, once (an `@aws-sdk` credential provider's Promise).
+    pub fn from_fields_with_async_aws_credentials<F>(
+        kind: &str,
+        fields: &[(&str, &str)],
+        start: F,
+    ) -> Result<Provider>
+    where
+        F: Fn(callback::Completion<aws::AwsCredentials>) + Send + Sync + 'static,
+    {
+        Self::with_aws_credentials(kind, fields, aws::completing_credentials(start))
+    }
+
+    fn with_aws_credentials(
+        kind: &str,
+        fields: &[(&str, &str)],
+        credentials: aws::CallerCredentials,
+    ) -> Result<Provider> {
         if !matches!(kind, "dsql" | "rds") {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -136,7 +158,7 @@ impl Provider {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let ctx = Ctx {
-            aws_credentials: Some(aws::blocking_credentials(credentials)),
+            aws_credentials: Some(credentials),
             ..Ctx::system()
         };
         let built = crate::fork::gated(|| registry::from_fields(kind, fields, &ctx))?;

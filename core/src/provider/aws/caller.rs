@@ -10,6 +10,7 @@ use aws_credential_types::Credentials;
 
 use crate::cache::BoxFuture;
 use crate::error::{Error, ErrorKind, Result};
+use crate::provider::callback::{Completion, completed};
 
 /// One set of AWS credentials from the caller. `expires_at` is unix seconds; `None` for
 /// long-term keys.
@@ -50,6 +51,23 @@ where
                         "the AWS credentials callback panicked",
                     ))
                 })
+                .and_then(checked)
+        })
+    })
+}
+
+/// A function of the caller's that answers later through a [`Completion`] (an `@aws-sdk`
+/// credential provider's Promise).
+pub(crate) fn completing<F>(start: F) -> Fetch
+where
+    F: Fn(Completion<AwsCredentials>) + Send + Sync + 'static,
+{
+    let start: Arc<dyn Fn(Completion<AwsCredentials>) + Send + Sync> = Arc::new(start);
+    Arc::new(move || {
+        let start = start.clone();
+        Box::pin(async move {
+            completed(start, "AWS credentials callback")
+                .await
                 .and_then(checked)
         })
     })

@@ -23,7 +23,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use aws_credential_types::Credentials;
 
 pub use self::caller::AwsCredentials;
-pub(crate) use self::caller::{Fetch as CallerCredentials, blocking as blocking_credentials};
+pub(crate) use self::caller::{
+    Fetch as CallerCredentials, blocking as blocking_credentials,
+    completing as completing_credentials,
+};
 use self::credentials::CredentialSource;
 pub(crate) use self::dsql::{DSQL, DsqlConfig};
 pub(crate) use self::rds::{RDS, RdsConfig};
