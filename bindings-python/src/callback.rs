@@ -8,7 +8,7 @@ use passmint_core::{AwsCredentials, ErrorKind, Minted, callback_error};
 
 /// Calls `call()`, which returns `(token, expires_at, username or None)` or raises.
 pub(crate) fn invoke(call: &Py<PyAny>) -> passmint_core::Result<Minted> {
-    Python::attach(|py| {
+    crate::with_interpreter(|py| {
         let answer = call.call0(py).map_err(|e| raised(py, &e))?;
         let (secret, expires_at, username): (String, i64, Option<String>) =
             answer.extract(py).map_err(|_| {
@@ -23,11 +23,12 @@ pub(crate) fn invoke(call: &Py<PyAny>) -> passmint_core::Result<Minted> {
             None => minted,
         })
     })
+    .unwrap_or_else(|| Err(exiting()))
 }
 
 /// Calls `call()`, which returns `(access_key_id, secret, session_token, expires_at)`.
 pub(crate) fn aws_credentials(call: &Py<PyAny>) -> passmint_core::Result<AwsCredentials> {
-    Python::attach(|py| {
+    crate::with_interpreter(|py| {
         let answer = call.call0(py).map_err(|e| raised(py, &e))?;
         let (access_key_id, secret_access_key, session_token, expires_at): (
             String,
@@ -47,6 +48,15 @@ pub(crate) fn aws_credentials(call: &Py<PyAny>) -> passmint_core::Result<AwsCred
             expires_at,
         })
     })
+    .unwrap_or_else(|| Err(exiting()))
+}
+
+/// The interpreter is exiting: no call into it (see `crate::with_interpreter`).
+fn exiting() -> passmint_core::Error {
+    callback_error(
+        ErrorKind::Internal,
+        "the Python callback was not called: the interpreter is exiting",
+    )
 }
 
 /// A Python exception as a passmint error: a passmint exception keeps its kind and message,

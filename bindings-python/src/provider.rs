@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyType};
 
+use crate::awaitable::TokenAwaitable;
 use crate::errors::{exception, to_py};
 use crate::token::Token;
 
@@ -65,6 +66,11 @@ impl Provider {
         })
     }
 
+    /// The fresh cached token, without waiting or locking.
+    pub(crate) fn cached(&self) -> Option<passmint_core::Token> {
+        self.inner.cached_token()
+    }
+
     fn blocking(&self, py: Python<'_>) -> PyResult<passmint_core::Token> {
         if let Some(t) = self.inner.cached_token() {
             return Ok(t);
@@ -75,9 +81,9 @@ impl Provider {
 
     /// An asyncio future for the token, completed at once on a cache hit (no thread hop),
     /// otherwise from passmint's thread through `loop.call_soon_threadsafe`.
-    fn future<'py>(
+    pub(crate) fn future<'py>(
         slf: &Bound<'py, Provider>,
-        convert: fn(&Provider, Python<'_>, &passmint_core::Token) -> Py<PyAny>,
+        convert: Convert,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (py, me) = (slf.py(), slf.get());
         let this = slf.clone().unbind();
@@ -93,12 +99,8 @@ impl Provider {
         let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
         me.inner
             .token_with(move |result| {
-                // SAFETY: a plain query of interpreter state, allowed without the GIL. After
-                // the interpreter has gone (a task never awaited at exit) nobody is waiting.
-                if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
-                    return;
-                }
-                Python::attach(|py| {
+                // At exit (a task never awaited, a loop already closed) nobody is waiting.
+                crate::with_interpreter(|py| {
                     let provider = this.get();
                     let (ok, value) = match &result {
                         Ok(t) => (true, convert(provider, py, t)),
@@ -110,12 +112,15 @@ impl Provider {
                         "call_soon_threadsafe",
                         (wrap_resolver(py), future_ref, ok, value),
                     );
-                })
+                });
             })
             .map_err(to_py)?;
         Ok(future)
     }
 }
+
+/// How a token becomes the Python value a call returns (the secret `str`, or a `Token`).
+pub(crate) type Convert = fn(&Provider, Python<'_>, &passmint_core::Token) -> Py<PyAny>;
 
 /// `passmint._resolve(future, ok, value)`, run on the loop's thread: a cancelled future
 /// (the awaiting task gave up) is left alone.
@@ -232,14 +237,15 @@ impl Provider {
     }
 
     /// `await p.token_async()`: never blocks the event loop. A coroutine function in
-    /// effect, so `asyncpg.connect(password=p.token_async)` works as it is.
-    fn token_async<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Provider::future(slf, secret_of)
+    /// effect, so `asyncpg.connect(password=p.token_async)` and `asyncio.run(p.token_async())`
+    /// work as they are; the awaitable is bound to no loop until awaited.
+    fn token_async(slf: &Bound<'_, Self>) -> TokenAwaitable {
+        TokenAwaitable::new(slf.clone().unbind(), secret_of)
     }
 
     /// `await p.token_info_async()`: `token_info()` without blocking the event loop.
-    fn token_info_async<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Provider::future(slf, info_of)
+    fn token_info_async(slf: &Bound<'_, Self>) -> TokenAwaitable {
+        TokenAwaitable::new(slf.clone().unbind(), info_of)
     }
 
     /// This provider's health, without fetching: `cached`, `expires_at`, `next_refresh_at`,

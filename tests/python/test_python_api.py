@@ -90,8 +90,7 @@ def no_secret_in_logs(caplog, request):
 
 
 def run(method):
-    """``await method()`` in a fresh event loop: token_async() needs a running loop when called
-    (it returns a future of that loop), so ``asyncio.run(p.token_async())`` cannot work."""
+    """``await method()`` in a fresh event loop."""
     async def main():
         return await method()
 
@@ -396,11 +395,14 @@ def test_a_cache_hit_is_answered_on_the_loop_without_a_thread_hop(aws):
     secret = p.token()
 
     async def main():
-        fut = p.token_async()
-        # Already resolved when returned: awaiting it never yields to the loop.
-        return fut.done(), await fut
+        # Its first step finishes it: awaiting a hit never yields to the loop.
+        try:
+            p.token_async().send(None)
+        except StopIteration as done:
+            return done.value
+        return None
 
-    assert asyncio.run(main()) == (True, secret)
+    assert asyncio.run(main()) == secret
 
 
 def test_a_blocking_get_inside_a_callback_fetches_at_once(aws, app_service):
@@ -416,7 +418,7 @@ def test_a_blocking_get_inside_a_callback_fetches_at_once(aws, app_service):
         seen.append((inner.token(), time.monotonic() - started))
 
     async def main() -> None:
-        fut = outer.token_async()
+        fut = asyncio.ensure_future(outer.token_async())
         fut.add_done_callback(callback)
         await fut
         await asyncio.sleep(0)  # the callback runs on the next turn of the loop
@@ -570,3 +572,46 @@ def test_status_shows_a_failing_fetch_and_clears_it(app_service):
     p.token()
     s = p.status()
     assert (s["cached"], s["consecutive_failures"], s["last_error_kind"]) == (True, 0, None)
+
+
+def test_token_async_works_wherever_a_coroutine_does(aws):
+    """Review of issue 17: ``token_async()`` is bound to no loop until awaited."""
+    p = passmint.dsql(DSQL_HOST, user="app")
+    early = p.token_async()  # made before any loop runs
+    first = asyncio.run(p.token_async())  # a miss, run as a coroutine
+    assert asyncio.run(early) == first  # a hit, awaited on another loop than the first's
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(p.token_async()) == first
+        assert loop.run_until_complete(p.token_info_async()).secret == first
+    finally:
+        loop.close()
+
+    async def tasks():
+        made = [asyncio.create_task(p.token_async()) for _ in range(10)]
+        return await asyncio.gather(*made)
+
+    assert set(asyncio.run(tasks())) == {first}
+    awaited = p.token_async()
+    asyncio.run(_await(awaited))
+    with pytest.raises(RuntimeError, match="already awaited"):
+        asyncio.run(_await(awaited))
+
+
+async def _await(aw):
+    return await aw
+
+
+def test_cancelling_an_awaited_miss_leaves_the_provider_usable(app_service):
+    app_service.fault(APPSERVICE, delay=1.0, times=1)
+    p = passmint.azure(credential="managed")
+
+    async def cancelled():
+        task = asyncio.create_task(p.token_async())
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return await p.token_async()
+
+    assert isinstance(asyncio.run(cancelled()), str)

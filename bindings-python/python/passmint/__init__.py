@@ -9,7 +9,9 @@ Driver helpers: passmint.psycopg, passmint.psycopg2, passmint.asyncpg, passmint.
 
 from __future__ import annotations
 
-from ._native import Provider, Token, __version__
+import atexit
+
+from ._native import Provider, Token, __version__, _interpreter_exiting
 from .errors import (
     AuthenticationFailedError,
     CredentialUnavailableError,
@@ -21,6 +23,9 @@ from .errors import (
     ProviderResponseError,
     TimeoutError,
 )
+
+# From exit on, passmint's threads leave the interpreter alone (_native's interpreter_alive).
+atexit.register(_interpreter_exiting)
 
 __all__ = [
     "AuthenticationFailedError",

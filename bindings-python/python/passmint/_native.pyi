@@ -5,6 +5,8 @@ __version__: str
 ERROR_KINDS: list[str]
 PROVIDER_KINDS: list[str]
 
+def _interpreter_exiting() -> None: ...
+
 def decide_tls(
     *, driver: str, setting: str, provider: str, helper: str, value: str | None = None, source: str | None = None,
     shown: str | None = None, pgsslmode: str | None = None, sslrootcert: str | None = None,
