@@ -109,8 +109,8 @@ def python_section() -> list[str]:
         "",
         (f"`import passmint` targets: ≤ {p['target_ms']} ms and ≤ {p['target_peak_rss_mib']} MiB peak "
         f"({'met' if p['met'] else 'MISSED'}). A cached `token()` returns the same `str` object while the token"),
-        "is unchanged; `token_async()` answers a cache hit with an already-completed future on the running",
-        "loop (no thread hop). Command: `make bench`.",
+        "is unchanged; `token_async()` is a coroutine bound to no loop until awaited, and a cache hit",
+        "finishes at its first step without touching the loop (no thread hop). Command: `make bench`.",
     ]
     return lines
 
