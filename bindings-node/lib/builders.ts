@@ -14,12 +14,29 @@ function snake(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 }
 
+/** The AWS signers' option names (`@aws-sdk/dsql-signer`, `@aws-sdk/rds-signer`), for users
+ * moving from them: each works as passmint's own. */
+const ALIASES: Record<string, string> = { hostname: 'host', username: 'user', tokenDurationSecs: 'expiresIn' }
+
+/** `options` with the signers' names renamed; both spellings at once is an error naming both. */
+function unaliased(kind: string, options: object): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...(options ?? {}) }
+  if (kind === 'azure') return out
+  for (const [alias, own] of Object.entries(ALIASES)) {
+    if (out[alias] === undefined) continue
+    if (out[own] !== undefined) throw invalid(`${kind}(): give ${own} or ${alias} (the AWS signers' name for it), not both`)
+    out[own] = out[alias]
+    delete out[alias]
+  }
+  return out
+}
+
 /** A provider of `kind` from an options object; `undefined`, `null` and `false` are left out.
  * `credentials` (dsql, rds) replaces the default AWS chain. */
 function build(kind: string, options: object): Provider {
   const fields: string[][] = []
   let credentials: AwsCredentialsSource | undefined
-  for (const [key, value] of Object.entries(options ?? {})) {
+  for (const [key, value] of Object.entries(unaliased(kind, options))) {
     if (value === undefined || value === null || value === false) continue
     if (key === 'credentials' && kind !== 'azure') {
       if (typeof value !== 'function' && typeof value !== 'object') {
@@ -83,9 +100,10 @@ export interface DsqlOptions {
 }
 
 /** An Aurora DSQL provider. */
-export function dsql(options: DsqlOptions): Provider {
-  if (typeof options?.host !== 'string') throw invalid('dsql(): host must be a string')
-  return build('dsql', options)
+export function dsql(options: DsqlOptions | (Omit<DsqlOptions, 'host'> & SignerAliases & { hostname: string })): Provider {
+  const given = unaliased('dsql', options)
+  if (typeof given.host !== 'string') throw invalid('dsql(): host must be a string')
+  return build('dsql', given)
 }
 
 /** Options of {@link rds}: the `rds://` URL parameters. */
@@ -103,11 +121,21 @@ export interface RdsOptions {
 }
 
 /** An RDS / Aurora IAM provider. */
-export function rds(options: RdsOptions): Provider {
-  if (typeof options?.host !== 'string') throw invalid('rds(): host must be a string')
-  const port = options.port
-  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
+export function rds(options: RdsOptions | (Omit<RdsOptions, 'host' | 'user'> & SignerAliases & { hostname: string; username: string })): Provider {
+  const given = unaliased('rds', options)
+  if (typeof given.host !== 'string') throw invalid('rds(): host must be a string')
+  const port = given.port
+  if (port !== undefined && !(typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536)) {
     throw invalid(`rds(): port must be an integer between 1 and 65535, not ${String(port)}`)
   }
-  return build('rds', options)
+  return build('rds', given)
+}
+
+/** The AWS signers' spellings (`hostname`, `username`, `tokenDurationSecs`), accepted as
+ * passmint's own (`host`, `user`, `expiresIn`) for code moving from `@aws-sdk/dsql-signer` and
+ * `@aws-sdk/rds-signer`. */
+export interface SignerAliases {
+  hostname?: string
+  username?: string
+  tokenDurationSecs?: number
 }

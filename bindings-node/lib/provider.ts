@@ -8,6 +8,32 @@ import { invalid, rethrown, settled, translated, requireString, type ErrorCode }
 import { trampoline, type TokenFunction } from './callback'
 import { Token, type ProviderKind, inspectCustom } from './token'
 
+/** What passmint uses of an `AbortSignal` (Node's global one, or any with this shape). */
+export interface AbortSignalLike {
+  readonly aborted: boolean
+  readonly reason?: unknown
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
+/** Options of {@link Provider.token} and {@link Provider.tokenInfo}. */
+export interface TokenOptions {
+  /** Ends this caller's wait when aborted; the shared fetch goes on for other callers. */
+  signal?: AbortSignalLike
+}
+
+/** `outcome`, or the signal's reason as soon as it aborts. */
+function abortable<T>(outcome: Promise<T>, signal: AbortSignalLike): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    outcome.then(
+      (value) => { signal.removeEventListener('abort', onAbort); resolve(value) },
+      (error: unknown) => { signal.removeEventListener('abort', onAbort); reject(error) },
+    )
+  })
+}
+
 /** {@link Provider.status}: times in unix seconds, absent values `null`. */
 export interface ProviderStatus {
   cached: boolean
@@ -107,6 +133,24 @@ export class Provider {
     }
   }
 
+  /**
+   * The database host tokens are signed for (DSQL, RDS): a DSQL cluster id given with a region comes
+   * back as its endpoint, so `postgres({ host: provider.host, pass: provider.password })` needs no
+   * string building. `null` for Azure and callbacks.
+   */
+  get host(): string | null {
+    return this.#native.host ?? null
+  }
+
+  /** The provider `PASSMINT_PROVIDER` names (a provider URL), as Python's `Provider.from_env()`. */
+  static fromEnv(): Provider {
+    try {
+      return new Provider(ADOPT, NativeProvider.fromEnv())
+    } catch (e) {
+      throw translated(e)
+    }
+  }
+
   /** The role the provider URL named, if any (see {@link Token.username} for the token's). */
   get username(): string | null {
     return this.#native.username ?? null
@@ -123,27 +167,36 @@ export class Provider {
   /**
    * The current token. A cache hit resolves on this thread at once; a fetch runs on passmint's
    * own threads, never blocking the event loop, and rejects with a PassmintError (`PASSMINT_TIMEOUT`
-   * after the 10 s deadline).
+   * after the 10 s deadline). `signal` ends this caller's wait when it aborts (the promise rejects
+   * with the signal's reason); the fetch goes on for the provider's other callers.
    */
-  token(): Promise<string> {
+  token(options?: TokenOptions): Promise<string> {
+    const signal = options?.signal
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    let outcome: Promise<string>
     try {
       const cached = this.#cachedSecret()
       if (cached !== undefined) return Promise.resolve(cached)
-      return this.#native.tokenAsync().then(settled<string>, rethrown)
+      outcome = this.#native.tokenAsync().then(settled<string>, rethrown)
     } catch (e) {
       return Promise.reject(translated(e))
     }
+    return signal === undefined ? outcome : abortable(outcome, signal)
   }
 
   /** {@link Provider.token} with the expiry, username and provider kind (the same object while the token is). */
-  tokenInfo(): Promise<Token> {
+  tokenInfo(options?: TokenOptions): Promise<Token> {
+    const signal = options?.signal
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    let outcome: Promise<Token>
     try {
       const cached = this.#cachedInfo()
       if (cached !== undefined) return Promise.resolve(cached)
-      return this.#native.infoAsync().then((outcome: NativeToken | Failure) => Token.fromNative(settled<NativeToken>(outcome)), rethrown)
+      outcome = this.#native.infoAsync().then((out: NativeToken | Failure) => Token.fromNative(settled<NativeToken>(out)), rethrown)
     } catch (e) {
       return Promise.reject(translated(e))
     }
+    return signal === undefined ? outcome : abortable(outcome, signal)
   }
 
   /** The current token, blocking the thread on a cache miss (up to the deadline). Prefer {@link Provider.token}. */

@@ -164,6 +164,18 @@ impl NativeProvider {
         self.inner.kind()
     }
 
+    /// The database host tokens are signed for (dsql, rds); null for Azure and callbacks.
+    #[napi(getter)]
+    pub fn host(&self) -> Option<String> {
+        self.inner.host().map(str::to_string)
+    }
+
+    /// The provider `PASSMINT_PROVIDER` names.
+    #[napi(factory)]
+    pub fn from_env() -> Result<Self> {
+        guarded(|| Provider::from_env().map(Self::from).map_err(thrown))
+    }
+
     /// The role tokens are for when the provider URL named it.
     #[napi(getter)]
     pub fn username(&self) -> Option<String> {

@@ -269,6 +269,13 @@ impl Provider {
         self.inner.kind()
     }
 
+    /// The database host tokens are signed for (dsql, rds), a DSQL cluster id expanded to its
+    /// endpoint; None for Azure and callbacks.
+    #[getter]
+    fn host(&self) -> Option<String> {
+        self.inner.host().map(str::to_string)
+    }
+
     /// The configured database role (`user=`, or the postgres URL's user), if any.
     #[getter]
     fn username(&self) -> Option<String> {

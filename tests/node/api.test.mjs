@@ -252,3 +252,36 @@ test('status(): the cached token, the credential in use, and failing fetches', a
   assert.equal(azure.status().consecutiveFailures, 0)
   await assertNoSecrets(JSON.stringify([s, failed]))
 })
+
+test('host, fromEnv, the AWS signers\' option names, and token({ signal })', async () => {
+  const p = passmint.dsql({ host: 'abc123example', region: 'us-east-1' })
+  assert.equal(p.host, 'abc123example.dsql.us-east-1.on.aws')
+  assert.equal(passmint.azure({ credential: 'managed' }).host, null)
+  const signer = passmint.dsql({ hostname: DSQL_HOST, username: 'app', tokenDurationSecs: 600 })
+  assert.equal(signer.host, DSQL_HOST)
+  assert.equal(signer.username, 'app')
+  assert.match(await signer.token(), /X-Amz-Expires=600&/)
+  const rdsSigner = passmint.rds({ hostname: RDS_HOST, username: 'app', port: 5432 })
+  assert.equal(rdsSigner.host, RDS_HOST)
+  assert.throws(() => passmint.dsql({ host: DSQL_HOST, hostname: DSQL_HOST }),
+    (e) => e.code === 'PASSMINT_INVALID_ARGUMENT' && /host or hostname/.test(e.message))
+
+  process.env.PASSMINT_PROVIDER = `dsql://${DSQL_HOST}?user=env_role`
+  try {
+    assert.equal(passmint.Provider.fromEnv().username, 'env_role')
+  } finally {
+    delete process.env.PASSMINT_PROVIDER
+  }
+  assert.throws(() => passmint.Provider.fromEnv(), (e) => e.code === 'PASSMINT_INVALID_CONFIG')
+
+  await mock.fault('azure-appservice', { delay: 2, times: 1 })
+  const slow = passmint.azure({ credential: 'managed' })
+  const controller = new AbortController()
+  const waiting = slow.token({ signal: controller.signal })
+  setTimeout(() => controller.abort(new Error('gave up')), 100)
+  const started = Date.now()
+  await assert.rejects(waiting, /gave up/)
+  assert.ok(Date.now() - started < 1000)
+  assert.equal(typeof (await slow.token()), 'string', 'the shared fetch went on')
+  await assert.rejects(slow.tokenInfo({ signal: AbortSignal.abort(new Error('already')) }), /already/)
+})

@@ -615,3 +615,9 @@ def test_cancelling_an_awaited_miss_leaves_the_provider_usable(app_service):
         return await p.token_async()
 
     assert isinstance(asyncio.run(cancelled()), str)
+
+
+def test_the_provider_names_its_host():
+    assert passmint.dsql("abc123example", region="us-east-1").host == "abc123example.dsql.us-east-1.on.aws"
+    assert passmint.rds(RDS_HOST, user="app").host == RDS_HOST
+    assert passmint.azure(credential="managed").host is None

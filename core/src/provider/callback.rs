@@ -240,6 +240,7 @@ pub(crate) fn built(source: impl TokenSource) -> Built {
     Built {
         kind: ProviderKind::Callback,
         description,
+        host: None,
         username: None,
         source: Arc::new(Callback(source)),
     }

@@ -48,6 +48,7 @@ struct Inner {
     /// Host, region and role: enough to tell providers apart in logs, nothing secret.
     description: String,
     username: Option<String>,
+    host: Option<String>,
     cache: Cache<Token>,
     deadline: Duration,
 }
@@ -211,6 +212,7 @@ impl Provider {
                 source: built.source,
                 description: built.description,
                 username: built.username,
+                host: built.host,
                 cache: Cache::new("token", fetch, ctx.clock.clone(), ctx.deadline),
                 deadline: ctx.deadline,
             }),
@@ -314,6 +316,13 @@ impl Provider {
     /// The provider kind.
     pub fn provider_kind(&self) -> ProviderKind {
         self.inner.kind
+    }
+
+    /// The database host tokens are signed for (`dsql`, `rds`): a DSQL cluster id given with a
+    /// region comes back as its endpoint, so a driver needs no string building. `None` for
+    /// Azure and callbacks, whose tokens are not tied to one host.
+    pub fn host(&self) -> Option<&str> {
+        self.inner.host.as_deref()
     }
 
     /// The database role tokens are for, when configured or known.

@@ -43,6 +43,9 @@ pub(crate) struct Built {
     pub description: String,
     /// The database role, when configured.
     pub username: Option<String>,
+    /// The database host the tokens are for, when the source is for one (a DSQL cluster id
+    /// expanded to its endpoint).
+    pub host: Option<String>,
     pub source: Arc<dyn Source>,
 }
 

@@ -51,6 +51,14 @@ impl Target {
         }
     }
 
+    /// The database host, which is signed into the token.
+    fn host(&self) -> &str {
+        match self {
+            Target::Dsql(c) => &c.host,
+            Target::Rds(c) => &c.host,
+        }
+    }
+
     /// The database role, which is signed into the token.
     fn user(&self) -> &str {
         match self {
@@ -160,6 +168,7 @@ fn built(target: Target, creds: CredentialSource, ctx: &Ctx) -> Built {
         kind: target.kind(),
         description: target.describe(),
         username: Some(target.user().to_string()),
+        host: Some(target.host().to_string()),
         source: Arc::new(AwsSource {
             credentials: credentials::cache(creds, ctx.clock.clone(), ctx.deadline),
             target,

@@ -55,6 +55,7 @@ fn built(config: AzureConfig) -> Result<Built> {
         kind: ProviderKind::Azure,
         description: credentials.describe(),
         username,
+        host: None,
         source: credentials,
     })
 }
