@@ -3,7 +3,8 @@
  * default and the core's refusals. Mirrors the Python package's per-driver helper modules.
  */
 
-import { invalid } from './errors'
+import { invalid, translated } from './errors'
+import { missingUser } from './native'
 import { type Token } from './token'
 import { type HelperOptions, pgTls, verifiedTls } from './tls'
 
@@ -50,8 +51,18 @@ export function configureSequelize<S extends SequelizeLike>(sequelize: S, provid
     // Sequelize keeps this config object: out of sight of util.inspect and loggers that walk it.
     Object.defineProperty(config, 'password', { value: info.secret, enumerable: false, writable: true, configurable: true })
     const named = (typeof config.username === 'string' && config.username.trim() !== '') || !!process.env.PGUSER
+    if (named) return
     const user = info.username ?? provider.username
-    if (!named && user) config.username = user
+    if (user) {
+      config.username = user
+      return
+    }
+    // Never the OS user by accident: the core's error says how to find the role.
+    try {
+      missingUser(kind, 'configureSequelize')
+    } catch (e) {
+      throw translated(e)
+    }
   })
   return sequelize
 }

@@ -54,3 +54,13 @@ pub fn decide_tls(choice: NativeTlsChoice) -> Result<bool> {
         }
     })
 }
+
+/// Throws the core's "no database role" error (`PASSMINT_INVALID_CONFIG`) for `provider`'s kind.
+#[napi]
+pub fn missing_user(provider: String, helper: String) -> Result<()> {
+    let error = match ProviderKind::from_name(&provider) {
+        Some(kind) => passmint_core::driver_tls::missing_user(kind, &helper),
+        None => Error::new(ErrorKind::InvalidArgument, "unknown provider kind"),
+    };
+    Err(thrown(error))
+}

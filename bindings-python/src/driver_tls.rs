@@ -50,3 +50,12 @@ pub(crate) fn decide_tls(
         Err(e) => Err(to_py(e)),
     }
 }
+
+/// Raises the core's "no database role" error (`InvalidConfigError`) for `provider`'s kind.
+#[pyfunction]
+pub(crate) fn missing_user(provider: &str, helper: &str) -> PyErr {
+    match ProviderKind::from_name(provider) {
+        Some(kind) => to_py(passmint_core::driver_tls::missing_user(kind, helper)),
+        None => to_py(Error::new(ErrorKind::InvalidArgument, "unknown provider kind")),
+    }
+}

@@ -67,6 +67,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .collect();
     m.add("PROVIDER_KINDS", providers)?;
     m.add_function(wrap_pyfunction!(driver_tls::decide_tls, m)?)?;
+    m.add_function(wrap_pyfunction!(driver_tls::missing_user, m)?)?;
     m.add_function(wrap_pyfunction!(_interpreter_exiting, m)?)?;
     Ok(())
 }

@@ -113,6 +113,25 @@ enum Class {
     Plaintext,
 }
 
+/// The error a driver helper raises when neither the caller (`user`, `PGUSER`) nor the token
+/// names a database role: connecting anyway would log in as the OS user. A service principal's
+/// app-only Entra token names none; the message says how to find the role.
+pub fn missing_user(provider: ProviderKind, helper: &str) -> Error {
+    let find = match provider {
+        ProviderKind::Azure => {
+            "the role Azure Database for PostgreSQL made for this identity (the name given to pgaadauth_create_principal; `select rolname from pg_roles` on the server lists them)"
+        }
+        ProviderKind::Dsql | ProviderKind::Rds => "the database role the IAM policy allows",
+        ProviderKind::Callback => "the database role your token is for (or return `username` from the callback)",
+    };
+    Error::new(
+        ErrorKind::InvalidConfig,
+        format!(
+            "{helper}: the token names no database role and none was given, and passmint does not connect as the OS user: pass user=<role>, {find}"
+        ),
+    )
+}
+
 /// The decision, or the one error a refused choice gets (`INVALID_CONFIG`, before any token is
 /// minted).
 pub fn decide(choice: &TlsChoice) -> Result<TlsDecision> {

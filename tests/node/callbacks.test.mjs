@@ -152,3 +152,23 @@ test('a credentials function bounds the token, is called once, and its errors ar
   await assert.rejects(shapeless.token(), rejectsWith('PASSMINT_PROVIDER_RESPONSE', /lack accessKeyId or secretAccessKey/))
   assert.throws(() => passmint.dsql({ host: DSQL, credentials: 'AKIA' }), rejectsWith('PASSMINT_INVALID_ARGUMENT'))
 })
+
+test('configureSequelize refuses a token that names no role instead of using the OS user', async () => {
+  const { Sequelize } = requireTest('sequelize')
+  const { PG_PORT, CA } = await import('./harness.mjs')
+  const saved = process.env.PGUSER
+  delete process.env.PGUSER
+  const p = Provider.fromFunction(() => ({ token: 'no-role-token', expiresAt: now() + 3600 }))
+  const sequelize = new Sequelize({ dialect: 'postgres', host: 'localhost', port: PG_PORT, database: 'postgres',
+    logging: false, dialectOptions: { ssl: { ca: CA, rejectUnauthorized: true } } })
+  passmint.configureSequelize(sequelize, p)
+  try {
+    await assert.rejects(sequelize.authenticate(), (e) => {
+      const cause = e.original ?? e.parent ?? e
+      return /names no database role/.test(String(cause.message ?? e.message))
+    })
+  } finally {
+    await sequelize.close()
+    if (saved !== undefined) process.env.PGUSER = saved
+  }
+})

@@ -275,3 +275,20 @@ def test_caller_credentials_log_into_postgres(pg, pg_role):
     pg.set_password(pg_role, token)  # what DSQL would accept
     with psycopg.connect(pg.dsn(pg_role, p.token())) as conn:
         assert conn.execute("select current_user").fetchone() == (pg_role,)
+
+
+def test_helpers_refuse_a_token_that_names_no_role_instead_of_using_the_os_user(pg, monkeypatch):
+    """Issue 17 item 5: a service principal's token names no role; the helpers say to pass user=."""
+    import asyncpg
+    import passmint.asyncpg
+    import passmint.psycopg
+
+    monkeypatch.delenv("PGUSER", raising=False)
+    p = passmint.Provider.from_callable(lambda: ("no-role-token", int(time.time()) + 3600))
+    conninfo = f"host=localhost port={pg.port} dbname=postgres sslrootcert={pg.ca_pem}"
+    with pytest.raises(passmint.InvalidConfigError, match=r"names no database role.*pass user=<role>"):
+        passmint.psycopg.connection_class(p).connect(conninfo)
+    dsn = f"postgresql://localhost:{pg.port}/postgres?sslrootcert={pg.ca_pem}"
+    with pytest.raises(passmint.InvalidConfigError, match="passmint.asyncpg"):
+        asyncio.run(passmint.asyncpg.connect(dsn, provider=p))
+    assert asyncpg  # the driver is there; only the role is missing

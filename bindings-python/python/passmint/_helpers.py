@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ._native import decide_tls
+from ._native import decide_tls, missing_user
 
 if TYPE_CHECKING:
     from ._native import Provider, Token
@@ -112,10 +112,14 @@ def caller_named_user(value: object) -> bool:
     return _text(value) is not None or bool(os.environ.get("PGUSER"))
 
 
-def token_user(info: Token, provider: Provider) -> str | None:
+def token_user(info: Token, provider: Provider, helper: str = "passmint") -> str:
     """The role a token is for: what the token knows (Entra claims, the signed AWS user), else
-    what the provider was configured with."""
-    return info.username or provider.username
+    what the provider was configured with. Neither: ``InvalidConfigError`` saying how to find the
+    role, rather than letting the driver log in as the OS user."""
+    user = info.username or provider.username
+    if not user:
+        raise missing_user(provider.kind, helper)
+    return user
 
 
 def dsn_settings(dsn: object) -> dict[str, str | None]:

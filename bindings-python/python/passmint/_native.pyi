@@ -6,6 +6,7 @@ ERROR_KINDS: list[str]
 PROVIDER_KINDS: list[str]
 
 def _interpreter_exiting() -> None: ...
+def missing_user(provider: str, helper: str) -> Exception: ...
 
 def decide_tls(
     *, driver: str, setting: str, provider: str, helper: str, value: str | None = None, source: str | None = None,

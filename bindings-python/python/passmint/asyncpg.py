@@ -73,7 +73,7 @@ async def connect(
                     allow_unverified_tls=allow_unverified_tls)
     need_user = _prepare(dsn, kw, tls)
     if need_user:
-        user = token_user(await provider.token_info_async(), provider)
+        user = token_user(await provider.token_info_async(), provider, "passmint.asyncpg")
         if user:
             kw["user"] = user
     kw["password"] = provider.token_async
@@ -99,7 +99,7 @@ def create_pool(
 
         async def connect_with_user(*args: Any, **ckw: Any) -> Any:
             if not ckw.get("user"):
-                user = token_user(await provider.token_info_async(), provider)
+                user = token_user(await provider.token_info_async(), provider, "passmint.asyncpg")
                 if user:
                     ckw["user"] = user
             return await inner(*args, **ckw)

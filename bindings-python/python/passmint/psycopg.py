@@ -106,7 +106,7 @@ class _Plan:
     def apply(self, kwargs: dict[str, Any], info: Token, provider: Provider) -> dict[str, Any]:
         out = {**kwargs, **self.extra, "password": info.secret}
         if self.need_user:
-            user = token_user(info, provider)
+            user = token_user(info, provider, "passmint.psycopg")
             if user:
                 out["user"] = user
         return out

@@ -59,7 +59,7 @@ def connection_factory(
             info = provider.token_info()
             extra["password"] = info.secret
             if not caller_named_user(params.get("user")):
-                user = token_user(info, provider)
+                user = token_user(info, provider, "passmint.psycopg2")
                 if user:
                     extra["user"] = user
             super().__init__(psycopg2.extensions.make_dsn(dsn, **extra), *args, **kwargs)

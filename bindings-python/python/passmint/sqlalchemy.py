@@ -125,7 +125,7 @@ def attach(
         info = _async_token(provider) or provider.token_info()
         cparams["password"] = info.secret
         if need_user:
-            user = token_user(info, provider)
+            user = token_user(info, provider, "passmint.sqlalchemy")
             if user:
                 cparams["user"] = user
 
