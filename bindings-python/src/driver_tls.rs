@@ -56,6 +56,9 @@ pub(crate) fn decide_tls(
 pub(crate) fn missing_user(provider: &str, helper: &str) -> PyErr {
     match ProviderKind::from_name(provider) {
         Some(kind) => to_py(passmint_core::driver_tls::missing_user(kind, helper)),
-        None => to_py(Error::new(ErrorKind::InvalidArgument, "unknown provider kind")),
+        None => to_py(Error::new(
+            ErrorKind::InvalidArgument,
+            "unknown provider kind",
+        )),
     }
 }
