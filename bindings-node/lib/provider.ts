@@ -3,10 +3,15 @@
  * package's `passmint.Provider`.
  */
 
-import { NativeProvider, type NativeToken, type Failure } from './native'
-import { invalid, rethrown, settled, translated, requireString, type ErrorCode } from './errors'
-import { trampoline, type TokenFunction } from './callback'
+import { NativeProvider, azureScope, type NativeToken, type Failure } from './native'
+import { PassmintError, invalid, rethrown, settled, translated, requireString, type ErrorCode } from './errors'
+import { trampoline, type TokenAnswer, type TokenFunction } from './callback'
 import { Token, type ProviderKind, inspectCustom } from './token'
+
+/** What passmint uses of an `@azure/identity` `TokenCredential`. */
+export interface AzureTokenCredential {
+  getToken(scopes: string | string[]): Promise<{ token: string, expiresOnTimestamp: number } | null>
+}
 
 /** What passmint uses of an `AbortSignal` (Node's global one, or any with this shape). */
 export interface AbortSignalLike {
@@ -95,6 +100,27 @@ export class Provider {
     if (typeof fn !== 'function') throw invalid(`fromFunction needs a function, not ${fn === null ? 'null' : typeof fn}`)
     try {
       return new Provider(ADOPT, NativeProvider.fromFunction(trampoline(fn), `token callback (${fn.name || 'anonymous'})`))
+    } catch (e) {
+      throw translated(e)
+    }
+  }
+
+  /**
+   * A provider over an `@azure/identity` credential you already have (any `TokenCredential`): it asks
+   * for the Azure Database for PostgreSQL scope of `cloud` (`'public'`, `'usgov'`, `'china'`), and the
+   * role is `user`, else the token's claims, as for `azure://`. Its tokens are `azure` tokens.
+   */
+  static fromAzureCredential(credential: AzureTokenCredential, options: { cloud?: string, user?: string } = {}): Provider {
+    if (typeof credential?.getToken !== 'function') throw invalid('fromAzureCredential needs an @azure/identity TokenCredential')
+    try {
+      const scope = azureScope(options.cloud ?? 'public')
+      const fn = async (): Promise<TokenAnswer> => {
+        const t = await credential.getToken(scope)
+        if (t === null || t === undefined) throw new PassmintError('PASSMINT_CREDENTIAL_UNAVAILABLE', 'the Azure credential returned no token')
+        return { token: t.token, expiresAt: Math.floor(t.expiresOnTimestamp / 1000) }
+      }
+      const name = `@azure/identity ${(credential as { constructor?: { name?: string } }).constructor?.name ?? 'credential'}`
+      return new Provider(ADOPT, NativeProvider.fromAzureFunction(trampoline(fn), name, options.user ?? null))
     } catch (e) {
       throw translated(e)
     }

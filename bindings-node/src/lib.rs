@@ -17,6 +17,12 @@ pub fn native_version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
+/// The OSS RDBMS scope of an Azure cloud (`public`, `usgov`, `china`).
+#[napi_derive::napi]
+pub fn azure_scope(cloud: String) -> errors::Result<&'static str> {
+    errors::guarded(|| passmint_core::azure_scope(&cloud).map_err(errors::thrown))
+}
+
 /// The core's error kinds (`INVALID_CONFIG`, ...): tests hold `lib/errors.ts`'s list to it.
 #[napi_derive::napi]
 pub fn error_kinds() -> Vec<&'static str> {

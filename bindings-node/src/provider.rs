@@ -89,6 +89,24 @@ impl NativeProvider {
         })
     }
 
+    /// A provider over an Entra credential the caller holds: `trampoline(id)` calls its
+    /// `getToken` and settles `id`; `azure` tokens, the role from `user` or the claims.
+    #[napi(factory)]
+    pub fn from_azure_function(
+        trampoline: Function<u32, ()>,
+        name: String,
+        user: Option<String>,
+    ) -> Result<Self> {
+        guarded(|| {
+            let start = crate::callback::starter(trampoline).map_err(registration)?;
+            Ok(Self::from(Provider::from_azure_credential(
+                name,
+                user,
+                crate::callback::token(start),
+            )))
+        })
+    }
+
     /// `fromFields` for dsql/rds signing with the caller's AWS credential provider:
     /// `trampoline(id)` calls it and settles `id` (`lib/callback.ts`).
     #[napi(factory)]

@@ -49,6 +49,12 @@ pub(crate) fn with_interpreter<R>(f: impl FnOnce(Python<'_>) -> R) -> Option<R> 
     out
 }
 
+/// The OSS RDBMS scope of an Azure cloud (`public`, `usgov`, `china`).
+#[pyfunction]
+fn azure_scope(cloud: &str) -> PyResult<&'static str> {
+    passmint_core::azure_scope(cloud).map_err(errors::to_py)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<provider::Provider>()?;
@@ -69,5 +75,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(driver_tls::decide_tls, m)?)?;
     m.add_function(wrap_pyfunction!(driver_tls::missing_user, m)?)?;
     m.add_function(wrap_pyfunction!(_interpreter_exiting, m)?)?;
+    m.add_function(wrap_pyfunction!(azure_scope, m)?)?;
     Ok(())
 }

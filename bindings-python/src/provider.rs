@@ -194,6 +194,24 @@ impl Provider {
         )))
     }
 
+    /// A provider over an Entra credential the caller holds (`passmint.azure_identity`
+    /// prepares `call` around its `get_token`): `azure` tokens, the role from `user` or the
+    /// token's claims.
+    #[classmethod]
+    #[pyo3(signature = (call, name, user=None))]
+    fn _from_azure_callable(
+        _cls: &Bound<'_, PyType>,
+        call: Py<PyAny>,
+        name: String,
+        user: Option<String>,
+    ) -> Provider {
+        Provider::wrap(passmint_core::Provider::from_blocking_azure_credential(
+            name,
+            user,
+            move || crate::callback::invoke(&call),
+        ))
+    }
+
     /// `_from_fields` for dsql/rds with the caller's AWS credentials: `call()` returns
     /// `(access_key_id, secret_access_key, session_token, expires_at)` (`passmint._callback`
     /// prepares it from a boto3 Session, botocore credentials or a callable).

@@ -33,6 +33,7 @@ pub use kind::ProviderKind;
 pub use provider::Provider;
 pub use provider::aws::AwsCredentials;
 pub use provider::aws::offline;
+pub use provider::azure::scope_for_cloud as azure_scope;
 pub use provider::callback::{Completion, Minted, TokenSource, callback_error};
 pub use status::Status;
 pub use token::Token;

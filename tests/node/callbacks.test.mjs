@@ -172,3 +172,28 @@ test('configureSequelize refuses a token that names no role instead of using the
     if (saved !== undefined) process.env.PGUSER = saved
   }
 })
+
+test('Provider.fromAzureCredential: an @azure/identity credential drives an azure provider', async () => {
+  const { ManagedIdentityCredential } = requireTest('@azure/identity')
+  const { mock } = await import('./harness.mjs')
+  const role = await newRole()
+  await mock.config({ azure_app_name: role }) // App Service (IDENTITY_ENDPOINT) is the harness's
+  try {
+    const p = Provider.fromAzureCredential(new ManagedIdentityCredential())
+    const token = await p.tokenInfo()
+    assert.equal(token.provider, 'azure')
+    assert.equal(token.username, role, 'the role from the claims')
+    await setPassword(role, token.secret)
+    const client = new pg.Client(pgConfig(role, { password: p.password }))
+    await client.connect()
+    assert.equal((await client.query('SELECT current_user AS u')).rows[0].u, role)
+    await client.end()
+    const named = Provider.fromAzureCredential(new ManagedIdentityCredential(), { user: 'explicit_role' })
+    assert.equal((await named.tokenInfo()).username, 'explicit_role')
+    assert.throws(() => Provider.fromAzureCredential(new ManagedIdentityCredential(), { cloud: 'mars' }),
+      (e) => e.code === 'PASSMINT_INVALID_CONFIG')
+    assert.throws(() => Provider.fromAzureCredential({}), (e) => e.code === 'PASSMINT_INVALID_ARGUMENT')
+  } finally {
+    await mock.config({ azure_app_name: 'app' })
+  }
+})

@@ -292,3 +292,32 @@ def test_helpers_refuse_a_token_that_names_no_role_instead_of_using_the_os_user(
     with pytest.raises(passmint.InvalidConfigError, match="passmint.asyncpg"):
         asyncio.run(passmint.asyncpg.connect(dsn, provider=p))
     assert asyncpg  # the driver is there; only the role is missing
+
+
+def test_an_azure_identity_credential_drives_an_azure_provider(mock, monkeypatch, pg, pg_role):
+    """passmint.azure_identity: sync and .aio azure-identity credentials; the role from the claims."""
+    from azure.identity import ManagedIdentityCredential
+    from azure.identity.aio import (
+        ManagedIdentityCredential as AioManagedIdentityCredential,
+    )
+
+    monkeypatch.setenv("IDENTITY_ENDPOINT", mock.http_url + "/azure/appservice/token")
+    monkeypatch.setenv("IDENTITY_HEADER", mock.identity_header)
+    mock.configure(azure_app_name=pg_role)
+    p = passmint.azure_identity(ManagedIdentityCredential())
+    info = p.token_info()
+    assert (info.provider, info.username) == ("azure", pg_role)
+    assert p.status()["credential"] == "azure-identity ManagedIdentityCredential"
+    pg.set_password(pg_role, info.secret)  # what the server would accept
+    with psycopg.connect(pg.dsn(info.username, p.token())) as conn:
+        assert conn.execute("select current_user").fetchone() == (pg_role,)
+    resources = {r["query_params"].get("resource") for r in mock.requests("/azure/appservice/token")}
+    assert resources == {"https://ossrdbms-aad.database.windows.net"}
+
+    aio = passmint.azure_identity(AioManagedIdentityCredential(), user="explicit_role")
+    token = aio.token_info()
+    assert (token.provider, token.username) == ("azure", "explicit_role")
+    with pytest.raises(passmint.InvalidConfigError, match="unknown cloud"):
+        passmint.azure_identity(ManagedIdentityCredential(), cloud="mars")
+    with pytest.raises(passmint.InvalidArgumentError):
+        passmint.azure_identity(object())

@@ -41,6 +41,7 @@ __all__ = [
     "Token",
     "__version__",
     "azure",
+    "azure_identity",
     "dsql",
     "rds",
 ]
@@ -75,6 +76,23 @@ def azure(
         "resource_id": resource_id, "tenant_id": tenant_id, "cloud": cloud, "scope": scope,
         "allow_custom_scope": allow_custom_scope, "user": user,
     })
+
+
+def azure_identity(credential: object, *, cloud: str | None = None, user: str | None = None) -> Provider:
+    """A provider over an azure-identity credential you already have (sync, or from
+    ``azure.identity.aio``): it asks the credential for the Azure Database for PostgreSQL scope of
+    ``cloud`` (``public``, ``usgov``, ``china``), and the role is ``user``, else the token's
+    claims, as for ``azure://``. Coroutines run on a loop of passmint's own."""
+    from . import _callback
+    from ._native import azure_scope
+
+    scope = azure_scope(cloud or "public")
+    get_token = getattr(credential, "get_token", None)
+    if not callable(get_token):
+        raise InvalidArgumentError(
+            "INVALID_ARGUMENT", f"azure_identity() needs an azure-identity credential, not a {type(credential).__name__}")
+    call, _ = _callback.prepare(lambda: get_token(scope))
+    return Provider._from_azure_callable(call, f"azure-identity {type(credential).__name__}", user)
 
 
 def dsql(

@@ -184,21 +184,33 @@ where
     }
 }
 
-struct Callback<S: TokenSource>(S);
+/// What tokens from a source are: a plain callback's, or Entra ID tokens from a credential the
+/// caller holds (an azure-identity or @azure/identity credential), which take Azure's TLS
+/// rules and, like `azure://`, the role from `user` or else from the token's claims.
+#[derive(Clone, Debug)]
+pub(crate) enum Flavor {
+    Plain,
+    Azure { user: Option<String> },
+}
+
+struct Callback<S: TokenSource> {
+    source: S,
+    flavor: Flavor,
+}
 
 impl<S: TokenSource> Source for Callback<S> {
     fn fetch(self: Arc<Self>, _clock: Clock) -> BoxFuture<Result<Lease<Token>>> {
-        Box::pin(async move { checked(self.0.fetch().await?) })
+        Box::pin(async move { checked(self.source.fetch().await?, &self.flavor) })
     }
 
     fn credential(&self) -> Option<String> {
-        Some(self.0.describe())
+        Some(self.source.describe())
     }
 }
 
 /// The callback's answer as a lease, or why it cannot be one. The cache then applies the
 /// 30-second rule to its expiry as to any other source's.
-fn checked(minted: Minted) -> Result<Lease<Token>> {
+fn checked(minted: Minted, flavor: &Flavor) -> Result<Lease<Token>> {
     let Minted {
         secret,
         expires_at,
@@ -227,22 +239,36 @@ fn checked(minted: Minted) -> Result<Lease<Token>> {
         )));
     }
     let username = username.filter(|u| !u.is_empty());
+    let (kind, username) = match flavor {
+        Flavor::Plain => (ProviderKind::Callback, username),
+        // An explicit user always wins and the claims are not even read (docs/DESIGN.md §4).
+        Flavor::Azure { user } => (
+            ProviderKind::Azure,
+            user.clone()
+                .or(username)
+                .or_else(|| crate::provider::azure::claims_username(&secret)),
+        ),
+    };
     Ok(Lease {
-        value: Token::new(secret, expires_at, username, ProviderKind::Callback),
+        value: Token::new(secret, expires_at, username, kind),
         expires_at_ms: Some(expires_at.saturating_mul(1000)),
         short_lived: false,
     })
 }
 
 /// A built provider around the caller's source.
-pub(crate) fn built(source: impl TokenSource) -> Built {
+pub(crate) fn built(source: impl TokenSource, flavor: Flavor) -> Built {
     let description = source.describe();
+    let (kind, username) = match &flavor {
+        Flavor::Plain => (ProviderKind::Callback, None),
+        Flavor::Azure { user } => (ProviderKind::Azure, user.clone()),
+    };
     Built {
-        kind: ProviderKind::Callback,
+        kind,
         description,
         host: None,
-        username: None,
-        source: Arc::new(Callback(source)),
+        username,
+        source: Arc::new(Callback { source, flavor }),
     }
 }
 
@@ -349,6 +375,42 @@ mod tests {
             e.message().contains("without completing"),
             "{}",
             e.message()
+        );
+    }
+
+    #[test]
+    fn an_azure_credential_gives_azure_tokens_with_the_role_from_user_or_claims() {
+        use base64::Engine;
+        let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let jwt = format!(
+            "{}.{}.sig",
+            b64(r#"{"alg":"none"}"#),
+            b64(r#"{"upn":"someone@example.com"}"#)
+        );
+        let exp = now() + 3600;
+        let j = jwt.clone();
+        let p = crate::Provider::from_blocking_azure_credential("cred", None, move || {
+            Ok(Minted::new(j.clone(), exp))
+        });
+        let t = p.token_blocking().unwrap();
+        assert_eq!(
+            (t.provider(), t.username()),
+            ("azure", Some("someone@example.com"))
+        );
+        let p = crate::Provider::from_blocking_azure_credential(
+            "cred",
+            Some("app".into()),
+            move || Ok(Minted::new(jwt.clone(), exp)),
+        );
+        assert_eq!(p.username(), Some("app"));
+        assert_eq!(p.token_blocking().unwrap().username(), Some("app"));
+        assert_eq!(
+            crate::azure_scope("usgov").unwrap(),
+            "https://ossrdbms-aad.database.usgovcloudapi.net/.default"
+        );
+        assert_eq!(
+            crate::azure_scope("mars").unwrap_err().kind(),
+            ErrorKind::InvalidConfig
         );
     }
 

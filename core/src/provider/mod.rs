@@ -97,7 +97,53 @@ impl Provider {
     /// token served while refreshes fail, backoff, and the caller's deadline (a source that
     /// never answers is a `TIMEOUT`). Its errors reach callers with their kind and message.
     pub fn from_source(source: impl callback::TokenSource) -> Provider {
-        Self::from_built(callback::built(source), &Ctx::system())
+        Self::from_built(
+            callback::built(source, callback::Flavor::Plain),
+            &Ctx::system(),
+        )
+    }
+
+    /// A provider over an Entra ID credential the caller holds (an azure-identity or
+    /// @azure/identity credential, through `start` as in
+    /// [`Provider::from_async_callback`]): its tokens are `azure` tokens, with Azure's driver
+    /// TLS rules and the role from `user`, else from the token's claims, as for `azure://`.
+    /// [`azure_scope`](crate::azure_scope) gives the scope to ask the credential for.
+    pub fn from_azure_credential<F>(
+        name: impl Into<String>,
+        user: Option<String>,
+        start: F,
+    ) -> Provider
+    where
+        F: Fn(callback::Completion) + Send + Sync + 'static,
+    {
+        let source = callback::AsyncCallbackSource {
+            start: Arc::new(start),
+            name: name.into(),
+        };
+        Self::from_built(
+            callback::built(source, callback::Flavor::Azure { user }),
+            &Ctx::system(),
+        )
+    }
+
+    /// [`Provider::from_azure_credential`] for a credential whose `get_token` blocks (Python's
+    /// sync azure-identity credentials): `f` runs on passmint's blocking pool.
+    pub fn from_blocking_azure_credential<F>(
+        name: impl Into<String>,
+        user: Option<String>,
+        f: F,
+    ) -> Provider
+    where
+        F: Fn() -> Result<callback::Minted> + Send + Sync + 'static,
+    {
+        let source = callback::BlockingFnSource {
+            f: Arc::new(f),
+            name: name.into(),
+        };
+        Self::from_built(
+            callback::built(source, callback::Flavor::Azure { user }),
+            &Ctx::system(),
+        )
     }
 
     /// [`Provider::from_source`] for an async closure:

@@ -150,17 +150,7 @@ pub(super) fn parse(authority: &str, q: &Query) -> Result<AzureConfig> {
             )));
         }
     };
-    let cloud = match q.get("cloud")? {
-        None | Some("public") => AzureCloud::Public,
-        Some("usgov") => AzureCloud::UsGov,
-        Some("china") => AzureCloud::China,
-        Some(other) => {
-            return Err(Error::config(format!(
-                "unknown cloud `{}`: use public, usgov or china",
-                shorten(other)
-            )));
-        }
-    };
+    let cloud = cloud_by_name(q.get("cloud")?.unwrap_or("public"))?;
     let client_id = q
         .get("client_id")?
         .map(|v| guid(v, "client_id"))
@@ -222,6 +212,19 @@ pub(super) fn parse(authority: &str, q: &Query) -> Result<AzureConfig> {
         scope,
         user: q.owned("user")?,
     })
+}
+
+/// `public`, `usgov` or `china`.
+pub(crate) fn cloud_by_name(name: &str) -> Result<AzureCloud> {
+    match name {
+        "public" => Ok(AzureCloud::Public),
+        "usgov" => Ok(AzureCloud::UsGov),
+        "china" => Ok(AzureCloud::China),
+        other => Err(Error::config(format!(
+            "unknown cloud `{}`: use public, usgov or china",
+            shorten(other)
+        ))),
+    }
 }
 
 /// A requested scope: one of the clouds' Azure Database for PostgreSQL scopes (with or without

@@ -40,6 +40,18 @@ pub(crate) const AZURE: Scheme = Scheme {
     for_postgres,
 };
 
+/// The role an Entra token is for, from its claims (docs/DESIGN.md §4), for tokens from a
+/// credential the caller holds.
+pub(crate) fn claims_username(token: &str) -> Option<String> {
+    claims::username(token)
+}
+
+/// The OSS RDBMS scope of `cloud` (`public`, `usgov`, `china`), for a credential the caller
+/// holds: the scope `azure://?cloud=` would ask for.
+pub fn scope_for_cloud(cloud: &str) -> Result<&'static str> {
+    config::cloud_by_name(cloud).map(|c| c.default_scope())
+}
+
 fn build(authority: &str, query: &Query, _ctx: &Ctx) -> Result<Built> {
     built(config::parse(authority, query)?)
 }
