@@ -104,9 +104,18 @@ fn match_from(t: &[u8], at: usize, want: &[u8]) -> Option<usize> {
         && b.is_ascii()
         && hex(&rest[2..6]) == Some(b as u32))
     .then_some(6);
-    let escaped =
-        (rest.len() >= 2 && rest[0] == b'\\' && rest[1] == b && matches!(b, b'/' | b'\\' | b'"'))
-            .then_some(2);
+    // JSON's two-character escapes: `\/`, `\\`, `\"`, and the control characters' short
+    // forms (`\b` for U+0008: found by core/tests/fuzz_smoke.rs, a secret printed by serde_json).
+    let short = match b {
+        b'/' | b'\\' | b'"' => Some(b),
+        0x08 => Some(b'b'),
+        0x0c => Some(b'f'),
+        b'\n' => Some(b'n'),
+        b'\r' => Some(b'r'),
+        b'\t' => Some(b't'),
+        _ => None,
+    };
+    let escaped = (rest.len() >= 2 && rest[0] == b'\\' && Some(rest[1]) == short).then_some(2);
     [raw, percent, unicode, escaped]
         .into_iter()
         .flatten()
@@ -357,6 +366,15 @@ fn redact_runs(text: &str, slash_joins: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_short_escapes_of_control_characters_are_matched() {
+        let secret = "eXAiOiJKV\u{8}1Q";
+        for shown in ["eXAiOiJKV\\b1Q", "eXAiOiJKV\\u00081Q", "eXAiOiJKV%081Q"] {
+            let out = scrub(&format!("echo {shown} end"), &[secret], 240);
+            assert!(!out.contains("eXAiOiJKV"), "{shown}: {out}");
+        }
+    }
 
     #[test]
     fn scrub_removes_secrets_tokens_and_noise() {
