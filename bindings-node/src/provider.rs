@@ -117,13 +117,7 @@ impl NativeProvider {
     ) -> Result<Self> {
         guarded(|| {
             let start = crate::callback::starter(trampoline).map_err(registration)?;
-            let pairs: Vec<(&str, &str)> = fields
-                .iter()
-                .filter_map(|f| match f.as_slice() {
-                    [k, v] => Some((k.as_str(), v.as_str())),
-                    _ => None,
-                })
-                .collect();
+            let pairs = pairs(&fields);
             Provider::from_fields_with_async_aws_credentials(
                 &kind,
                 &pairs,
@@ -148,13 +142,7 @@ impl NativeProvider {
     #[napi(factory)]
     pub fn from_fields(kind: String, fields: Vec<Vec<String>>) -> Result<Self> {
         guarded(|| {
-            let pairs: Vec<(&str, &str)> = fields
-                .iter()
-                .filter_map(|f| match f.as_slice() {
-                    [k, v] => Some((k.as_str(), v.as_str())),
-                    _ => None,
-                })
-                .collect();
+            let pairs = pairs(&fields);
             Provider::from_fields(&kind, &pairs)
                 .map(Self::from)
                 .map_err(thrown)
@@ -320,4 +308,15 @@ fn registration(e: napi::Error) -> napi::Error<crate::errors::Code> {
         passmint_core::ErrorKind::Internal,
         format!("the JS function could not be registered: {e}"),
     ))
+}
+
+/// The builders' `[name, value]` pairs as the core takes them.
+fn pairs(fields: &[Vec<String>]) -> Vec<(&str, &str)> {
+    fields
+        .iter()
+        .filter_map(|f| match f.as_slice() {
+            [k, v] => Some((k.as_str(), v.as_str())),
+            _ => None,
+        })
+        .collect()
 }

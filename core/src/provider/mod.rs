@@ -85,10 +85,7 @@ impl Provider {
     /// them (`[("host", "abc.dsql.us-east-1.on.aws"), ("user", "app")]`). The bindings'
     /// `dsql(...)`, `rds(...)`, `azure(...)` come here; no URL is written in between.
     pub fn from_fields(kind: &str, fields: &[(&str, &str)]) -> Result<Provider> {
-        let fields = fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let fields = owned(fields);
         Self::build(|ctx| registry::from_fields(kind, fields, ctx))
     }
 
@@ -97,10 +94,7 @@ impl Provider {
     /// token served while refreshes fail, backoff, and the caller's deadline (a source that
     /// never answers is a `TIMEOUT`). Its errors reach callers with their kind and message.
     pub fn from_source(source: impl callback::TokenSource) -> Provider {
-        Self::from_built(
-            callback::built(source, callback::Flavor::Plain),
-            &Ctx::system(),
-        )
+        Self::from_callback(source, callback::Flavor::Plain)
     }
 
     /// A provider over an Entra ID credential the caller holds (an azure-identity or
@@ -120,10 +114,7 @@ impl Provider {
             start: Arc::new(start),
             name: name.into(),
         };
-        Self::from_built(
-            callback::built(source, callback::Flavor::Azure { user }),
-            &Ctx::system(),
-        )
+        Self::from_callback(source, callback::Flavor::Azure { user })
     }
 
     /// [`Provider::from_azure_credential`] for a credential whose `get_token` blocks (Python's
@@ -140,10 +131,7 @@ impl Provider {
             f: Arc::new(f),
             name: name.into(),
         };
-        Self::from_built(
-            callback::built(source, callback::Flavor::Azure { user }),
-            &Ctx::system(),
-        )
+        Self::from_callback(source, callback::Flavor::Azure { user })
     }
 
     /// [`Provider::from_source`] for an async closure:
@@ -200,16 +188,12 @@ impl Provider {
                 ),
             ));
         }
-        let fields = fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let fields = owned(fields);
         let ctx = Ctx {
             aws_credentials: Some(credentials),
             ..Ctx::system()
         };
-        let built = crate::fork::gated(|| registry::from_fields(kind, fields, &ctx))?;
-        Ok(Self::from_built(built, &ctx))
+        Self::build_in(ctx, |ctx| registry::from_fields(kind, fields, ctx))
     }
 
     /// [`Provider::from_source`] for a synchronous function, called on passmint's blocking
@@ -241,10 +225,17 @@ impl Provider {
     }
 
     fn build(make: impl FnOnce(&Ctx) -> Result<Built>) -> Result<Provider> {
-        let ctx = Ctx::system();
+        Self::build_in(Ctx::system(), make)
+    }
+
+    fn build_in(ctx: Ctx, make: impl FnOnce(&Ctx) -> Result<Built>) -> Result<Provider> {
         // Gated (crate::fork): building a provider reaches TLS libraries' process-wide statics.
         let built = crate::fork::gated(|| make(&ctx))?;
         Ok(Self::from_built(built, &ctx))
+    }
+
+    fn from_callback(source: impl callback::TokenSource, flavor: callback::Flavor) -> Provider {
+        Self::from_built(callback::built(source, flavor), &Ctx::system())
     }
 
     /// The cache in front of a built source.
@@ -390,4 +381,12 @@ impl fmt::Debug for Provider {
             .field(&self.inner.description)
             .finish()
     }
+}
+
+/// Field pairs as the registry takes them.
+fn owned(fields: &[(&str, &str)]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
