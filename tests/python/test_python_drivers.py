@@ -587,7 +587,10 @@ def test_psycopg_kwargs_refuses_plaintext_when_made(dsql_target):
     assert passmint.psycopg.kwargs(t.provider, t.conninfo + " sslmode=disable", allow_plaintext=True)
 
 
-def test_asyncpg_defaults_to_verify_full(dsql_target, tmp_path, monkeypatch):
+def test_asyncpg_defaults_to_verified_tls(dsql_target, tmp_path, monkeypatch):
+    """With a CA file of the caller's, ``ssl="verify-full"`` (asyncpg loads the file); without
+    one, the system's roots with the host name checked, so a server whose CA is only in the
+    system bundle (SSL_CERT_FILE here) is reached with no ``sslrootcert`` at all."""
     t = dsql_target
     seen = []
     real = asyncpg.connect
@@ -601,23 +604,46 @@ def test_asyncpg_defaults_to_verify_full(dsql_target, tmp_path, monkeypatch):
     other_ca = make_ca(tmp_path / "other-ca").ca_pem
 
     async def main():
+        # The caller's CA file: asyncpg's own verify-full.
         conn = await passmint.asyncpg.connect(t.dsn, provider=t.provider)
         assert_verified_login(await conn.fetchrow(CHECK), t)
         await conn.close()
-        with pytest.raises(asyncpg.ClientConfigurationError, match="root certificate file"):
-            await passmint.asyncpg.connect(no_ca, provider=t.provider)
         with pytest.raises(Exception, match="certificate verify failed"):
             await passmint.asyncpg.connect(f"{no_ca}?sslrootcert={other_ca}", provider=t.provider)
+        # No CA of the caller's: the system bundle, which does not hold the server's CA...
+        monkeypatch.setenv("SSL_CERT_FILE", str(other_ca))
+        with pytest.raises(Exception, match="certificate verify failed"):
+            await passmint.asyncpg.connect(no_ca, provider=t.provider)
+        # ...and then does: no sslrootcert, no PGSSLROOTCERT, no ~/.postgresql/root.crt.
+        monkeypatch.setenv("SSL_CERT_FILE", str(t.pg.ca_pem))
+        conn = await passmint.asyncpg.connect(no_ca, provider=t.provider)
+        assert_verified_login(await conn.fetchrow(CHECK), t)
+        await conn.close()
+        # libpq 16's sslrootcert=system means the same (asyncpg would read it as a file name).
+        conn = await passmint.asyncpg.connect(f"{no_ca}?sslrootcert=system", provider=t.provider)
+        assert_verified_login(await conn.fetchrow(CHECK), t)
+        await conn.close()
+        # A CA file in asyncpg's default place is the caller's too.
+        monkeypatch.setenv("SSL_CERT_FILE", str(other_ca))
+        home_ca = Path.home() / ".postgresql" / "root.crt"
+        home_ca.parent.mkdir(parents=True)
+        home_ca.write_bytes(Path(t.pg.ca_pem).read_bytes())
+        conn = await passmint.asyncpg.connect(no_ca, provider=t.provider)
+        assert_verified_login(await conn.fetchrow(CHECK), t)
+        await conn.close()
         # TLS that checks no name, only when asked for.
         conn = await passmint.asyncpg.connect(no_ca, provider=t.provider, ssl="require", allow_unverified_tls=True)
         assert_verified_login(await conn.fetchrow(CHECK), t)
         await conn.close()
-        # ssl=True is a default context: the system's roots, host name checked.
-        with pytest.raises(Exception, match="certificate verify failed"):
-            await passmint.asyncpg.connect(no_ca, provider=t.provider, ssl=True)
 
     asyncio.run(main())
-    assert seen == ["verify-full", "verify-full", "verify-full", "require", True]
+    assert seen[:2] == ["verify-full", "verify-full"]
+    contexts = seen[2:5]
+    assert all(isinstance(c, ssl.SSLContext) for c in contexts), seen
+    assert all(c.check_hostname and c.verify_mode == ssl.CERT_REQUIRED for c in contexts)
+    assert contexts[0] is not contexts[1], "a changed SSL_CERT_FILE loads the roots again"
+    assert contexts[1] is contexts[2], "one context per bundle, shared by connections"
+    assert seen[5:] == ["verify-full", "require"]
 
 
 def _unverified_context() -> ssl.SSLContext:

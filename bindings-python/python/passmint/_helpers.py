@@ -14,7 +14,9 @@ and every message, are decided by the core (``passmint._native.decide_tls``; the
 from __future__ import annotations
 
 import enum
+import functools
 import os
+import pathlib
 import ssl as ssl_module
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -63,8 +65,8 @@ class TlsPolicy:
         return {"sslmode": VERIFIED} if self._decide("libpq", sslrootcert=params.get("sslrootcert"), **chosen) else {}
 
     def asyncpg(self, ssl: object, dsn: Mapping[str, str | None]) -> dict[str, Any]:
-        """What an asyncpg helper adds: ``ssl="verify-full"`` when neither ``ssl=``, the DSN's
-        ``sslmode`` nor PGSSLMODE chose. ``True`` is a default context (verified); an
+        """What an asyncpg helper adds when neither ``ssl=``, the DSN's ``sslmode`` nor PGSSLMODE
+        chose: see :func:`asyncpg_verified`. ``True`` is a default context (verified); an
         ``SSLContext`` is verified when it checks the certificate and the host name; any other
         value asyncpg takes as disable."""
         chosen: dict[str, Any]
@@ -83,7 +85,38 @@ class TlsPolicy:
             chosen = {"setting": "mode", "value": _text(ssl) or "", "source": "ssl"}
         else:
             chosen = {"setting": "off", "shown": f"ssl={ssl!r}"}
-        return {"ssl": VERIFIED} if self._decide("asyncpg", sslrootcert=dsn.get("sslrootcert"), **chosen) else {}
+        if not self._decide("asyncpg", sslrootcert=dsn.get("sslrootcert"), **chosen):
+            return {}
+        return {"ssl": asyncpg_verified(dsn.get("sslrootcert"))}
+
+
+def asyncpg_verified(sslrootcert: object) -> str | ssl_module.SSLContext:
+    """Verified TLS for asyncpg. With a CA file of the caller's (the DSN's ``sslrootcert``,
+    PGSSLROOTCERT, ``~/.postgresql/root.crt``) ``"verify-full"``, so asyncpg loads that file as
+    libpq would. Without one, asyncpg's ``"verify-full"`` refuses to connect, so the system's
+    roots with the host name checked (``ssl.create_default_context()``, which honours
+    SSL_CERT_FILE and SSL_CERT_DIR): Azure's and DSQL's certificates chain to them, and so does
+    ``sslrootcert=system`` (libpq 16's spelling, which asyncpg would read as a file name)."""
+    named = _text(sslrootcert) or _text(os.environ.get("PGSSLROOTCERT"))
+    if named is not None and named.lower() != "system":
+        return VERIFIED
+    if named is None and _home_root_crt().is_file():
+        return VERIFIED
+    return _system_roots(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+def _home_root_crt() -> pathlib.Path:
+    try:
+        return pathlib.Path.home() / ".postgresql" / "root.crt"
+    except (RuntimeError, KeyError):  # no home directory: asyncpg finds no file there either
+        return pathlib.Path("/nonexistent/.postgresql/root.crt")
+
+
+@functools.lru_cache(maxsize=4)
+def _system_roots(_cert_file: str | None, _cert_dir: str | None) -> ssl_module.SSLContext:
+    # Loading the roots costs milliseconds: one context per bundle location, shared by every
+    # connection (an SSLContext is safe to share); a changed SSL_CERT_FILE gets a new one.
+    return ssl_module.create_default_context()
 
 
 def version_tuple(text: str) -> tuple[int, ...]:

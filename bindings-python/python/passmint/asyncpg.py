@@ -13,9 +13,10 @@ awaits it for every physical connection, so plain
 pass exactly that, and add the defaults plain asyncpg lacks:
 
 - TLS (docs/DESIGN.md §7): when neither ``ssl=``, the DSN's ``sslmode`` nor PGSSLMODE choose,
-  ``ssl="verify-full"`` (asyncpg then wants the server's CA from the DSN's ``sslrootcert``,
-  PGSSLROOTCERT or ``~/.postgresql/root.crt``; for the system's trusted roots pass
-  ``ssl=True``). ``ssl=False`` and disable/allow/prefer raise ``passmint.InvalidConfigError``
+  verified TLS: ``ssl="verify-full"`` when you have a CA file (the DSN's ``sslrootcert``,
+  PGSSLROOTCERT or ``~/.postgresql/root.crt``, which asyncpg then loads), else an
+  ``ssl.SSLContext`` of the system's roots with the host name checked (what Azure's and DSQL's
+  servers need; ``sslrootcert=system`` means the same). ``ssl=False`` and disable/allow/prefer raise ``passmint.InvalidConfigError``
   unless ``allow_plaintext=True``; ``ssl="require"``, ``"verify-ca"`` without a CA file of yours
   (``sslrootcert`` in the DSN, or PGSSLROOTCERT) and an ``ssl.SSLContext`` with
   ``check_hostname=False`` or ``CERT_NONE`` check no server name and raise unless

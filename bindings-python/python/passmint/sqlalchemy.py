@@ -18,7 +18,8 @@ greenlet bridge), so a cold cache never blocks the event loop; on a sync engine
 
 Defaults (docs/DESIGN.md §7): when the caller chose no TLS (libpq dialects: no ``sslmode`` in the URL,
 ``connect_args`` or PGSSLMODE; asyncpg: no ``ssl``/``sslmode`` there or PGSSLMODE), verified TLS
-is added (``sslmode=verify-full``; asyncpg ``ssl="verify-full"``). A plaintext-capable choice
+is added (``sslmode=verify-full``; asyncpg as ``passmint.asyncpg`` adds it: ``"verify-full"`` with
+your CA file, else the system's roots). A plaintext-capable choice
 (``disable``, ``allow``, ``prefer``, asyncpg ``ssl=False``) raises ``passmint.InvalidConfigError``
 on connect unless ``allow_plaintext=True``; TLS that checks no server name (``require``,
 ``verify-ca`` without a CA file of yours, an ``SSLContext`` with ``check_hostname=False``) unless
