@@ -9,7 +9,7 @@
  *
  * These files only translate: the native module (the Rust core) owns the cache, single-flight,
  * refresh-ahead, deadlines, the parameter checks and the TLS policy. One file per job, as in
- * the Python package: errors, token, provider, callback, builders, tls, sequelize.
+ * the Python package: errors, token, provider, callback, builders, tls, helpers, sequelize, postgres.
  *
  * @packageDocumentation
  */
@@ -22,7 +22,9 @@ export { Provider, type ProviderStatus, type TokenOptions, type AbortSignalLike,
 export { type TokenAnswer, type TokenFunction, type AwsCredentialIdentity, type AwsCredentialsSource } from './callback'
 export { azure, dsql, rds, type AzureOptions, type DsqlOptions, type RdsOptions, type SignerAliases } from './builders'
 export { type HelperOptions } from './tls'
-export { configureSequelize, type SequelizeLike, type SequelizeConnectionConfig, type TokenSource } from './sequelize'
+export { type TokenSource } from './helpers'
+export { configureSequelize, type SequelizeLike, type SequelizeConnectionConfig } from './sequelize'
+export { postgresOptions, type PostgresOptions, type PostgresTokenSource } from './postgres'
 
 /** The package version (the Rust core's). */
 export const version: string = nativeVersion()

@@ -1,68 +1,72 @@
 /**
- * `configureSequelize`: Sequelize 6's `beforeConnect` hook with a fresh token, verified TLS by
- * default and the core's refusals. Mirrors the Python package's per-driver helper modules.
+ * `configureSequelize`: a `beforeConnect` hook with a fresh token, verified TLS by default and the
+ * core's refusals, for Sequelize 6 (`sequelize`) and 7 (`@sequelize/core` with
+ * `@sequelize/postgres`). Mirrors the Python package's per-driver helper modules.
  */
 
-import { invalid, translated } from './errors'
-import { missingUser } from './native'
-import { type Token } from './token'
+import { invalid } from './errors'
+import { callerNamedUser, kindOf, tokenUser, type TokenSource } from './helpers'
 import { type HelperOptions, pgTls, verifiedTls } from './tls'
 
-declare const process: { env: Record<string, string | undefined> }
+export { type TokenSource } from './helpers'
 
-/** The parts of a Sequelize 6 instance {@link configureSequelize} uses. */
+type BeforeConnect = (config: SequelizeConnectionConfig) => Promise<void>
+
+/** The parts of a Sequelize 6 or 7 instance {@link configureSequelize} uses. */
 export interface SequelizeLike {
-  addHook(hook: 'beforeConnect', name: string, fn: (config: SequelizeConnectionConfig) => Promise<void>): unknown
+  /** Sequelize 6 (7 keeps it as a deprecated alias, so 7 is told apart by `hooks`). */
+  addHook?(hook: 'beforeConnect', name: string, fn: BeforeConnect): unknown
+  /** Sequelize 7. */
+  hooks?: { addListener(hook: 'beforeConnect', fn: BeforeConnect, name?: string): unknown }
 }
 
-/** The connection config Sequelize 6 hands its `beforeConnect` hooks. */
+/**
+ * The connection config Sequelize hands its `beforeConnect` hooks: Sequelize 6's
+ * (`username`, `dialectOptions.ssl`) or Sequelize 7's, node-postgres's own (`user`, `ssl`).
+ */
 export interface SequelizeConnectionConfig {
+  host?: string | null
   username?: string | null
+  user?: string | null
   password?: string | null
+  ssl?: unknown
   dialectOptions?: { ssl?: unknown; [key: string]: unknown } | null
   [key: string]: unknown
 }
 
-/** What the helpers need of a provider (any copy of this package's Provider). */
-export interface TokenSource {
-  tokenInfo(): Promise<Token>
-  readonly username: string | null
-  /** The provider kind, whose cloud the TLS advice names (`'azure'`, `'dsql'`, `'rds'`). */
-  readonly kind?: string
-}
+const HELPER = 'configureSequelize'
 
 /**
- * Adds a `beforeConnect` hook to a Sequelize 6 instance that sets each new connection's password
- * to a fresh token and, when the token names its role and the caller gave none (nor PGUSER), the
- * username. Turns on verified TLS when neither `dialectOptions.ssl` nor PGSSLMODE chose; refuses a
- * plaintext choice unless `allowPlaintext`, and TLS that checks no server name unless
- * `allowUnverifiedTls`.
+ * Adds a `beforeConnect` hook to a Sequelize 6 or 7 instance that sets each new connection's
+ * password to a fresh token and, when the caller gave no user (nor PGUSER), the role the token
+ * names. Turns on verified TLS when neither the connection's `ssl` (Sequelize 6:
+ * `dialectOptions.ssl`) nor PGSSLMODE chose; refuses a plaintext choice unless `allowPlaintext`,
+ * and TLS that checks no server name unless `allowUnverifiedTls`.
  */
 export function configureSequelize<S extends SequelizeLike>(sequelize: S, provider: TokenSource, options: HelperOptions = {}): S {
-  if (typeof provider?.tokenInfo !== 'function') throw invalid('configureSequelize(): provider must be a passmint Provider')
-  if (typeof sequelize?.addHook !== 'function') throw invalid('configureSequelize(): expected a Sequelize 6 instance')
+  if (typeof provider?.tokenInfo !== 'function') throw invalid(`${HELPER}(): provider must be a passmint Provider`)
+  const v7 = typeof sequelize?.hooks?.addListener === 'function'
+  if (!v7 && typeof sequelize?.addHook !== 'function') throw invalid(`${HELPER}(): expected a Sequelize 6 or 7 instance`)
   const opts: HelperOptions = { allowPlaintext: options.allowPlaintext === true, allowUnverifiedTls: options.allowUnverifiedTls === true }
-  const kind = typeof provider.kind === 'string' ? provider.kind : 'dsql'
-  sequelize.addHook('beforeConnect', 'passmint', async (config) => {
-    if (pgTls(config.dialectOptions?.ssl, 'configureSequelize', kind, opts)) {
+  const kind = kindOf(provider)
+  const hook: BeforeConnect = async (config) => {
+    if (v7) {
+      if (pgTls(config.ssl, HELPER, kind, opts)) config.ssl = verifiedTls(config.host)
+    } else if (pgTls(config.dialectOptions?.ssl, HELPER, kind, opts)) {
       config.dialectOptions = { ...config.dialectOptions, ssl: verifiedTls(config.host) }
     }
     const info = await provider.tokenInfo()
-    // Sequelize keeps this config object: out of sight of util.inspect and loggers that walk it.
-    Object.defineProperty(config, 'password', { value: info.secret, enumerable: false, writable: true, configurable: true })
-    const named = (typeof config.username === 'string' && config.username.trim() !== '') || !!process.env.PGUSER
-    if (named) return
-    const user = info.username ?? provider.username
-    if (user) {
-      config.username = user
-      return
+    if (v7) {
+      // Sequelize 7 spreads this throwaway copy into node-postgres's config, which hides it.
+      config.password = info.secret
+    } else {
+      // Sequelize 6 keeps this object: out of sight of util.inspect and loggers that walk it.
+      Object.defineProperty(config, 'password', { value: info.secret, enumerable: false, writable: true, configurable: true })
     }
-    // Never the OS user by accident: the core's error says how to find the role.
-    try {
-      missingUser(kind, 'configureSequelize')
-    } catch (e) {
-      throw translated(e)
-    }
-  })
+    const userKey = v7 ? 'user' : 'username'
+    if (!callerNamedUser(config[userKey])) config[userKey] = tokenUser(info, provider, HELPER)
+  }
+  if (v7) sequelize.hooks!.addListener('beforeConnect', hook, 'passmint')
+  else sequelize.addHook!('beforeConnect', 'passmint', hook)
   return sequelize
 }

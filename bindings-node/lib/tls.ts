@@ -1,5 +1,5 @@
 /**
- * node-postgres's TLS settings read into the core's decision (core/src/driver_tls.rs: which
+ * node-postgres's and Postgres.js's TLS settings read into the core's decision (core/src/driver_tls.rs: which
  * choices are refused without which opt-in, and every message). Mirrors the Python package's
  * `passmint/_helpers.py`.
  */
@@ -28,31 +28,54 @@ export interface VerifiedTls {
   checkServerIdentity?: (name: string, cert: unknown) => Error | undefined
 }
 
-/**
- * Whether to add verified TLS (`true`), or leave the caller's `ssl` as it is (`false`); throws a
- * PassmintError for a choice the core refuses. `ssl` is node-postgres's option as given.
- */
-export function pgTls(ssl: unknown, helper: string, provider: string, options: HelperOptions): boolean {
-  let setting: { setting: string; shown?: string }
-  if (ssl === undefined || ssl === null) {
-    setting = { setting: 'unset' }
-  } else if (!ssl) {
-    setting = { setting: 'off', shown: `ssl: ${JSON.stringify(ssl)}` }
-  } else if (typeof ssl === 'object' && (ssl as { rejectUnauthorized?: unknown }).rejectUnauthorized === false) {
-    setting = { setting: 'unverified', shown: 'ssl: { rejectUnauthorized: false }' }
-  } else if (typeof ssl === 'object' && typeof (ssl as { checkServerIdentity?: unknown }).checkServerIdentity === 'function') {
-    setting = { setting: 'unverified', shown: "ssl: { checkServerIdentity } (your own, in place of Node's host name check)" }
-  } else {
-    setting = { setting: 'verified' }
+/** What the caller chose, read from the driver's settings (core/src/driver_tls.rs `Setting`). */
+export interface TlsSetting {
+  setting: 'unset' | 'mode' | 'off' | 'verified' | 'unverified'
+  value?: string
+  source?: string
+  shown?: string
+}
+
+/** A `tls.connect` options object as the caller gave it: verified unless it turns a check off. */
+export function objectSetting(ssl: object): TlsSetting {
+  if ((ssl as { rejectUnauthorized?: unknown }).rejectUnauthorized === false) {
+    return { setting: 'unverified', shown: 'ssl: { rejectUnauthorized: false }' }
   }
+  if (typeof (ssl as { checkServerIdentity?: unknown }).checkServerIdentity === 'function') {
+    return { setting: 'unverified', shown: "ssl: { checkServerIdentity } (your own, in place of Node's host name check)" }
+  }
+  return { setting: 'verified' }
+}
+
+/**
+ * Whether to add verified TLS (`true`), or leave the caller's choice as it is (`false`); throws a
+ * PassmintError for a choice the core refuses.
+ */
+export function decide(driver: 'node-postgres' | 'postgres.js', choice: TlsSetting, helper: string, provider: string,
+  options: HelperOptions, pgsslmode?: string): boolean {
   try {
     return decideTls({
-      driver: 'node-postgres', ...setting, pgsslmode: process.env.PGSSLMODE, provider, helper,
+      driver, ...choice, pgsslmode, provider, helper,
       allowPlaintext: options.allowPlaintext === true, allowUnverifiedTls: options.allowUnverifiedTls === true,
     })
   } catch (e) {
     throw translated(e)
   }
+}
+
+/** {@link decide} for node-postgres's `ssl` option as given (PGSSLMODE decides when it is unset). */
+export function pgTls(ssl: unknown, helper: string, provider: string, options: HelperOptions): boolean {
+  let choice: TlsSetting
+  if (ssl === undefined || ssl === null) {
+    choice = { setting: 'unset' }
+  } else if (!ssl) {
+    choice = { setting: 'off', shown: `ssl: ${JSON.stringify(ssl)}` }
+  } else if (typeof ssl === 'object') {
+    choice = objectSetting(ssl)
+  } else {
+    choice = { setting: 'verified' }
+  }
+  return decide('node-postgres', choice, helper, provider, options, process.env.PGSSLMODE)
 }
 
 /**

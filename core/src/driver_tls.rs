@@ -22,6 +22,9 @@ pub enum Driver {
     Asyncpg,
     /// node-postgres (and Sequelize and Knex on it).
     NodePostgres,
+    /// Postgres.js, whose `ssl` takes `true`, a `tls.connect` options object or a mode name,
+    /// from its options, the URL's `ssl`/`sslmode`, or `PGSSL` (not `PGSSLMODE`).
+    PostgresJs,
 }
 
 impl Driver {
@@ -30,6 +33,7 @@ impl Driver {
             "libpq" => Some(Driver::Libpq),
             "asyncpg" => Some(Driver::Asyncpg),
             "node-postgres" => Some(Driver::NodePostgres),
+            "postgres.js" => Some(Driver::PostgresJs),
             _ => None,
         }
     }
@@ -173,6 +177,15 @@ fn mode_class(choice: &TlsChoice, mode: &str) -> Class {
             "no-verify" => Class::Unverified,
             _ => Class::Plaintext,
         },
+        // Postgres.js switches verification off for exactly these three names, and `prefer`
+        // falls back to plaintext when the server declines TLS; any other name is Node's
+        // default, full verification. The binding reads the URL's `disable`/`false` as off,
+        // as Postgres.js does.
+        Driver::PostgresJs => match mode {
+            "prefer" => Class::Plaintext,
+            "require" | "allow" => Class::Unverified,
+            _ => Class::Verified,
+        },
         Driver::Libpq | Driver::Asyncpg => match mode.to_ascii_lowercase().as_str() {
             "disable" | "allow" | "prefer" => Class::Plaintext,
             "require" => Class::Unverified,
@@ -213,14 +226,18 @@ fn advice(choice: &TlsChoice) -> String {
         (Driver::NodePostgres, None) => {
             "ssl: { rejectUnauthorized: true } (Node's bundled roots)".into()
         }
+        (Driver::PostgresJs, Some(url)) => {
+            format!("ssl: {{ ca: <global-bundle.pem from {url}> }}")
+        }
+        (Driver::PostgresJs, None) => "ssl: 'verify-full' (Node's bundled roots)".into(),
     }
 }
 
 /// The opt-in, spelled as the caller's language spells it.
 fn opt_in(driver: Driver, class: Class) -> &'static str {
     match (driver, class) {
-        (Driver::NodePostgres, Class::Plaintext) => "{ allowPlaintext: true }",
-        (Driver::NodePostgres, _) => "{ allowUnverifiedTls: true }",
+        (Driver::NodePostgres | Driver::PostgresJs, Class::Plaintext) => "{ allowPlaintext: true }",
+        (Driver::NodePostgres | Driver::PostgresJs, _) => "{ allowUnverifiedTls: true }",
         (_, Class::Plaintext) => "allow_plaintext=True",
         _ => "allow_unverified_tls=True",
     }
@@ -236,7 +253,7 @@ fn refusal(choice: &TlsChoice, class: Class, shown: &str) -> Error {
         // A copied quickstart string needs one word changed.
         let fix = if shown.contains("rejectUnauthorized: false") {
             " (the one-word fix: rejectUnauthorized: true)"
-        } else if shown.ends_with("=require") {
+        } else if shown.ends_with("=require") || shown.ends_with("'require'") {
             " (the one-word fix: require -> verify-full)"
         } else {
             ""

@@ -1,13 +1,13 @@
-// Postgres.js: `pass` may be a function returning a Promise; it is called for each new connection.
+// Postgres.js: postgresOptions sets `pass` (called for each new connection), the user the token
+// names when none is given, and verified TLS when none is chosen (here the CA comes from settings).
 const postgres = require('postgres')
-const { Provider } = require('passmint')
+const { Provider, postgresOptions } = require('passmint')
 const { settings } = require('./settings')
 
 async function main() {
   const { url, host, port, database, user, ssl } = settings()
   const provider = new Provider(url)
-  const username = user ?? (await provider.tokenInfo()).username
-  const sql = postgres({ host, port, database, username, pass: provider.password, ssl, max: 5 })
+  const sql = postgres(await postgresOptions(provider, { host, port, database, username: user, ssl, max: 5 }))
   try {
     const [row] = await sql`SELECT current_user AS user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()`
     console.log(JSON.stringify({ driver: 'Postgres.js', ...row }))

@@ -1,9 +1,10 @@
 // TypeScript: every export of `passmint`, type-checked with `tsc --noEmit --strict`.
 import fs from 'node:fs'
 import pg from 'pg'
+import postgres from 'postgres'
 import { Sequelize } from 'sequelize'
 import {
-  PassmintError, Provider, Token, azure, configureSequelize, dsql, rds, version,
+  PassmintError, Provider, Token, azure, configureSequelize, dsql, postgresOptions, rds, version,
   type AzureOptions, type DsqlOptions, type ErrorCode, type HelperOptions, type RdsOptions,
 } from 'passmint'
 
@@ -47,9 +48,14 @@ async function main(): Promise<void> {
   await sequelize.authenticate()
   await sequelize.close()
 
+  // Postgres.js: pass, user and TLS filled in; the result type-checks as Postgres.js's options.
+  const sql = postgres(await postgresOptions(provider, { ...common, username: role, ssl, max: 1, ...helper }))
+  const [viaPostgresJs] = await sql<{ user: string }[]>`SELECT current_user AS user`
+  await sql.end()
+
   const same: boolean = provider.tokenSync() === (await provider.token()) && provider.tokenInfoSync().secret === info.secret
   console.log(JSON.stringify({
-    driver: 'typescript', user: rows[0].user, same, version, kind: provider.kind, provider: info.provider,
+    driver: 'typescript', user: rows[0].user === viaPostgresJs.user ? rows[0].user : null, same, version, kind: provider.kind, provider: info.provider,
     expiresAt: info.expiresAt.toISOString(), configured: configured.map((p) => p.kind), bundle,
     invalid: codeOf(() => new Provider('bogus://')),
   }))

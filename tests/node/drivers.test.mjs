@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process'
 import util from 'node:util'
 import net from 'node:net'
 import {
-  passmint, pg, postgres, Sequelize, knex, mock, KINDS, ROUTE, CHECK, CA, PG_PORT,
+  passmint, pg, postgres, Sequelize, sequelize7, knex, mock, KINDS, ROUTE, CHECK, CA, PG_PORT,
   makeProvider, login, newRole, setPassword, pgConfig, closeAdmin, DSQL_HOST, RDS_HOST, PG_VERSION, PACKAGE_DIR, resolveTestModule as require_,
 } from './harness.mjs'
 
@@ -54,6 +54,14 @@ const drivers = {
       await sql.end()
     }
   },
+  async 'Postgres.js (postgresOptions)'(p, role) {
+    const sql = postgres(await passmint.postgresOptions(p, { host: 'localhost', port: PG_PORT, database: 'postgres', username: role, ssl, max: 1 }))
+    try {
+      return (await sql.unsafe(CHECK))[0]
+    } finally {
+      await sql.end()
+    }
+  },
   async Sequelize(p, role) {
     const seq = new Sequelize({
       dialect: 'postgres', host: 'localhost', port: PG_PORT, database: 'postgres', username: role,
@@ -69,6 +77,20 @@ const drivers = {
       await seq.close()
     }
   },
+  ...(sequelize7 && {
+    async 'Sequelize 7'(p, role) {
+      const seq = passmint.configureSequelize(new sequelize7.Sequelize({
+        dialect: sequelize7.PostgresDialect, host: 'localhost', port: PG_PORT, database: 'postgres', user: role, ssl, logging: false,
+      }), p)
+      try {
+        const row = (await seq.query(CHECK, { type: 'SELECT' }))[0]
+        assert.ok(!util.inspect(seq, { depth: 12 }).includes(await p.token()), 'the token shows in util.inspect(sequelize)')
+        return row
+      } finally {
+        await seq.close()
+      }
+    },
+  }),
   async Knex(p, role) {
     const db = knex({ client: 'pg', connection: { ...pgConfig(role), password: p.password }, pool: { min: 0, max: 2 } })
     try {
@@ -182,13 +204,22 @@ test('a server whose certificate names another host is refused under the default
     }
     // The relay did carry the attempt: the refusal is the name check, not a closed port.
     assert.equal(relayed, 1)
+    // Postgres.js sends no server name for an IP address; the helper's TLS checks the address.
+    const relayedUrl = `postgres://${role}@127.0.0.2:${port}/postgres`
+    const sql = postgres(relayedUrl, await passmint.postgresOptions(p, relayedUrl, { max: 1 }))
+    try {
+      await assert.rejects(sql.unsafe(CHECK), mismatch)
+    } finally {
+      await sql.end()
+    }
+    assert.equal(relayed, 2)
     // node-postgres itself checks an IP address's name from 8.23.1 on (before, against "localhost").
     const [major, minor, patch] = PG_VERSION.split('.').map(Number)
     if (major > 8 || (major === 8 && (minor > 23 || (minor === 23 && patch >= 1)))) {
       const client = new pg.Client({ host: '127.0.0.2', port, user: role, database: 'postgres', password: p.password,
         ssl: { rejectUnauthorized: true, ca: CA } })
       await assert.rejects(client.connect(), mismatch)
-      assert.equal(relayed, 2)
+      assert.equal(relayed, 3)
     }
     // Through the right name, the same settings log in.
     const ok = new pg.Client({ host: '127.0.0.1', port: PG_PORT, user: role, database: 'postgres', password: p.password,
@@ -350,3 +381,119 @@ test('rotation: new connections use the refreshed token and open ones keep worki
     await sql.end()
   }
 })
+
+test('postgresOptions: the role from the token, the provider\'s host and verified TLS when nothing chose', async () => {
+  const role = await newRole()
+  const p = await makeProvider('azure', role)
+  await login(p, role)
+  // A URL with neither user nor TLS: the token's role, and TLS verified against Node's roots plus
+  // NODE_EXTRA_CA_CERTS (the harness CA, as a corporate bundle would be).
+  const url = `postgres://localhost:${PG_PORT}/postgres`
+  const options = await passmint.postgresOptions(p, url, { max: 1 })
+  assert.deepEqual({ ...options, pass: typeof options.pass }, { max: 1, pass: 'function', user: role, ssl: { rejectUnauthorized: true } })
+  const sql = postgres(url, options)
+  try {
+    assertSession((await sql.unsafe(CHECK))[0], role)
+  } finally {
+    await sql.end()
+  }
+  // A DSQL cluster given by id and region: its endpoint is the host, with no string building.
+  const dsql = passmint.dsql({ host: 'abc123example', region: 'us-east-1', user: 'admin' })
+  const built = await passmint.postgresOptions(dsql, { database: 'postgres' })
+  assert.equal(built.host, DSQL_HOST)
+  assert.equal(built.user, 'admin')
+  // A host of the caller's (options, URL, PGHOST) stands.
+  assert.equal((await passmint.postgresOptions(dsql, { host: 'proxy.internal' })).host, 'proxy.internal')
+  assert.equal((await passmint.postgresOptions(dsql, 'postgres://proxy.internal/postgres')).host, undefined)
+  process.env.PGHOST = 'proxy.internal'
+  try {
+    assert.equal((await passmint.postgresOptions(dsql, {})).host, undefined)
+  } finally {
+    delete process.env.PGHOST
+  }
+  // The password is the provider's; a wrong call says how to call it.
+  await assert.rejects(passmint.postgresOptions(dsql, { pass: 'x' }), (e) => e.code === 'PASSMINT_INVALID_ARGUMENT' && /pass/.test(e.message))
+  await assert.rejects(passmint.postgresOptions({}, {}), (e) => e.code === 'PASSMINT_INVALID_ARGUMENT')
+  await assert.rejects(passmint.postgresOptions(dsql, {}, {}), (e) => e.code === 'PASSMINT_INVALID_ARGUMENT')
+})
+
+test('postgresOptions refuses plaintext and TLS that checks no name, before any token, unless opted in', async () => {
+  const role = await newRole()
+  const p = await makeProvider('dsql', role)
+  const base = { host: 'localhost', port: PG_PORT, database: 'postgres', username: role, max: 1 }
+  const url = (query) => `postgres://${role}@localhost:${PG_PORT}/postgres?${query}`
+  const refusal = (optIn, pattern) => (e) => e instanceof passmint.PassmintError && e.code === 'PASSMINT_INVALID_CONFIG' &&
+    e.message.includes(optIn) && pattern.test(e.message)
+  const plaintext = refusal('{ allowPlaintext: true }', /without TLS/)
+  const unverified = refusal('{ allowUnverifiedTls: true }', /does not check that the server is the one you named/)
+  await assert.rejects(passmint.postgresOptions(p, { ...base, ssl: false }), plaintext)
+  await assert.rejects(passmint.postgresOptions(p, { ...base, ssl: 'prefer' }), plaintext)
+  await assert.rejects(passmint.postgresOptions(p, url('sslmode=disable')), (e) => plaintext(e) && /sslmode=disable in the URL/.test(e.message))
+  await assert.rejects(passmint.postgresOptions(p, { ...base, ssl: 'require' }), (e) => unverified(e) && /require -> verify-full/.test(e.message))
+  await assert.rejects(passmint.postgresOptions(p, { ...base, ssl: 'allow' }), unverified)
+  await assert.rejects(passmint.postgresOptions(p, { ...base, ssl: { ca: CA, rejectUnauthorized: false } }),
+    (e) => unverified(e) && /rejectUnauthorized: true/.test(e.message))
+  await assert.rejects(passmint.postgresOptions(p, url('sslmode=require')), unverified)
+  process.env.PGSSL = 'require'
+  try {
+    await assert.rejects(passmint.postgresOptions(p, base), (e) => unverified(e) && /PGSSL=require/.test(e.message))
+  } finally {
+    delete process.env.PGSSL
+  }
+  assert.equal((await mock.requests('container')).length, 0, 'no token is minted for a refused connection')
+
+  // Chosen and verified: kept as it is.
+  assert.equal((await passmint.postgresOptions(p, { ...base, ssl: 'verify-full' })).ssl, 'verify-full')
+  assert.equal((await passmint.postgresOptions(p, url('sslrootcert=system'))).ssl, undefined)
+  // Opted in: the caller's TLS stands and the login works; plaintext reaches the server, which says no.
+  await login(p, role)
+  const weak = postgres(await passmint.postgresOptions(p, { ...base, ssl: 'require', allowUnverifiedTls: true }))
+  try {
+    assertSession((await weak.unsafe(CHECK))[0], role)
+  } finally {
+    await weak.end()
+  }
+  const plain = await passmint.postgresOptions(p, { ...base, ssl: false, allowPlaintext: true })
+  assert.ok(!('allowPlaintext' in plain))
+  const sql = postgres(plain)
+  try {
+    await assert.rejects(sql.unsafe(CHECK), (e) => /no encryption|pg_hba/.test(e.message))
+  } finally {
+    await sql.end()
+  }
+})
+
+test('Sequelize 7: the role from the token, verified TLS when none was chosen, and the same refusals',
+  { skip: sequelize7 ? false : 'these drivers have no Sequelize 7' }, async () => {
+    const role = await newRole()
+    const p = await makeProvider('azure', role)
+    await login(p, role)
+    const make = (extra) => passmint.configureSequelize(new sequelize7.Sequelize({
+      dialect: sequelize7.PostgresDialect, host: 'localhost', port: PG_PORT, database: 'postgres', logging: false, ...extra,
+    }), p)
+    const seq = make({})
+    try {
+      assertSession((await seq.query(CHECK, { type: 'SELECT' }))[0], role)
+    } finally {
+      await seq.close()
+    }
+    const refused = (pattern) => (e) => [e, e.cause, e.original, e.parent].some((x) => x instanceof passmint.PassmintError &&
+      x.code === 'PASSMINT_INVALID_CONFIG' && pattern.test(x.message))
+    for (const [ssl, pattern] of [[false, /allowPlaintext/], [{ rejectUnauthorized: false }, /allowUnverifiedTls/]]) {
+      const weak = make({ user: role, ssl })
+      try {
+        await assert.rejects(weak.authenticate(), refused(pattern), JSON.stringify(ssl))
+      } finally {
+        await weak.close()
+      }
+    }
+    const optedIn = passmint.configureSequelize(new sequelize7.Sequelize({
+      dialect: sequelize7.PostgresDialect, host: 'localhost', port: PG_PORT, database: 'postgres', user: role, logging: false,
+      ssl: { ca: CA, rejectUnauthorized: false },
+    }), p, { allowUnverifiedTls: true })
+    try {
+      assertSession((await optedIn.query(CHECK, { type: 'SELECT' }))[0], role)
+    } finally {
+      await optedIn.close()
+    }
+  })

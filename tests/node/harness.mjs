@@ -21,6 +21,14 @@ export const PG_VERSION = require('pg/package.json').version
 export const postgres = require('postgres')
 export const { Sequelize } = require('sequelize')
 export const knex = require('knex')
+/** Sequelize 7 (`@sequelize/core` with its postgres dialect), or null among drivers without it. */
+export const sequelize7 = (() => {
+  try {
+    return { Sequelize: require('@sequelize/core').Sequelize, PostgresDialect: require('@sequelize/postgres').PostgresDialect }
+  } catch {
+    return null
+  }
+})()
 
 function need(name) {
   const value = process.env[name]
