@@ -65,6 +65,11 @@ typedef enum {
 } passmint_status;
 
 /**
+ * One request for credentials, owned by the callback until it completes it (which frees it).
+ */
+typedef struct passmint_aws_completion passmint_aws_completion;
+
+/**
  * One call's answer, owned by the callback until it completes it (which frees it).
  */
 typedef struct passmint_completion passmint_completion;
@@ -88,6 +93,16 @@ typedef struct passmint_provider passmint_provider;
 typedef struct passmint_token passmint_token;
 
 /**
+ * An AWS credentials source: called with the `user_data` given to
+ * `passmint_provider_with_aws_credentials` and a completion that it must complete exactly
+ * once, from any thread. passmint calls it when its credentials cache needs credentials (once
+ * for any number of callers, again ahead of their expiry); it may block. Callers wait at most
+ * the deadline (10 s).
+ */
+typedef void (*passmint_aws_credentials_callback)(void *user_data,
+                                                  passmint_aws_completion *completion);
+
+/**
  * A token source: called with the `user_data` given to `passmint_provider_from_callback`
  * and a completion that it must complete exactly once, from any thread. It may block (it runs
  * on passmint's blocking pool, never on the caller's thread); callers wait at most the
@@ -109,6 +124,39 @@ typedef void (*passmint_token_callback)(void *user_data,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * A provider for `url` (`dsql://…` or `rds://…`; anything else is PASSMINT_INVALID_ARGUMENT)
+ * that signs with credentials from `cb`. `user_data` must stay valid until the provider is
+ * freed and its calls have completed. On success `*out` is a new provider for
+ * `passmint_provider_free`.
+ */
+passmint_status passmint_provider_with_aws_credentials(const char *url,
+                                                       passmint_aws_credentials_callback cb,
+                                                       void *user_data,
+                                                       passmint_provider **out,
+                                                       passmint_error **err);
+
+/**
+ * Completes a request with credentials: `session_token` NULL for long-term keys, `expires_at`
+ * their expiry in unix seconds (0: none). passmint copies the strings. Frees the completion,
+ * also when an argument is wrong (the request then fails with PASSMINT_PROVIDER_RESPONSE, and
+ * this returns PASSMINT_INVALID_ARGUMENT).
+ */
+passmint_status passmint_aws_completion_credentials(passmint_aws_completion *completion,
+                                                    const char *access_key_id,
+                                                    const char *secret_access_key,
+                                                    const char *session_token,
+                                                    int64_t expires_at);
+
+/**
+ * Completes a request with an error, as `passmint_completion_error` does for a token
+ * callback: `status` is the kind, `message` (NULL: none) reaches the callers, scrubbed.
+ * Frees the completion.
+ */
+passmint_status passmint_aws_completion_error(passmint_aws_completion *completion,
+                                              int32_t status,
+                                              const char *message);
 
 /**
  * A provider over `cb` (see `passmint_source_callback`). Its tokens' provider is

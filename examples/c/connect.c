@@ -3,6 +3,13 @@
  *
  *   connect <provider-url>        e.g. connect 'azure://?credential=managed'
  *   connect --for <postgres-url>  e.g. connect --for postgresql://app@mydb.postgres.database.azure.com/app
+ *   connect --token-file <path>   a token your own process keeps fresh in a file (a sidecar, an
+ *                                 agent): passmint_provider_from_callback reads it each minute
+ *   connect --aws-keys <PREFIX> <dsql://… or rds://…>
+ *                                 AWS credentials of your own (here <PREFIX>ACCESS_KEY_ID,
+ *                                 <PREFIX>SECRET_ACCESS_KEY, <PREFIX>SESSION_TOKEN and
+ *                                 <PREFIX>EXPIRES_AT, as an in-house broker might hand them over)
+ *                                 signing the token: passmint_provider_with_aws_credentials
  *
  * With a provider URL, where to connect comes from libpq's own environment variables
  * (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSSLMODE, PGSSLROOTCERT, ...). With --for, passmint
@@ -29,14 +36,48 @@
 #include <string.h>
 #include <time.h>
 
+static int is_set(const char *s) { return s != NULL && s[0] != '\0'; }
+
 static int usage(void) {
     fputs("usage: connect <provider-url>\n"
-          "       connect --for <postgres-url>\n",
+          "       connect --for <postgres-url>\n"
+          "       connect --token-file <path>\n"
+          "       connect --aws-keys <PREFIX> <provider-url>\n",
           stderr);
     return 2;
 }
 
-static int is_set(const char *s) { return s != NULL && s[0] != '\0'; }
+/* --token-file: passmint calls this on its own thread when the cache needs a token (once for any
+ * number of concurrent callers), and serves the answer until a minute before `expires_at`. */
+static void read_token_file(void *path, passmint_completion *done) {
+    char buf[8192];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) n--;
+    buf[n] = '\0';
+    if (n == 0) {
+        passmint_completion_error(done, PASSMINT_CREDENTIAL_UNAVAILABLE, "the token file is missing or empty");
+        return;
+    }
+    /* The file is rewritten before its token expires: read it again in two minutes (passmint
+     * refreshes ahead, and keeps serving this token if a read fails meanwhile). */
+    passmint_completion_token(done, buf, (int64_t)time(NULL) + 120, NULL);
+}
+
+/* --aws-keys: AWS credentials for passmint to sign with, asked for when its credentials cache
+ * needs them (again ahead of EXPIRES_AT, unix seconds; unset for long-term keys). */
+static void read_aws_keys(void *prefix, passmint_aws_completion *done) {
+    char names[4][128];
+    const char *suffix[4] = {"ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_TOKEN", "EXPIRES_AT"};
+    for (int i = 0; i < 4; i++) snprintf(names[i], sizeof names[i], "%s%s", (const char *)prefix, suffix[i]);
+    const char *id = getenv(names[0]), *secret = getenv(names[1]), *expires = getenv(names[3]);
+    if (!is_set(id) || !is_set(secret)) {
+        passmint_aws_completion_error(done, PASSMINT_CREDENTIAL_UNAVAILABLE, "the AWS keys are not in the environment");
+        return;
+    }
+    passmint_aws_completion_credentials(done, id, secret, getenv(names[2]), is_set(expires) ? atoll(expires) : 0);
+}
 
 /* Whether the connection already names `keyword`: in the URL (--for) or in its PG* variable. */
 static int chosen(PQconninfoOption *url_options, const char *keyword, const char *envvar) {
@@ -60,9 +101,14 @@ static int passmint_failed(const char *what, passmint_status status, passmint_er
 }
 
 int main(int argc, char **argv) {
-    const char *pg_url = NULL, *provider_url = NULL;
+    const char *pg_url = NULL, *provider_url = NULL, *token_file = NULL, *aws_prefix = NULL;
     if (argc == 3 && strcmp(argv[1], "--for") == 0) {
         pg_url = argv[2];
+    } else if (argc == 3 && strcmp(argv[1], "--token-file") == 0) {
+        token_file = argv[2];
+    } else if (argc == 4 && strcmp(argv[1], "--aws-keys") == 0) {
+        aws_prefix = argv[2];
+        provider_url = argv[3];
     } else if (argc == 2 && argv[1][0] != '-') {
         provider_url = argv[1];
     } else {
@@ -84,8 +130,16 @@ int main(int argc, char **argv) {
      * passmint_token_get before every new connection (cache hits cost nanoseconds). */
     passmint_provider *provider = NULL;
     passmint_error *err = NULL;
-    passmint_status st = pg_url ? passmint_provider_for_postgres_url(pg_url, &provider, &err)
-                                : passmint_provider_new(provider_url, &provider, &err);
+    passmint_status st;
+    if (pg_url) {
+        st = passmint_provider_for_postgres_url(pg_url, &provider, &err);
+    } else if (token_file) {
+        st = passmint_provider_from_callback(read_token_file, (void *)token_file, &provider, &err);
+    } else if (aws_prefix) {
+        st = passmint_provider_with_aws_credentials(provider_url, read_aws_keys, (void *)aws_prefix, &provider, &err);
+    } else {
+        st = passmint_provider_new(provider_url, &provider, &err);
+    }
     if (st != PASSMINT_OK) {
         PQconninfoFree(url_options);
         return passmint_failed("passmint provider", st, err);

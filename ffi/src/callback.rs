@@ -7,7 +7,7 @@ use std::ffi::{c_char, c_void};
 
 use passmint_core::{Completion, ErrorKind, Minted, Provider, callback_error};
 
-use crate::boundary::{Shield, handle, invalid, out_arg, str_arg};
+use crate::boundary::{Failed, Shield, handle, invalid, out_arg, str_arg};
 use crate::error::passmint_error;
 use crate::provider::passmint_provider;
 use crate::status::passmint_status;
@@ -24,23 +24,60 @@ pub struct passmint_completion {
 pub type passmint_source_callback =
     Option<unsafe extern "C" fn(user_data: *mut c_void, completion: *mut passmint_completion)>;
 
-struct Source {
-    cb: unsafe extern "C" fn(*mut c_void, *mut passmint_completion),
+/// A C function and its `user_data`, called on passmint's blocking pool with a completion
+/// (`T`: `passmint_completion`, `passmint_aws_completion`) that it then owns.
+pub(crate) struct Caller<T> {
+    cb: unsafe extern "C" fn(*mut c_void, *mut T),
     user_data: *mut c_void,
 }
 
-// SAFETY: the caller of passmint_provider_from_callback vouches that `cb` may be called with
-// `user_data` from passmint's threads; passmint only passes it back, never dereferences it.
-unsafe impl Send for Source {}
-unsafe impl Sync for Source {}
+// SAFETY: the caller of the constructor vouches that `cb` may be called with `user_data` from
+// passmint's threads; passmint only passes it back, never dereferences it.
+unsafe impl<T> Send for Caller<T> {}
+unsafe impl<T> Sync for Caller<T> {}
 
-impl Source {
-    fn call(&self, done: Completion) {
-        let completion = Box::into_raw(Box::new(passmint_completion { inner: done }));
+impl<T> Caller<T> {
+    pub(crate) fn new(
+        cb: Option<unsafe extern "C" fn(*mut c_void, *mut T)>,
+        user_data: *mut c_void,
+    ) -> Result<Caller<T>, Failed> {
+        let cb = cb.ok_or_else(|| invalid("cb is NULL"))?;
+        Ok(Caller { cb, user_data })
+    }
+
+    pub(crate) fn call(&self, completion: T) {
+        let completion = Box::into_raw(Box::new(completion));
         // SAFETY: the caller's function, called with its user_data and a completion that it
-        // now owns (contract above).
+        // now owns (the constructors' contract).
         unsafe { (self.cb)(self.user_data, completion) };
     }
+}
+
+/// Takes back a completion the callback finishes: NULL is refused; any other pointer came from
+/// [`Caller::call`] and is completed once (the contract).
+pub(crate) fn take<T>(c: *mut T) -> Result<T, Failed> {
+    handle(c, "completion")?;
+    // SAFETY: see above.
+    Ok(*unsafe { Box::from_raw(c) })
+}
+
+/// The error a callback reported: `status` is the kind (a `passmint_status` other than
+/// PASSMINT_OK; any other value means PASSMINT_PROVIDER_RESPONSE), `message` (NULL: none) is
+/// scrubbed of anything secret-shaped.
+pub(crate) fn reported(status: i32, message: *const c_char, what: &str) -> passmint_core::Error {
+    let kind = usize::try_from(status)
+        .ok()
+        .and_then(|s| s.checked_sub(1))
+        .and_then(|i| ErrorKind::ALL.get(i).copied())
+        .unwrap_or(ErrorKind::ProviderResponse);
+    let text = if message.is_null() {
+        format!("the {what} failed")
+    } else {
+        str_arg(message, "message")
+            .map(str::to_string)
+            .unwrap_or_else(|_| format!("the {what} failed (its message is not UTF-8)"))
+    };
+    callback_error(kind, &text)
 }
 
 /// A provider over `cb` (see `passmint_source_callback`). Its tokens' provider is
@@ -55,21 +92,13 @@ pub extern "C" fn passmint_provider_from_callback(
 ) -> passmint_status {
     Shield::status(err, || {
         let slot = out_arg(out, "out")?;
-        let Some(cb) = cb else {
-            return Err(invalid("cb is NULL"));
-        };
-        let source = Source { cb, user_data };
-        let inner =
-            Provider::from_async_callback("token callback (C)", move |done| source.call(done));
+        let source = Caller::new(cb, user_data)?;
+        let inner = Provider::from_async_callback("token callback (C)", move |done| {
+            source.call(passmint_completion { inner: done })
+        });
         *slot = Box::into_raw(Box::new(passmint_provider { inner }));
         Ok(())
     })
-}
-
-fn take(c: *mut passmint_completion) -> Result<Completion, Box<passmint_error>> {
-    handle(c, "completion")?;
-    // SAFETY: a non-NULL completion came from passmint and is completed once (contract).
-    Ok(unsafe { Box::from_raw(c) }.inner)
 }
 
 /// Completes a call with a token valid until `expires_at` (unix seconds) for `username`
@@ -83,7 +112,7 @@ pub extern "C" fn passmint_completion_token(
     username: *const c_char,
 ) -> passmint_status {
     Shield::status(std::ptr::null_mut(), || {
-        let done = take(completion)?;
+        let done = take(completion)?.inner;
         let answer = str_arg(token, "token").and_then(|t| {
             let minted = Minted::new(t, expires_at);
             if username.is_null() {
@@ -116,20 +145,8 @@ pub extern "C" fn passmint_completion_error(
     message: *const c_char,
 ) -> passmint_status {
     Shield::status(std::ptr::null_mut(), || {
-        let done = take(completion)?;
-        let kind = usize::try_from(status)
-            .ok()
-            .and_then(|s| s.checked_sub(1))
-            .and_then(|i| ErrorKind::ALL.get(i).copied())
-            .unwrap_or(ErrorKind::ProviderResponse);
-        let text = if message.is_null() {
-            "the token callback failed".to_string()
-        } else {
-            str_arg(message, "message")
-                .map(str::to_string)
-                .unwrap_or_else(|_| "the token callback failed (its message is not UTF-8)".into())
-        };
-        done.complete(Err(callback_error(kind, &text)));
+        let done = take(completion)?.inner;
+        done.complete(Err(reported(status, message, "token callback")));
         Ok(())
     })
 }

@@ -5,6 +5,7 @@
 
 #![allow(non_camel_case_types)]
 
+mod aws_credentials;
 mod boundary;
 mod callback;
 mod error;
@@ -12,6 +13,10 @@ mod provider;
 mod status;
 mod token;
 
+pub use aws_credentials::{
+    passmint_aws_completion, passmint_aws_completion_credentials, passmint_aws_completion_error,
+    passmint_aws_credentials_callback, passmint_provider_with_aws_credentials,
+};
 pub use callback::{
     passmint_completion, passmint_completion_error, passmint_completion_token,
     passmint_provider_from_callback, passmint_source_callback,

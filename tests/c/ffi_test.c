@@ -16,6 +16,7 @@
  *                                              within the deadline, the callback called exactly once
  *   ffi_test cold-in-callback URL              a blocking get on a cold provider from inside an async
  *                                              callback (on passmint's own thread)
+ *   ffi_test callback                          a C token source and a C AWS credentials source
  *   ffi_test soak URL SECONDS THREADS          libpassmint alone over time: THREADS loop blocking
  *                                              and async gets on one provider, one more thread makes,
  *                                              uses and frees a provider every 200 ms; every 5 s a
@@ -1306,6 +1307,124 @@ static void callbacks(void) {
     passmint_provider_free(p);
 }
 
+/* ---- passmint_provider_with_aws_credentials ----------------------------------------------- */
+
+#define AWS_URL "dsql://abc123example.dsql.us-east-1.on.aws?user=admin"
+
+typedef struct {
+    atomic_int calls;
+    int mode; /* 0 keys inline, 1 error, 2 held, 3 empty secret */
+    int64_t expires_at;
+    passmint_aws_completion *_Atomic held;
+} aws_ctx;
+
+static void c_aws_source(void *user_data, passmint_aws_completion *c) {
+    aws_ctx *ctx = user_data;
+    atomic_fetch_add(&ctx->calls, 1);
+    switch (ctx->mode) {
+    case 0:
+        sleep_ms(200); /* the cold callers all arrive while this is in flight */
+        passmint_aws_completion_credentials(c, "AKIACSOURCE000000001", "cSourceSecret/abc+1", "c-session-token",
+                                            ctx->expires_at);
+        break;
+    case 1:
+        passmint_aws_completion_error(c, PASSMINT_CREDENTIAL_UNAVAILABLE, "the broker is down");
+        break;
+    case 2:
+        atomic_store(&ctx->held, c);
+        break;
+    default:
+        passmint_aws_completion_credentials(c, "AKIACSOURCE000000001", "", NULL, 0);
+        break;
+    }
+}
+
+static passmint_provider *aws_provider(aws_ctx *ctx) {
+    passmint_provider *p = NULL;
+    passmint_status st = passmint_provider_with_aws_credentials(AWS_URL, c_aws_source, ctx, &p, NULL);
+    check(st == PASSMINT_OK && p, "provider_with_aws_credentials -> OK (%s)", passmint_status_name(st));
+    return p;
+}
+
+static void aws_callbacks(void) {
+    passmint_error *e = NULL;
+    passmint_provider *p = SENTINEL(passmint_provider);
+    check(passmint_provider_with_aws_credentials(NULL, c_aws_source, NULL, &p, &e) == PASSMINT_INVALID_ARGUMENT &&
+              p == NULL,
+          "provider_with_aws_credentials(url=NULL) -> INVALID_ARGUMENT");
+    check_error(e, PASSMINT_INVALID_ARGUMENT, "provider_with_aws_credentials(url=NULL)", NULL);
+    e = NULL;
+    check(passmint_provider_with_aws_credentials(AWS_URL, NULL, NULL, &p, &e) == PASSMINT_INVALID_ARGUMENT,
+          "provider_with_aws_credentials(cb=NULL) -> INVALID_ARGUMENT");
+    check_error(e, PASSMINT_INVALID_ARGUMENT, "provider_with_aws_credentials(cb=NULL)", NULL);
+    e = NULL;
+    check(passmint_provider_with_aws_credentials("azure://?credential=managed", c_aws_source, NULL, &p, &e) ==
+              PASSMINT_INVALID_ARGUMENT,
+          "AWS credentials for an azure:// URL -> INVALID_ARGUMENT");
+    check(e && strstr(passmint_error_message(e), "dsql and rds"), "the message says which kinds take them");
+    passmint_error_free(e);
+    check(passmint_aws_completion_credentials(NULL, "a", "b", NULL, 0) == PASSMINT_INVALID_ARGUMENT,
+          "aws_completion_credentials(NULL) -> INVALID_ARGUMENT");
+    check(passmint_aws_completion_error(NULL, 4, "x") == PASSMINT_INVALID_ARGUMENT,
+          "aws_completion_error(NULL) -> INVALID_ARGUMENT");
+
+    /* 64 cold callers: one credentials call; the token is signed with those keys, and their
+     * expiry bounds it. */
+    aws_ctx keys = {.mode = 0, .expires_at = (int64_t)time(NULL) + 400};
+    p = aws_provider(&keys);
+    pthread_t threads[64];
+    for (int i = 0; i < 64; i++) pthread_create(&threads[i], NULL, get_one, p);
+    int all_ok = 1;
+    for (int i = 0; i < 64; i++) {
+        void *st;
+        pthread_join(threads[i], &st);
+        all_ok &= (passmint_status)(intptr_t)st == PASSMINT_OK;
+    }
+    check(all_ok && atomic_load(&keys.calls) == 1, "64 cold callers: all OK, one credentials call (%d)",
+          atomic_load(&keys.calls));
+    passmint_token *t = NULL;
+    check(passmint_token_get(p, &t, NULL) == PASSMINT_OK && streq(passmint_token_provider(t), "dsql") &&
+              strstr(passmint_token_secret(t), "X-Amz-Credential=AKIACSOURCE000000001%2F") &&
+              strstr(passmint_token_secret(t), "X-Amz-Security-Token=c-session-token") &&
+              passmint_token_expires_at(t) <= keys.expires_at,
+          "a dsql token signed with the callback's keys, bounded by their expiry");
+    passmint_token_free(t);
+    char *json = NULL;
+    passmint_provider_status_json(p, &json, NULL);
+    check(json && !strstr(json, "cSourceSecret"), "status never shows the secret key");
+    passmint_string_free(json);
+    passmint_provider_free(p);
+
+    /* An error: its kind and message reach the caller. */
+    aws_ctx refusing = {.mode = 1};
+    p = aws_provider(&refusing);
+    e = NULL;
+    passmint_status st = passmint_token_get(p, &t, &e);
+    check(st == PASSMINT_CREDENTIAL_UNAVAILABLE && e && strstr(passmint_error_message(e), "the broker is down"),
+          "aws_completion_error's kind and message reach the caller (%s)", passmint_status_name(st));
+    passmint_error_free(e);
+    passmint_provider_free(p);
+
+    /* An empty secret key: PROVIDER_RESPONSE. */
+    aws_ctx empty = {.mode = 3};
+    p = aws_provider(&empty);
+    check(passmint_token_get(p, &t, NULL) == PASSMINT_PROVIDER_RESPONSE, "an empty secret key -> PROVIDER_RESPONSE");
+    passmint_provider_free(p);
+
+    /* Never completed: TIMEOUT by the deadline; a late completion is accepted and ignored. */
+    aws_ctx never = {.mode = 2};
+    p = aws_provider(&never);
+    double started = now_s();
+    st = passmint_token_get(p, &t, NULL);
+    double took = now_s() - started;
+    check(st == PASSMINT_TIMEOUT && took < 11.5, "a credentials callback that never completes -> TIMEOUT in %.1f s",
+          took);
+    passmint_aws_completion *late = atomic_exchange(&never.held, NULL);
+    check(late && passmint_aws_completion_credentials(late, "AKIALATE", "late", NULL, 0) == PASSMINT_OK,
+          "a completion after the deadline is accepted and ignored");
+    passmint_provider_free(p);
+}
+
 static int usage(void) {
     fputs("usage: ffi_test api [version] | token [--for] URL PROVIDER USER|- | stress URL THREADS CALLS |\n"
           "       error URL STATUS | free-inflight URL CALLS | abuse URL | soak URL SECONDS THREADS |\n"
@@ -1338,6 +1457,7 @@ int main(int argc, char **argv) {
         cold_in_callback(argv[2]);
     } else if (strcmp(mode, "callback") == 0 && argc == 2) {
         callbacks();
+        aws_callbacks();
     } else if (strcmp(mode, "soak") == 0 && argc == 5) {
         soak(argv[2], atoi(argv[3]), atoi(argv[4]));
     } else {

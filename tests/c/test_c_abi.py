@@ -183,8 +183,9 @@ def test_api_null_arguments_bad_urls_and_names(exes, mock, hermetic_env, flavor)
 
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_a_c_function_as_the_token_source(exes, mock, hermetic_env, flavor):
-    """passmint_provider_from_callback: one call for 64 cold threads, completions inline or from
-    another thread, errors with their kind and message, TIMEOUT for one never completed."""
+    """passmint_provider_from_callback and passmint_provider_with_aws_credentials: one call for 64
+    cold threads, completions inline or from another thread, errors with their kind and message,
+    TIMEOUT for one never completed; the AWS keys sign the token and bound its expiry."""
     r = run(exes, flavor, ["callback"], hermetic_env())
     r.assert_passed()
     assert mock.requests() == []

@@ -10,9 +10,11 @@ already accept it.
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 from harness.bins import TOP
+from harness.cloudauth import CloudAuthFront
 from harness.native import PKG_CONFIG_PATH, need_install, route_requests, tool
 
 MANAGED = "azure://?credential=managed"
@@ -109,3 +111,57 @@ def test_a_token_the_server_does_not_know_is_refused(connect, mock, pg, pg_role,
     assert r.returncode == 4
     assert "password authentication failed" in r.stderr, r.stderr
     assert not any(s in r.stderr + r.stdout for s in mock.issued_secrets())
+
+
+# --- sources of the caller's own: a token callback and an AWS credentials callback --------------
+
+def test_token_file_through_a_c_token_callback(connect, mock, pg, pg_role, pg_env, tmp_path):
+    """--token-file: passmint_provider_from_callback over a file a sidecar keeps fresh."""
+    token = "sidecar-token-" + "x" * 40
+    path = tmp_path / "db-token"
+    path.write_text(token + "\n")
+    pg.set_password(pg_role, token)
+    r = run(connect, pg_env(PGUSER=pg_role), "--token-file", str(path))
+    assert_logged_in(r, pg_role, token)
+    assert fields(r.stdout)["token"].startswith("callback, for (role not known), expires in 1")
+    # The callback's own error, with its kind, and no connection attempt.
+    r = run(connect, pg_env(PGUSER=pg_role), "--token-file", str(tmp_path / "missing"))
+    assert r.returncode == 3 and r.stdout == ""
+    assert r.stderr == ("connect: passmint token: PASSMINT_CREDENTIAL_UNAVAILABLE: "
+                        "the token file is missing or empty\n"), r.stderr
+    assert mock.requests() == []
+
+
+@pytest.mark.parametrize("kind", ["dsql", "rds"])
+def test_aws_keys_through_a_c_credentials_callback(connect, mock, pg, pg_role, pg_env, ca, kind):
+    """--aws-keys: passmint_provider_with_aws_credentials signs with the caller's keys. The
+    front door checks the SigV4 signature against exactly those keys, as the cloud would, and
+    the keys' expiry bounds the token."""
+    keys = {"AccessKeyId": "AKIACALLERC000000001", "SecretAccessKey": "callerSecret/abc+1",
+            "Token": "caller-session-token", "expires_at": time.time() + 600}
+    user = "admin" if kind == "dsql" else pg_role
+    pg.create_login_role("admin")  # idempotent
+    url = ("dsql://abc123example.dsql.us-east-1.on.aws?user=admin" if kind == "dsql"
+           else f"rds://db.abc123example.eu-west-1.rds.amazonaws.com?user={pg_role}")
+    env = {"APP_ACCESS_KEY_ID": keys["AccessKeyId"], "APP_SECRET_ACCESS_KEY": keys["SecretAccessKey"],
+           "APP_SESSION_TOKEN": keys["Token"], "APP_EXPIRES_AT": str(int(keys["expires_at"]))}
+    with CloudAuthFront(pg, ca, lambda: [keys], list) as front:
+        r = run(connect, pg_env(PGUSER=user, PGPORT=str(front.port), **env), "--aws-keys", "APP_", url)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert fields(r.stdout)["current_user"] == user
+        assert [(e["ok"], e.get("kind")) for e in front.log] == [(True, kind)], front.log
+        expires_in = int(fields(r.stdout)["token"].rsplit("expires in ", 1)[1].split()[0])
+        assert expires_in <= 600, "the keys' expiry bounds the token"
+        # Other keys than the ones the cloud knows: refused by the server, not by passmint.
+        r = run(connect, pg_env(PGUSER=user, PGPORT=str(front.port), **{**env, "APP_SECRET_ACCESS_KEY": "wrong"}),
+                "--aws-keys", "APP_", url)
+        assert r.returncode == 4 and "password authentication failed" in r.stderr, r.stderr
+    # No keys: the callback's error, before any connection.
+    r = run(connect, pg_env(PGUSER=user), "--aws-keys", "NONE_", url)
+    assert r.returncode == 3
+    assert "PASSMINT_CREDENTIAL_UNAVAILABLE: the AWS keys are not in the environment" in r.stderr, r.stderr
+    # Credentials are for dsql and rds only.
+    r = run(connect, pg_env(PGUSER=user, **env), "--aws-keys", "APP_", "azure://?credential=managed")
+    assert r.returncode == 3 and "PASSMINT_INVALID_ARGUMENT" in r.stderr, r.stderr
+    assert keys["SecretAccessKey"] not in r.stdout + r.stderr
+    assert mock.requests() == []

@@ -174,20 +174,28 @@ impl Provider {
         Self::with_aws_credentials(kind, fields, aws::completing_credentials(start))
     }
 
+    /// [`Provider::from_url`] for a `dsql://` or `rds://` URL, signing with AWS credentials from
+    /// the caller's function as in [`Provider::from_fields_with_async_aws_credentials`] (the C
+    /// ABI's credentials callback).
+    pub fn from_url_with_async_aws_credentials<F>(url: &str, start: F) -> Result<Provider>
+    where
+        F: Fn(callback::Completion<aws::AwsCredentials>) + Send + Sync + 'static,
+    {
+        let ctx = Ctx {
+            aws_credentials: Some(aws::completing_credentials(start)),
+            ..Ctx::system()
+        };
+        Self::build_in(ctx, |ctx| {
+            registry::from_url(url, ctx).and_then(|built| only_aws(built.kind.name(), built))
+        })
+    }
+
     fn with_aws_credentials(
         kind: &str,
         fields: &[(&str, &str)],
         credentials: aws::CallerCredentials,
     ) -> Result<Provider> {
-        if !matches!(kind, "dsql" | "rds") {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                format!(
-                    "AWS credentials apply to dsql and rds, not `{}`",
-                    crate::url::shorten(kind)
-                ),
-            ));
-        }
+        only_aws(kind, ())?;
         let fields = owned(fields);
         let ctx = Ctx {
             aws_credentials: Some(credentials),
@@ -380,6 +388,21 @@ impl fmt::Debug for Provider {
         f.debug_tuple("Provider")
             .field(&self.inner.description)
             .finish()
+    }
+}
+
+/// `value`, when `kind` is one that signs with AWS credentials; else the error that says so.
+fn only_aws<T>(kind: &str, value: T) -> Result<T> {
+    if matches!(kind, "dsql" | "rds") {
+        Ok(value)
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "AWS credentials apply to dsql and rds, not `{}`",
+                crate::url::shorten(kind)
+            ),
+        ))
     }
 }
 
