@@ -7,10 +7,10 @@
 
 use std::ffi::{c_char, c_void};
 
-use passmint_core::{AwsCredentials, Completion, ErrorKind, Provider, callback_error};
+use passmint_core::{AwsCredentials, Completion, Provider};
 
 use crate::boundary::{Failed, Shield, out_arg, str_arg};
-use crate::callback::{Caller, reported, take};
+use crate::callback::{Caller, answered, reported, take};
 use crate::error::passmint_error;
 use crate::provider::passmint_provider;
 use crate::status::passmint_status;
@@ -79,17 +79,7 @@ pub extern "C" fn passmint_aws_completion_credentials(
                 expires_at: (expires_at != 0).then_some(expires_at),
             })
         })();
-        match answer {
-            Ok(credentials) => {
-                done.complete(Ok(credentials));
-                Ok(())
-            }
-            Err(e) => {
-                let why = format!("the AWS credentials callback's answer: {}", e.text());
-                done.complete(Err(callback_error(ErrorKind::ProviderResponse, &why)));
-                Err(e)
-            }
-        }
+        answered(done, answer, "AWS credentials callback")
     })
 }
 

@@ -61,6 +61,26 @@ pub(crate) fn take<T>(c: *mut T) -> Result<T, Failed> {
     Ok(*unsafe { Box::from_raw(c) })
 }
 
+/// Completes `done` with the callback's answer; an answer whose arguments were unusable fails
+/// the waiting callers with PROVIDER_RESPONSE and the completion call itself with the reason.
+pub(crate) fn answered<T>(
+    done: Completion<T>,
+    answer: Result<T, Failed>,
+    what: &str,
+) -> Result<(), Failed> {
+    match answer {
+        Ok(value) => {
+            done.complete(Ok(value));
+            Ok(())
+        }
+        Err(e) => {
+            let why = format!("the {what}'s answer: {}", e.text());
+            done.complete(Err(callback_error(ErrorKind::ProviderResponse, &why)));
+            Err(e)
+        }
+    }
+}
+
 /// The error a callback reported: `status` is the kind (a `passmint_status` other than
 /// PASSMINT_OK; any other value means PASSMINT_PROVIDER_RESPONSE), `message` (NULL: none) is
 /// scrubbed of anything secret-shaped.
@@ -121,17 +141,7 @@ pub extern "C" fn passmint_completion_token(
                 str_arg(username, "username").map(|u| minted.with_username(u))
             }
         });
-        match answer {
-            Ok(minted) => {
-                done.complete(Ok(minted));
-                Ok(())
-            }
-            Err(e) => {
-                let why = format!("the token callback's answer: {}", e.text());
-                done.complete(Err(callback_error(ErrorKind::ProviderResponse, &why)));
-                Err(e)
-            }
-        }
+        answered(done, answer, "token callback")
     })
 }
 
