@@ -2,7 +2,8 @@
 script it prints them as JSON):
 
 - cached ``p.token()`` (target ≤ 0.5 µs) and ``p.token_info()``;
-- ``await p.token_async()`` on a warm cache, inside one running loop (target ≤ 2 µs);
+- ``await p.token_async()`` on a warm cache, inside one running loop (target ≤ 0.7 µs: issue 17's
+  "no slower than before it became a native coroutine");
 - ``import passmint`` time and peak RSS in a fresh interpreter (targets ≤ 20 ms, ≤ 20 MiB),
   beside ``import azure.identity`` and ``import boto3``;
 - azure-identity's cached ``ManagedIdentityCredential.get_token`` (App Service, against the
@@ -43,7 +44,7 @@ SESSION = "IQoJb3JpZ2luX2VjE/+abc==//xyz+def=ghi" * 20  # ~800 characters, like 
 CREDS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
          "AWS_SESSION_TOKEN": SESSION, "AWS_REGION": REGION}
 SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
-TARGETS_NS = {"token_cached": 500, "token_async_warm": 2000}
+TARGETS_NS = {"token_cached": 500, "token_async_warm": 700}
 TARGET_IMPORT_MS, TARGET_IMPORT_MIB = 20.0, 20.0
 
 
