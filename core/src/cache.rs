@@ -120,14 +120,7 @@ impl<T> Entry<T> {
         let (refresh_at_ms, usable_until_ms) = match lease.expires_at_ms {
             None => (None, None),
             Some(expires) => {
-                let lifetime = (expires - now).max(0);
-                // max(5 min, 10 % of lifetime), capped at half the lifetime.
-                let margin = (300_000).max(lifetime / 10).min(lifetime / 2);
-                let floor = if lease.short_lived {
-                    MIN_REMAINING_MS.min(lifetime / 2)
-                } else {
-                    MIN_REMAINING_MS
-                };
+                let (margin, floor) = refresh_margin(expires - now, lease.short_lived);
                 (Some(expires - margin), Some(expires - floor))
             }
         };
@@ -145,6 +138,20 @@ impl<T> Entry<T> {
     fn usable(&self, now: i64) -> bool {
         self.usable_until_ms.is_none_or(|t| now < t)
     }
+}
+
+/// For a value with `lifetime_ms` to live: how long before its expiry it is refreshed
+/// (max(5 min, 10 % of the lifetime), capped at half of it), and how long before its expiry
+/// it stops being handed out (30 s; a short-lived value: at half its life, if sooner).
+pub(crate) fn refresh_margin(lifetime_ms: i64, short_lived: bool) -> (i64, i64) {
+    let lifetime = lifetime_ms.max(0);
+    let margin = (300_000).max(lifetime / 10).min(lifetime / 2);
+    let floor = if short_lived {
+        MIN_REMAINING_MS.min(lifetime / 2)
+    } else {
+        MIN_REMAINING_MS
+    };
+    (margin, floor)
 }
 
 /// A fetched value as callers may receive it: one that is already inside its last 30 s

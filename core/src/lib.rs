@@ -22,6 +22,7 @@ mod proxy;
 mod redact;
 mod runtime;
 mod sdk_log;
+pub mod shared_cache;
 mod status;
 mod tls;
 mod token;

@@ -16,6 +16,7 @@ use crate::deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kind::ProviderKind;
 use crate::runtime::runtime;
+use crate::shared_cache;
 use crate::status::Status;
 use crate::token::Token;
 use registry::{Built, Ctx};
@@ -51,12 +52,20 @@ struct Inner {
     host: Option<String>,
     cache: Cache<Token>,
     deadline: Duration,
+    clock: cache::Clock,
+    /// The configuration a shared entry is keyed by (URL and builder providers only).
+    shared_config: Option<String>,
+    shared: Option<Arc<shared_cache::Shared>>,
 }
 
 impl Provider {
     /// Builds a provider from a provider URL (`dsql://…`, `rds://…`, `azure://…`).
+    /// `shared_cache=1`, accepted by every URL, puts the shared cache under the provider's own
+    /// ([`Provider::shared_cache`]).
     pub fn from_url(url: &str) -> Result<Provider> {
-        Self::build(|ctx| registry::from_url(url, ctx))
+        let (url, flag) = shared_cache::take_from_url(url)?;
+        let config = format!("url\0{url}");
+        Self::build_shared(|ctx| registry::from_url(&url, ctx), config, flag)
     }
 
     /// Builds the provider named by the `PASSMINT_PROVIDER` environment variable.
@@ -77,16 +86,69 @@ impl Provider {
     /// Picks the provider from a postgres URL's host (`*.dsql.<region>.on.aws`,
     /// `*.rds.amazonaws.com`, `*.postgres.database.azure.com`); user and port come from it.
     pub fn for_postgres_url(url: &str) -> Result<Provider> {
-        Self::build(|ctx| registry::for_postgres_url(url, ctx))
+        let config = format!("postgres url\0{url}");
+        Self::build_shared(|ctx| registry::for_postgres_url(url, ctx), config, None)
     }
 
     /// A provider from a typed builder's fields: `kind` is `"dsql"`, `"rds"` or `"azure"`,
     /// the fields are the provider URL's parameters plus `host` and `port` where its URL has
     /// them (`[("host", "abc.dsql.us-east-1.on.aws"), ("user", "app")]`). The bindings'
     /// `dsql(...)`, `rds(...)`, `azure(...)` come here; no URL is written in between.
+    /// A `shared_cache` field (`"1"`/`"0"`) is [`Provider::shared_cache`].
     pub fn from_fields(kind: &str, fields: &[(&str, &str)]) -> Result<Provider> {
-        let fields = owned(fields);
-        Self::build(|ctx| registry::from_fields(kind, fields, ctx))
+        let mut flag = None;
+        let mut kept = Vec::with_capacity(fields.len());
+        for &(name, value) in fields {
+            if name == shared_cache::PARAM {
+                flag = Some(shared_cache::parse_flag(value)?);
+            } else {
+                kept.push((name, value));
+            }
+        }
+        let mut sorted = kept.clone();
+        sorted.sort_unstable();
+        let config = sorted
+            .iter()
+            .fold(format!("fields\0{kind}\0"), |acc, (k, v)| {
+                acc + k + "=" + v + "\0"
+            });
+        let fields = owned(&kept);
+        Self::build_shared(|ctx| registry::from_fields(kind, fields, ctx), config, flag)
+    }
+
+    /// This provider with the shared cache under its own cache (`on`), or without it: tokens
+    /// shared by the processes of this user on this host that use the same configuration and
+    /// identity-relevant environment (docs/DESIGN.md §9; the README says what is on disk).
+    /// `PASSMINT_SHARED_CACHE=0` keeps it off whatever `on` says. A provider over a source of
+    /// the caller's (a callback, AWS credentials of the caller's) has nothing to key a shared
+    /// entry by, and stays as it is. The new provider starts with an empty in-process cache.
+    pub fn shared_cache(self, on: bool) -> Provider {
+        let Some(config) = self.inner.shared_config.clone() else {
+            return self;
+        };
+        let on = shared_cache::enabled(Some(on));
+        if on == self.inner.shared.is_some() {
+            return self;
+        }
+        let inner = &self.inner;
+        let built = Built {
+            kind: inner.kind,
+            source: inner.source.clone(),
+            description: inner.description.clone(),
+            username: inner.username.clone(),
+            host: inner.host.clone(),
+        };
+        let ctx = Ctx {
+            clock: inner.clock.clone(),
+            deadline: inner.deadline,
+            aws_credentials: None,
+        };
+        Self::assemble(built, &ctx, Some(config), on)
+    }
+
+    /// Whether the shared cache is under this provider's cache.
+    pub fn uses_shared_cache(&self) -> bool {
+        self.inner.shared.is_some()
     }
 
     /// A provider over a token source of the caller's own, with the full cache rules: one
@@ -196,7 +258,18 @@ impl Provider {
         credentials: aws::CallerCredentials,
     ) -> Result<Provider> {
         only_aws(kind, ())?;
-        let fields = owned(fields);
+        let mut kept = Vec::with_capacity(fields.len());
+        for &(name, value) in fields {
+            if name != shared_cache::PARAM {
+                kept.push((name, value));
+            } else if shared_cache::parse_flag(value)? {
+                return Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    "shared_cache: a provider signing with AWS credentials of your own shares no cache with other processes (nothing on disk could tell whose credentials signed a token)",
+                ));
+            }
+        }
+        let fields = owned(&kept);
         let ctx = Ctx {
             aws_credentials: Some(credentials),
             ..Ctx::system()
@@ -232,8 +305,19 @@ impl Provider {
         })
     }
 
-    fn build(make: impl FnOnce(&Ctx) -> Result<Built>) -> Result<Provider> {
-        Self::build_in(Ctx::system(), make)
+    fn build_shared(
+        make: impl FnOnce(&Ctx) -> Result<Built>,
+        config: String,
+        flag: Option<bool>,
+    ) -> Result<Provider> {
+        let ctx = Ctx::system();
+        let built = crate::fork::gated(|| make(&ctx))?;
+        Ok(Self::assemble(
+            built,
+            &ctx,
+            Some(config),
+            shared_cache::enabled(flag),
+        ))
     }
 
     fn build_in(ctx: Ctx, make: impl FnOnce(&Ctx) -> Result<Built>) -> Result<Provider> {
@@ -248,9 +332,30 @@ impl Provider {
 
     /// The cache in front of a built source.
     pub(crate) fn from_built(built: Built, ctx: &Ctx) -> Provider {
-        let (source, clock) = (built.source.clone(), ctx.clock.clone());
-        let fetch: Fetch<Token> =
-            Arc::new(move || -> BoxFuture<_> { source.clone().fetch(clock.clone()) });
+        Self::assemble(built, ctx, None, false)
+    }
+
+    /// The cache in front of a built source, and under it the shared cache when `shared` (and
+    /// there is a `config` to key it by).
+    fn assemble(built: Built, ctx: &Ctx, config: Option<String>, shared: bool) -> Provider {
+        let shared = config
+            .as_deref()
+            .filter(|_| shared)
+            .map(|c| Arc::new(shared_cache::Shared::new(built.kind, c)));
+        let (source, clock, deadline) = (built.source.clone(), ctx.clock.clone(), ctx.deadline);
+        let below = shared.clone();
+        let fetch: Fetch<Token> = Arc::new(move || -> BoxFuture<_> {
+            let (source, clock) = (source.clone(), clock.clone());
+            match &below {
+                None => source.fetch(clock),
+                Some(shared) => {
+                    let own = clock.clone();
+                    shared
+                        .clone()
+                        .fetch(move || source.fetch(own), clock, deadline)
+                }
+            }
+        });
         Provider {
             inner: Arc::new(Inner {
                 kind: built.kind,
@@ -260,6 +365,9 @@ impl Provider {
                 host: built.host,
                 cache: Cache::new("token", fetch, ctx.clock.clone(), ctx.deadline),
                 deadline: ctx.deadline,
+                clock: ctx.clock.clone(),
+                shared_config: config,
+                shared,
             }),
         }
     }

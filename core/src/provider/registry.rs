@@ -65,6 +65,9 @@ pub(crate) struct Scheme {
     pub build: fn(authority: &str, query: &Query, ctx: &Ctx) -> Result<Built>,
     /// Its rule for a postgres URL: `None` when the host is not its own.
     pub for_postgres: fn(target: &PgTarget, ctx: &Ctx) -> Option<Result<Built>>,
+    /// The expiry a token states itself (unix seconds): what a token read back from the shared
+    /// cache is held to, whatever the file says. `None`: not one of this source's tokens.
+    pub stated_expiry: fn(token: &str) -> Option<i64>,
 }
 
 pub(crate) fn by_name(name: &str) -> Option<&'static Scheme> {
@@ -74,6 +77,11 @@ pub(crate) fn by_name(name: &str) -> Option<&'static Scheme> {
 /// The scheme of a kind that has one (every kind but `Callback`).
 pub(crate) fn by_kind(kind: ProviderKind) -> Option<&'static Scheme> {
     SCHEMES.iter().copied().find(|s| s.kind == kind)
+}
+
+/// [`Scheme::stated_expiry`] for a kind (`None` for `Callback`, which has no scheme).
+pub(crate) fn stated_expiry(kind: ProviderKind, token: &str) -> Option<i64> {
+    by_kind(kind).and_then(|s| (s.stated_expiry)(token))
 }
 
 /// Where a kind's database servers get their CA when the system's roots do not do.

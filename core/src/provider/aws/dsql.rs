@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 
-use super::sigv4::{Presign, presign};
+use super::sigv4::{self, Presign, presign};
 use super::{Target, from_chain, region, validate_region};
 use crate::error::{Error, Result};
 use crate::kind::ProviderKind;
@@ -24,6 +24,7 @@ pub(crate) const DSQL: Scheme = Scheme {
     server_ca_bundle: None,
     build,
     for_postgres,
+    stated_expiry: sigv4::stated_expiry,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]

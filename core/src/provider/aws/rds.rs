@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 
-use super::sigv4::{Presign, presign, push_rfc3986};
+use super::sigv4::{self, Presign, presign, push_rfc3986};
 use super::{Target, from_chain, region, validate_region};
 use crate::error::{Error, Result};
 use crate::kind::ProviderKind;
@@ -31,6 +31,7 @@ pub(crate) const RDS: Scheme = Scheme {
     server_ca_bundle: Some(CA_BUNDLE_URL),
     build,
     for_postgres,
+    stated_expiry: sigv4::stated_expiry,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]

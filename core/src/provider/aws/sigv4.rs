@@ -83,6 +83,40 @@ pub(crate) fn presign(p: &Presign<'_>, creds: &Credentials, time: SystemTime) ->
     Ok(token)
 }
 
+/// The expiry a token states: its `X-Amz-Date` plus `X-Amz-Expires` (unix seconds).
+pub(crate) fn stated_expiry(token: &str) -> Option<i64> {
+    let (_, query) = token.split_once("/?")?;
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+    };
+    let date = param("X-Amz-Date")?;
+    let expires: i64 = param("X-Amz-Expires")?.parse().ok()?;
+    // 20240102T030405Z, as RFC 3339, for the one date parser.
+    let b = date.as_bytes();
+    if b.len() != 16
+        || b[8] != b'T'
+        || b[15] != b'Z'
+        || !date[..8]
+            .bytes()
+            .chain(date[9..15].bytes())
+            .all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let rfc3339 = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &date[..4],
+        &date[4..6],
+        &date[6..8],
+        &date[9..11],
+        &date[11..13],
+        &date[13..15]
+    );
+    Some(crate::when::parse_datetime(&rfc3339)? + expires)
+}
+
 fn boto3_rank(name: &str) -> u8 {
     match name {
         "X-Amz-Algorithm" => 0,

@@ -29,6 +29,11 @@ pub(crate) fn username(token: &str) -> Option<String> {
     USER_CLAIMS.iter().find_map(|k| text(k)).map(str::to_string)
 }
 
+/// The token's `exp` claim (unix seconds), or `None` for anything that is not a JWT with one.
+pub(crate) fn expiry(token: &str) -> Option<i64> {
+    crate::when::unix_seconds(claims(token)?.get("exp")?)
+}
+
 fn claims(token: &str) -> Option<Map<String, Value>> {
     if token.len() > MAX_TOKEN {
         return None;

@@ -38,6 +38,7 @@ pub(crate) const AZURE: Scheme = Scheme {
     server_ca_bundle: None,
     build,
     for_postgres,
+    stated_expiry: claims::expiry,
 };
 
 /// The role an Entra token is for, from its claims (docs/DESIGN.md §4), for tokens from a
