@@ -8,10 +8,11 @@ use std::process::ExitCode;
 use passmint::{Error, ErrorKind, Provider};
 
 const USAGE: &str = "\
-usage: passmint token [--json] <provider-url>
-       passmint token [--json] --for <postgres-url>
-       passmint token [--json]              (provider URL from PASSMINT_PROVIDER)
-       passmint status [--json] <provider-url> | --for <postgres-url>
+usage: passmint token [--json] [--no-cache] <provider-url>
+       passmint token [--json] [--no-cache] --for <postgres-url>
+       passmint token [--json] [--no-cache]  (provider URL from PASSMINT_PROVIDER)
+       passmint status [--json] [--no-cache] <provider-url> | --for <postgres-url>
+       passmint cache clear
        passmint --version
 
 Prints a short-lived database password minted from cloud identity.
@@ -21,6 +22,11 @@ Prints a short-lived database password minted from cloud identity.
                         azure://?credential=managed
   --for <postgres-url>  pick the provider from the server's host name
   --json                print {token, expires_at, username, provider}
+  --no-cache            skip the shared token cache: fetch in this process alone (as does
+                        PASSMINT_SHARED_CACHE=0). By default runs share tokens through a private
+                        per-user directory, so a token command run per connection makes one
+                        identity request per token lifetime
+  cache clear           empty that directory
   status                fetch once and print the provider's health (credential in use,
                         expiry, next refresh, failures, last error), never the token;
                         --json prints provider.status()'s keys; the exit code is token's
@@ -43,10 +49,12 @@ struct Command {
     action: Action,
     target: Target,
     json: bool,
+    shared: bool,
 }
 
 enum Parsed {
     Run(Command),
+    ClearCache,
     Help,
     Version,
 }
@@ -58,19 +66,29 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
         Some("-V") | Some("--version") => return Ok(Parsed::Version),
         Some("token") => Action::Token,
         Some("status") => Action::Status,
+        Some("cache") => {
+            return match it.as_slice() {
+                [clear] if clear == "clear" => Ok(Parsed::ClearCache),
+                _ => Err("`passmint cache clear` is the cache command".into()),
+            };
+        }
         Some(other) => {
             return Err(format!(
                 "unknown command `{other}`: try `passmint token <provider-url>` or `passmint status <provider-url>`"
             ));
         }
     };
-    let mut json = false;
+    let (mut json, mut shared) = (false, true);
     let mut target = None;
     while let Some(arg) = it.next() {
         let next = match arg.as_str() {
             "-h" | "--help" => return Ok(Parsed::Help),
             "--json" => {
                 json = true;
+                continue;
+            }
+            "--no-cache" => {
+                shared = false;
                 continue;
             }
             "--for" => match it.next() {
@@ -96,11 +114,13 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             action,
             target,
             json,
+            shared,
         })),
         None if std::env::var_os("PASSMINT_PROVIDER").is_some() => Ok(Parsed::Run(Command {
             action,
             target: Target::Environment,
             json,
+            shared,
         })),
         None => Err("missing provider URL: `passmint token <provider-url>`, `passmint token --for <postgres-url>`, or set PASSMINT_PROVIDER".into()),
     }
@@ -114,7 +134,8 @@ fn run(cmd: Command) -> (Option<String>, Option<Error>) {
         Target::Environment => Provider::from_env(),
     };
     let provider = match provider {
-        Ok(p) => p,
+        // A run lives for one token: without the shared cache, every run would fetch.
+        Ok(p) => p.shared_cache(cmd.shared),
         Err(e) => return (None, Some(e)),
     };
     match cmd.action {
@@ -215,6 +236,21 @@ fn main() -> ExitCode {
         Ok(Parsed::Version) => {
             println!("passmint {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::ClearCache) => {
+            return match passmint::shared_cache::clear() {
+                Ok(n) => {
+                    println!(
+                        "removed {n} files from {}",
+                        passmint::shared_cache::location().display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("passmint: {} ({})", e.message(), e.kind().code());
+                    ExitCode::from(exit_code(e.kind()))
+                }
+            };
         }
         Err(msg) => {
             eprintln!("passmint: {msg}");
