@@ -37,6 +37,8 @@ function build(kind: string, options: object): Provider {
   const fields: string[][] = []
   let credentials: AwsCredentialsSource | undefined
   for (const [key, value] of Object.entries(unaliased(kind, options))) {
+    // An explicit sharedCache: false turns the shared cache off even where PASSMINT_SHARED_CACHE=1.
+    if (key === 'sharedCache' && value === false) fields.push(['shared_cache', '0'])
     if (value === undefined || value === null || value === false) continue
     if (key === 'credentials' && kind !== 'azure') {
       if (typeof value !== 'function' && typeof value !== 'object') {
@@ -61,6 +63,8 @@ function build(kind: string, options: object): Provider {
 
 /** Options of {@link azure}: the `azure://` URL parameters. */
 export interface AzureOptions {
+  /** Share tokens with this user's other processes on this host (the README's shared cache). */
+  sharedCache?: boolean
   /** Which credential; `'auto'` (default) tries environment → workload → managed → cli → azd. */
   credential?: 'auto' | 'environment' | 'workload' | 'managed' | 'cli' | 'azd'
   /** A user-assigned managed identity, by client id, object id or resource id. */
@@ -84,6 +88,8 @@ export function azure(options: AzureOptions = {}): Provider {
 
 /** Options of {@link dsql}: the `dsql://` URL parameters. */
 export interface DsqlOptions {
+  /** Share tokens with this user's other processes on this host (the README's shared cache). */
+  sharedCache?: boolean
   /** The cluster endpoint (`<id>.dsql.<region>.on.aws`), or the cluster id with `region`. */
   host: string
   region?: string
@@ -108,6 +114,8 @@ export function dsql(options: DsqlOptions | (Omit<DsqlOptions, 'host'> & SignerA
 
 /** Options of {@link rds}: the `rds://` URL parameters. */
 export interface RdsOptions {
+  /** Share tokens with this user's other processes on this host (the README's shared cache). */
+  sharedCache?: boolean
   host: string
   /** Default 5432. */
   port?: number

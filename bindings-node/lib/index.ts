@@ -18,7 +18,7 @@ import { nativeVersion } from './native'
 
 export { PassmintError, type ErrorCode } from './errors'
 export { Token, type ProviderKind } from './token'
-export { Provider, type ProviderStatus, type TokenOptions, type AbortSignalLike, type AzureTokenCredential } from './provider'
+export { Provider, type ProviderOptions, type ProviderStatus, type TokenOptions, type AbortSignalLike, type AzureTokenCredential } from './provider'
 export { type TokenAnswer, type TokenFunction, type AwsCredentialIdentity, type AwsCredentialsSource } from './callback'
 export { azure, dsql, rds, type AzureOptions, type DsqlOptions, type RdsOptions, type SignerAliases } from './builders'
 export { type HelperOptions } from './tls'

@@ -50,6 +50,23 @@ export interface ProviderStatus {
   credential: string | null
 }
 
+/** Options of the URL constructors (`new Provider(url, options)`, `forPostgresUrl`, `fromEnv`). */
+export interface ProviderOptions {
+  /**
+   * Share tokens with this user's other processes on this host (cluster workers, PM2): one
+   * identity request per token lifetime for all of them. Default: the URL's `shared_cache`, else
+   * `PASSMINT_SHARED_CACHE`; `PASSMINT_SHARED_CACHE=0` keeps it off.
+   */
+  sharedCache?: boolean
+}
+
+function shared(native: NativeProvider, options: ProviderOptions | undefined): NativeProvider {
+  const on = options?.sharedCache
+  if (on === undefined) return native
+  if (typeof on !== 'boolean') throw invalid('sharedCache must be true or false')
+  return native.withSharedCache(on)
+}
+
 /** @internal Lets the builders hand a native provider to the constructor. */
 export const ADOPT = Symbol('adopt')
 
@@ -72,16 +89,16 @@ export class Provider {
   readonly password: () => Promise<string>
 
   /** A provider from a URL: `azure://…`, `dsql://…`, `rds://…` (see the README). */
-  constructor(url: string)
+  constructor(url: string, options?: ProviderOptions)
   /** @internal */
   constructor(url: typeof ADOPT, native: NativeProvider)
-  constructor(url: string | typeof ADOPT, native?: NativeProvider) {
-    if (url === ADOPT && native !== undefined) {
+  constructor(url: string | typeof ADOPT, native?: NativeProvider | ProviderOptions) {
+    if (url === ADOPT && native instanceof NativeProvider) {
       this.#native = native
     } else {
       const text = requireString(url, 'the provider URL')
       try {
-        this.#native = new NativeProvider(text)
+        this.#native = shared(new NativeProvider(text), native as ProviderOptions | undefined)
       } catch (e) {
         throw translated(e)
       }
@@ -127,13 +144,18 @@ export class Provider {
   }
 
   /** The provider a PostgreSQL URL's host implies (Azure, DSQL or RDS), with its user and port. */
-  static forPostgresUrl(url: string): Provider {
+  static forPostgresUrl(url: string, options?: ProviderOptions): Provider {
     const text = requireString(url, 'the PostgreSQL URL')
     try {
-      return new Provider(ADOPT, NativeProvider.forPostgresUrl(text))
+      return new Provider(ADOPT, shared(NativeProvider.forPostgresUrl(text), options))
     } catch (e) {
       throw translated(e)
     }
+  }
+
+  /** Whether the shared token cache is under this provider's own. */
+  get sharedCache(): boolean {
+    return this.#native.sharedCache
   }
 
   get kind(): ProviderKind {
@@ -169,9 +191,9 @@ export class Provider {
   }
 
   /** The provider `PASSMINT_PROVIDER` names (a provider URL), as Python's `Provider.from_env()`. */
-  static fromEnv(): Provider {
+  static fromEnv(options?: ProviderOptions): Provider {
     try {
-      return new Provider(ADOPT, NativeProvider.fromEnv())
+      return new Provider(ADOPT, shared(NativeProvider.fromEnv(), options))
     } catch (e) {
       throw translated(e)
     }

@@ -165,6 +165,17 @@ impl NativeProvider {
     }
 
     /// `"dsql"`, `"rds"` or `"azure"`.
+    /// This provider with the shared token cache under its own (`on`) or without it.
+    #[napi]
+    pub fn with_shared_cache(&self, on: bool) -> NativeProvider {
+        Self::from(self.inner.clone().shared_cache(on))
+    }
+
+    #[napi(getter)]
+    pub fn shared_cache(&self) -> bool {
+        self.inner.uses_shared_cache()
+    }
+
     #[napi(getter)]
     pub fn kind(&self) -> &'static str {
         self.inner.kind()

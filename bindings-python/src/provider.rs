@@ -142,22 +142,38 @@ fn info_of(p: &Provider, py: Python<'_>, t: &passmint_core::Token) -> Py<PyAny> 
         .unwrap_or_else(|e| e.into_value(py).into_any())
 }
 
+/// A built provider with the caller's shared-cache choice (`None`: the URL's, else the
+/// environment's).
+fn shared(
+    built: passmint_core::Result<passmint_core::Provider>,
+    on: Option<bool>,
+) -> PyResult<Provider> {
+    let p = built.map_err(to_py)?;
+    Ok(Provider::wrap(match on {
+        Some(on) => p.shared_cache(on),
+        None => p,
+    }))
+}
+
 #[pymethods]
 impl Provider {
-    /// A provider from a provider URL: `azure://…`, `dsql://…`, `rds://…`.
+    /// A provider from a provider URL: `azure://…`, `dsql://…`, `rds://…`. `shared_cache`:
+    /// share tokens with this user's other processes on this host (see the README).
     #[new]
-    fn new(url: &str) -> PyResult<Provider> {
-        passmint_core::Provider::from_url(url)
-            .map(Provider::wrap)
-            .map_err(to_py)
+    #[pyo3(signature = (url, *, shared_cache=None))]
+    fn new(url: &str, shared_cache: Option<bool>) -> PyResult<Provider> {
+        shared(passmint_core::Provider::from_url(url), shared_cache)
     }
 
     /// The provider a postgres URL's host calls for; user and port come from the URL.
     #[classmethod]
-    fn for_postgres_url(_cls: &Bound<'_, PyType>, dsn: &str) -> PyResult<Provider> {
-        passmint_core::Provider::for_postgres_url(dsn)
-            .map(Provider::wrap)
-            .map_err(to_py)
+    #[pyo3(signature = (dsn, *, shared_cache=None))]
+    fn for_postgres_url(
+        _cls: &Bound<'_, PyType>,
+        dsn: &str,
+        shared_cache: Option<bool>,
+    ) -> PyResult<Provider> {
+        shared(passmint_core::Provider::for_postgres_url(dsn), shared_cache)
     }
 
     /// A provider from a typed builder's fields (`passmint.dsql(...)` and its siblings): the
@@ -235,10 +251,15 @@ impl Provider {
 
     /// The provider named by the `PASSMINT_PROVIDER` environment variable.
     #[classmethod]
-    fn from_env(_cls: &Bound<'_, PyType>) -> PyResult<Provider> {
-        passmint_core::Provider::from_env()
-            .map(Provider::wrap)
-            .map_err(to_py)
+    #[pyo3(signature = (*, shared_cache=None))]
+    fn from_env(_cls: &Bound<'_, PyType>, shared_cache: Option<bool>) -> PyResult<Provider> {
+        shared(passmint_core::Provider::from_env(), shared_cache)
+    }
+
+    /// Whether the shared token cache is under this provider's own.
+    #[getter]
+    fn shared_cache(&self) -> bool {
+        self.inner.uses_shared_cache()
     }
 
     /// The token: from the cache when fresh, else fetched with the GIL released (bounded

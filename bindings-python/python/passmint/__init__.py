@@ -50,6 +50,8 @@ __all__ = [
 def _build(kind: str, fields: dict[str, object], credentials: object = None) -> Provider:
     # The core checks the names and values and builds the provider; no URL is written here.
     given = [(k, "true" if v is True else str(v)) for k, v in fields.items() if v is not None and v is not False]
+    if fields.get("shared_cache") is False:
+        given.append(("shared_cache", "0"))
     if credentials is not None:
         from ._callback import aws_credentials
 
@@ -68,13 +70,14 @@ def azure(
     scope: str | None = None,
     allow_custom_scope: bool = False,
     user: str | None = None,
+    shared_cache: bool | None = None,
 ) -> Provider:
     """An Entra ID provider for Azure Database for PostgreSQL (the ``azure://`` parameters).
     ``scope`` is one of the clouds' database scopes unless ``allow_custom_scope=True``."""
     return _build("azure", {
         "credential": credential, "client_id": client_id, "object_id": object_id,
         "resource_id": resource_id, "tenant_id": tenant_id, "cloud": cloud, "scope": scope,
-        "allow_custom_scope": allow_custom_scope, "user": user,
+        "allow_custom_scope": allow_custom_scope, "user": user, "shared_cache": shared_cache,
     })
 
 
@@ -103,13 +106,14 @@ def dsql(
     expires_in: int | None = None,
     profile: str | None = None,
     credentials: object = None,
+    shared_cache: bool | None = None,
 ) -> Provider:
     """An Aurora DSQL provider: ``host`` is the cluster endpoint or, with ``region``, its id.
     ``credentials``: a boto3 ``Session``, botocore credentials, or a callable returning them
     (``{"access_key_id", "secret_access_key", "session_token"?, "expires_at"?}``), in place
     of the default AWS chain; signing stays in passmint."""
     return _build("dsql", {"host": host, "region": region, "user": user, "expires_in": expires_in,
-                           "profile": profile}, credentials)
+                           "profile": profile, "shared_cache": shared_cache}, credentials)
 
 
 def rds(
@@ -120,8 +124,9 @@ def rds(
     region: str | None = None,
     profile: str | None = None,
     credentials: object = None,
+    shared_cache: bool | None = None,
 ) -> Provider:
     """An RDS / Aurora IAM provider; ``user`` is signed into the token. ``credentials`` as for
     :func:`dsql`."""
-    return _build("rds", {"host": host, "port": port, "user": user, "region": region, "profile": profile},
-                  credentials)
+    return _build("rds", {"host": host, "port": port, "user": user, "region": region, "profile": profile,
+                          "shared_cache": shared_cache}, credentials)
