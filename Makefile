@@ -112,6 +112,7 @@ demo: build
 bench: deps
 	$(CARGO) bench --locked -p passmint --bench token -- --noplot
 	$(MAKE) --no-print-directory install PREFIX=build/bench-install PROFILE=release
+	$(CARGO) build --locked --release -p passmint-cli
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install --quiet --disable-pip-version-check \
 	  --no-build-isolation --no-deps --force-reinstall ./bindings-python
 	$(MAKE) --no-print-directory node NODE_PROFILE=release

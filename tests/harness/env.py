@@ -42,12 +42,16 @@ def hermetic_env(base_dir: PathLike, ca_pem: PathLike | None = None, **overrides
     aws_credentials = base / "aws-credentials"
     aws_config.touch()
     aws_credentials.touch()
+    # The shared token cache's directory: one per environment, so no test sees another's tokens.
+    runtime = base / "run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
 
     env = {
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "HOME": str(home),
         "LANG": "C.UTF-8",
         "TZ": "UTC",
+        "XDG_RUNTIME_DIR": str(runtime),
         "AWS_CONFIG_FILE": str(aws_config),
         "AWS_SHARED_CREDENTIALS_FILE": str(aws_credentials),
         # A stray IMDS lookup would go to a link-local address: never.

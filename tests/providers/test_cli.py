@@ -91,7 +91,7 @@ def test_provider_from_passmint_provider_env(hermetic_env):
 def test_passmint_log_shows_fetches_and_failures_never_secrets(mock, hermetic_env):
     env = hermetic_env(AWS_CONTAINER_CREDENTIALS_FULL_URI=mock.http_url + "/aws/container-credentials",
                        PASSMINT_LOG="passmint=debug")
-    r = bins.cli(["token", "dsql://abc.dsql.us-east-1.on.aws"], env)
+    r = bins.cli(["token", "--no-cache", "dsql://abc.dsql.us-east-1.on.aws"], env)
     assert r.returncode == 0, r.stderr
     token = r.stdout.strip()
     assert "passmint: fetching" in r.stderr and "passmint: fetched" in r.stderr
@@ -100,14 +100,14 @@ def test_passmint_log_shows_fetches_and_failures_never_secrets(mock, hermetic_en
         assert secret not in r.stderr
 
     mock.fault("container", status=500)
-    r = bins.cli(["token", "dsql://abc.dsql.us-east-1.on.aws"], env)
+    r = bins.cli(["token", "--no-cache", "dsql://abc.dsql.us-east-1.on.aws"], env)
     assert r.returncode != 0
     assert "passmint: fetch failed" in r.stderr and "retry_in_ms=" in r.stderr
     for secret in mock.issued_secrets():
         assert secret not in r.stderr
 
     # Off by default: one line on failure, nothing else.
-    r = bins.cli(["token", "dsql://abc.dsql.us-east-1.on.aws"], {**env, "PASSMINT_LOG": ""})
+    r = bins.cli(["token", "--no-cache", "dsql://abc.dsql.us-east-1.on.aws"], {**env, "PASSMINT_LOG": ""})
     assert r.stderr.count("\n") == 1
 
 

@@ -23,7 +23,7 @@ def test_cli_token_logs_into_postgres_over_verified_tls(mock, pg, pg_role, herme
     # The next token (new credentials from the mock) is a different password: the old one
     # stops working once the server rotates, the new one works.
     mock.reset()
-    r2 = bins.cli(["token", "--for", url], env)
+    r2 = bins.cli(["token", "--no-cache", "--for", url], env)
     token2 = r2.stdout.rstrip("\n")
     assert r2.returncode == 0 and token2 != token
     pg.set_password(pg_role, token2)

@@ -41,7 +41,8 @@ def port_of(url: str) -> str:
 
 
 def run(env: dict[str, str], target: str = "azure://") -> dict:
-    r = bins.cli(["token", "--json", target], env, timeout=40)
+    # --no-cache: each run must take the network path under test, not a token an earlier run shared.
+    r = bins.cli(["token", "--json", "--no-cache", target], env, timeout=40)
     if r.returncode == 0:
         return json.loads(r.stdout)
     return {"error": r.stderr.strip()}
