@@ -47,12 +47,6 @@ def main(runs: int = RUNS) -> dict:
     out: dict = {"runs": runs}
     with tempfile.TemporaryDirectory() as tmp, MockIdentityServer() as mock:
         clis = FakeAzureClis(Path(tmp) / "clis")
-        base = {
-            "IDENTITY_ENDPOINT": mock.http_url + "/azure/appservice/token",
-            "IDENTITY_HEADER": mock.identity_header,
-            "PATH": f"{clis.bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-            **clis.env(),
-        }
         cases = [
             ("managed identity, shared cache (default)", ["token", "azure://?credential=managed"], "azure-appservice"),
             ("managed identity, `--no-cache`", ["token", "--no-cache", "azure://?credential=managed"], "azure-appservice"),
@@ -62,8 +56,13 @@ def main(runs: int = RUNS) -> dict:
         ]
         rows = {}
         for i, (name, args, route) in enumerate(cases):
-            env = hermetic_env(Path(tmp) / f"env{i}", None, **base)
-            mock.reset()
+            mock.reset()  # draws a new App Service header: the environment follows it
+            env = hermetic_env(Path(tmp) / f"env{i}", None, **{
+                "IDENTITY_ENDPOINT": mock.http_url + "/azure/appservice/token",
+                "IDENTITY_HEADER": mock.identity_header,
+                "PATH": f"{clis.bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+                **clis.env(),
+            })
             before = len(clis.calls("az")) if route is None else 0
             row = timed_runs(args, env, runs)
             row["identity_requests"] = (len(route_requests(mock, route)) if route

@@ -39,7 +39,6 @@ pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 pub(super) type HyperClient = Client<HttpsConnector<proxy::Connector>, Full<Bytes>>;
 
 pub(crate) struct Transport {
-    tls: Arc<rustls::ClientConfig>,
     /// Built in each process that uses it: a client's connection pool belongs to the runtime
     /// that made it, and a parent thread may hold its lock at fork time. `client` goes
     /// direct (managed-identity endpoints); `via_proxy` follows the environment's proxy rules
@@ -79,22 +78,33 @@ impl Transport {
             }
             _ => IMDS_ORIGIN.to_string(),
         };
+        // The TLS settings (the system's roots, read and parsed: milliseconds) are made at the
+        // first request, not here: a token the shared cache answers needs none.
         Ok(Transport {
-            tls: tls::rustls_config()?,
             client: ProcessLocal::new(),
             via_proxy: ProcessLocal::new(),
             imds_base,
         })
     }
 
-    fn client(&self) -> &HyperClient {
-        self.client
-            .get_or_init(|| build_client((*self.tls).clone(), None))
+    fn client(&self) -> std::result::Result<&HyperClient, SendError> {
+        Self::made(&self.client, || None)
     }
 
-    fn client_via_proxy(&self) -> &HyperClient {
-        self.via_proxy
-            .get_or_init(|| build_client((*self.tls).clone(), Some(proxy::from_env())))
+    fn client_via_proxy(&self) -> std::result::Result<&HyperClient, SendError> {
+        Self::made(&self.via_proxy, || Some(proxy::from_env()))
+    }
+
+    fn made(
+        slot: &ProcessLocal<HyperClient>,
+        rules: impl FnOnce() -> Option<Arc<hyper_util::client::proxy::matcher::Matcher>>,
+    ) -> std::result::Result<&HyperClient, SendError> {
+        if let Some(client) = slot.get() {
+            return Ok(client);
+        }
+        // A CA bundle that cannot be read is the caller's configuration (INVALID_CONFIG).
+        let tls = tls::rustls_config().map_err(|e| SendError::Request(e.message().to_string()))?;
+        Ok(slot.publish(build_client((*tls).clone(), rules())))
     }
 
     /// The IMDS token URL actually used, for messages.
@@ -118,7 +128,8 @@ impl Transport {
         let request = hyper::Request::get(url.as_str())
             .body(Full::new(Bytes::new()))
             .map_err(|e| format!("{url} is not a usable URL ({e})"))?;
-        match tokio::time::timeout(PROBE_TIMEOUT, self.client().request(request)).await {
+        let client = self.client().map_err(|e| e.message())?;
+        match tokio::time::timeout(PROBE_TIMEOUT, client.request(request)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(format!(
                 "nothing answered at {url} ({}): not an Azure VM or AKS node",
@@ -193,7 +204,7 @@ impl Transport {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> std::result::Result<Answer, SendError> {
-        send_with(self.client(), method, &self.rewrite(url), headers, body).await
+        send_with(self.client()?, method, &self.rewrite(url), headers, body).await
     }
 }
 
@@ -269,7 +280,10 @@ impl HttpClient for Transport {
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
         let url = self.rewrite(request.url());
-        let answer = send_with(self.client_via_proxy(), method, &url, &headers, body)
+        let client = self
+            .client_via_proxy()
+            .map_err(|e| AzError::with_message(AzKind::Other, e.message()))?;
+        let answer = send_with(client, method, &url, &headers, body)
             .await
             .map_err(|e| {
                 let kind = match e {
