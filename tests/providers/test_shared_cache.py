@@ -111,24 +111,35 @@ def test_different_identities_and_configurations_never_share(mock, env):
 # --- many processes at once ------------------------------------------------------------------
 
 PREFORK = """
-import sys, passmint
+import os, sys, passmint
+# As gunicorn --preload or celery prefork do: the provider is made in the parent, the workers
+# are forked from it and each asks for a token on its own.
 p = passmint.Provider(sys.argv[1], shared_cache=True)
-print(p.token(), flush=True)
+workers = []
+for _ in range(int(sys.argv[2])):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(1, (p.token() + "\\n").encode())
+        finally:
+            os._exit(0)
+    workers.append(pid)
+for pid in workers:
+    _, status = os.waitpid(pid, 0)
+    assert status == 0, status
 """
 
 
 def start_many(e: dict[str, str], n: int) -> list[str]:
-    procs = [subprocess.Popen([sys.executable, "-c", PREFORK, MANAGED], env=e, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(n)]
-    out = []
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=60)
-        assert p.returncode == 0, stderr
-        out.append(stdout.strip())
-    return out
+    r = subprocess.run([sys.executable, "-c", PREFORK, MANAGED, str(n)], env=e, capture_output=True, text=True,
+                       timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    tokens = r.stdout.split()
+    assert len(tokens) == n, r.stdout
+    return tokens
 
 
-def test_64_processes_on_a_cold_cache_make_one_request_then_one_per_refresh(mock, env):
+def test_64_prefork_workers_on_a_cold_cache_make_one_request_then_one_per_refresh(mock, env):
     e = env()
     mock.set_credential_lifetime(APPSERVICE, 62)  # refreshed 31 s after it was fetched
     mock.fault(APPSERVICE, delay=0.5, times=1)  # all 64 arrive while the first fetch is in flight
