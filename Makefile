@@ -109,7 +109,13 @@ demo: build
 	$(MAKE) --no-print-directory install PREFIX=build/install PROFILE=debug
 	tests/run $(PY) tests/demo/demo.py
 
-bench: deps
+# The real Azure CLI, for the CLI benchmark's start-up row only (tests/bench/bench_cli.py).
+build/venv-azcli/.installed:
+	python3 -m venv build/venv-azcli
+	build/venv-azcli/bin/python -m pip install --quiet --disable-pip-version-check azure-cli
+	touch $@
+
+bench: deps build/venv-azcli/.installed
 	$(CARGO) bench --locked -p passmint --bench token -- --noplot
 	$(MAKE) --no-print-directory install PREFIX=build/bench-install PROFILE=release
 	$(CARGO) build --locked --release -p passmint-cli

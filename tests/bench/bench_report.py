@@ -225,9 +225,9 @@ def cli_section() -> list[str]:
         "",
         f"`tests/bench/bench_cli.py`: `passmint token` (release build) run {r['runs']} times in a row, as a proxy's",
         "`…_TOKEN_CMD` or `PGPASSWORD=$(…)` runs it per connection: the wall time of one run (process start",
-        "to exit), and the identity requests (or `az` starts) the runs made. The `az` here is the harness's",
-        "fake (a Python script, ~50 ms); the real Azure CLI takes 0.5–3 s to start, so every",
-        "`--no-cache` run with `credential=cli` costs that much more.",
+        "to exit), and the identity requests (or `az` starts) the runs made. The `az` passmint starts here",
+        "is the harness's fake (a Python script); the real one's start-up is the last row, and every",
+        "`--no-cache` run with `credential=cli` pays at least that, plus its token request.",
         "",
         "| run | time per run | identity requests (or `az` starts) |",
         "|---|---|---|",
@@ -236,8 +236,8 @@ def cli_section() -> list[str]:
         lines.append(f"| {name} | {row['median_ms']:.2f} ms ± {row['mad_ms']:.2f} ms | {row['identity_requests']} |")
     lines += [
         "",
-        f"Target: a cached run under {r['target_ms']:.0f} ms ({'met' if r['met'] else 'MISSED'}). The real Azure CLI is not",
-        "measured here: `azure-cli` from PyPI pulls in some hundred packages, more than this suite installs.",
+        f"Target: a cached run under {r['target_ms']:.0f} ms ({'met' if r['met'] else 'MISSED'}). `make bench` installs the real",
+        "Azure CLI from PyPI into build/venv-azcli for its row (only the benchmark does; `make test` does not).",
     ]
     return lines
 
