@@ -1,0 +1,40 @@
+"""Release hygiene (issue 21): the crates a user gets from crates.io carry the README and both
+license texts the workspace declares, and the metadata crates.io shows."""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+
+import pytest
+from harness.bins import TOP
+
+CRATES = {"passmint": "core", "passmint-ffi": "ffi", "passmint-cli": "cli"}
+
+
+def packaged(crate: str) -> list[str]:
+    r = subprocess.run(["cargo", "package", "-p", crate, "--list", "--offline", "--allow-dirty"], cwd=TOP,
+                       capture_output=True, text=True, check=False, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def test_the_license_texts_are_the_ones_cargo_declares():
+    workspace = tomllib.loads((TOP / "Cargo.toml").read_text())["workspace"]["package"]
+    assert workspace["license"] == "MIT OR Apache-2.0"
+    assert (TOP / "LICENSE-MIT").read_text().startswith("Copyright (c) ")
+    assert "Permission is hereby granted, free of charge" in (TOP / "LICENSE-MIT").read_text()
+    assert "Apache License\n" in (TOP / "LICENSE-APACHE").read_text()
+    assert "Version 2.0, January 2004" in (TOP / "LICENSE-APACHE").read_text()
+    for name in ("SECURITY.md", "CONTRIBUTING.md", "CHANGELOG.md"):
+        assert (TOP / name).is_file(), name
+
+
+@pytest.mark.parametrize("crate", sorted(CRATES))
+def test_each_crate_packages_readme_licenses_and_metadata(crate):
+    files = packaged(crate)
+    for name in ("README.md", "LICENSE-MIT", "LICENSE-APACHE", "Cargo.toml"):
+        assert name in files, f"{crate}: {name} not packaged"
+    manifest = tomllib.loads((TOP / CRATES[crate] / "Cargo.toml").read_text())["package"]
+    for key in ("description", "license", "repository", "readme", "keywords", "categories"):
+        assert key in manifest, f"{crate}: no {key}"
