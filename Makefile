@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 VENV_OLDEST := build/venv-oldest
 CARGO ?= cargo
 
-.PHONY: all deps build python node lint test demo bench reliability fuzz-smoke soak clean install header
+.PHONY: all deps build python node lint test demo bench reliability fuzz-smoke soak clean install uninstall header
 
 # `make install PREFIX=…` installs libpassmint (shared + static), passmint.h and passmint.pc;
 # PROFILE=debug installs the debug build (what the test suites link against).
@@ -152,6 +152,11 @@ install:
 	install -m 0644 $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/libpassmint.a $(LIBDIR)/libpassmint.a
 	install -m 0644 include/passmint.h $(DESTDIR)$(abspath $(PREFIX))/include/passmint.h
 	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@VERSION@|$(VERSION)|' ffi/passmint.pc.in > $(LIBDIR)/pkgconfig/passmint.pc
+
+# Removes what `make install` put under the same PREFIX (and DESTDIR).
+uninstall:
+	rm -f $(LIBDIR)/libpassmint.so.$(VERSION) $(LIBDIR)/libpassmint.so.0 $(LIBDIR)/libpassmint.so \
+	  $(LIBDIR)/libpassmint.a $(LIBDIR)/pkgconfig/passmint.pc $(DESTDIR)$(abspath $(PREFIX))/include/passmint.h
 
 # Regenerates the committed C header from ffi/src (a test fails while it is stale).
 header:

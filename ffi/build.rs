@@ -6,8 +6,17 @@ use std::path::PathBuf;
 fn main() {
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it")).join("passmint.h");
-    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
+    let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
         .expect("ffi/cbindgen.toml is readable");
+    // The version the header was made for, for `#if` checks at compile time; one source, Cargo.toml.
+    let part = |name: &str| std::env::var(name).expect("cargo sets the package version");
+    config.after_includes = Some(format!(
+        "\n#define PASSMINT_VERSION_MAJOR {}\n#define PASSMINT_VERSION_MINOR {}\n#define PASSMINT_VERSION_PATCH {}\n#define PASSMINT_VERSION_STRING \"{}\"",
+        part("CARGO_PKG_VERSION_MAJOR"),
+        part("CARGO_PKG_VERSION_MINOR"),
+        part("CARGO_PKG_VERSION_PATCH"),
+        part("CARGO_PKG_VERSION"),
+    ));
     cbindgen::Builder::new()
         .with_crate(&crate_dir)
         .with_config(config)

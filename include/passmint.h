@@ -21,6 +21,11 @@
 
 #include <stdint.h>
 
+#define PASSMINT_VERSION_MAJOR 0
+#define PASSMINT_VERSION_MINOR 1
+#define PASSMINT_VERSION_PATCH 0
+#define PASSMINT_VERSION_STRING "0.1.0"
+
 /**
  * The outcome of a call. `PASSMINT_` + the error kind every passmint binding shares.
  */

@@ -167,6 +167,23 @@ def test_header_stands_alone_in_c_and_cxx(tmp_path):
         assert r.returncode == 0, f"{compiler}: {r.stderr}"
 
 
+def test_the_header_names_the_version_it_was_made_for(tmp_path):
+    """PASSMINT_VERSION_MAJOR/MINOR/PATCH and _STRING, for `#if` checks, equal Cargo.toml's version
+    and what the library says at run time."""
+    need_install()
+    major, minor, patch = crate_version().split(".")
+    program = tmp_path / "version.c"
+    program.write_text(
+        "#include <passmint.h>\n#include <stdio.h>\n#include <string.h>\n"
+        f"#if PASSMINT_VERSION_MAJOR != {major} || PASSMINT_VERSION_MINOR != {minor} || PASSMINT_VERSION_PATCH != {patch}\n"
+        "#error the header's version is not the crate's\n#endif\n"
+        "int main(void) { return strcmp(PASSMINT_VERSION_STRING, passmint_version()) != 0; }\n")
+    exe = tmp_path / "version"
+    subprocess.run([tool("cc"), "-std=c99", "-Wall", "-Werror", "-o", str(exe), str(program), *pkg_config("--cflags"),
+                    *pkg_config("--libs"), f"-Wl,-rpath,{LIBDIR}"], check=True, capture_output=True, text=True)
+    assert subprocess.run([str(exe)], check=False).returncode == 0
+
+
 def test_programs_link_as_asked(exes):
     assert "libpassmint.so.0" in needed(exes["shared"])  # the soname, not the file or the dev symlink
     assert not any("passmint" in lib for lib in needed(exes["static"]))

@@ -3,6 +3,7 @@ license texts the workspace declares, and the metadata crates.io shows."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tomllib
 
@@ -38,3 +39,16 @@ def test_each_crate_packages_readme_licenses_and_metadata(crate):
     manifest = tomllib.loads((TOP / CRATES[crate] / "Cargo.toml").read_text())["package"]
     for key in ("description", "license", "repository", "readme", "keywords", "categories"):
         assert key in manifest, f"{crate}: no {key}"
+
+
+def test_make_uninstall_removes_every_file_make_install_put(tmp_path):
+    prefix = tmp_path / "prefix"
+    env = {**os.environ, "CARGO_NET_OFFLINE": "true"}
+    for target in ("install", "uninstall"):
+        r = subprocess.run(["make", "--no-print-directory", target, f"PREFIX={prefix}", "PROFILE=debug"], cwd=TOP,
+                           env=env, capture_output=True, text=True, check=False, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        files = sorted(p.relative_to(prefix).as_posix() for p in prefix.rglob("*") if not p.is_dir())
+        if target == "install":
+            assert {"include/passmint.h", "lib/libpassmint.a", "lib/libpassmint.so", "lib/pkgconfig/passmint.pc"} <= set(files)
+    assert files == [], f"left behind: {files}"
