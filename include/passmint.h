@@ -269,7 +269,7 @@ const char *passmint_version(void);
  * cold cache share one identity request. On success `*out` is a new token to free with
  * `passmint_token_free`; on failure it is NULL.
  */
-passmint_status passmint_token_get(passmint_provider *p,
+passmint_status passmint_token_get(const passmint_provider *p,
                                    passmint_token **out,
                                    passmint_error **err);
 
@@ -279,7 +279,7 @@ passmint_status passmint_token_get(passmint_provider *p,
  * Returns PASSMINT_OK when the call was started; any other status means `cb` will never
  * be called (NULL `p` or `cb`: PASSMINT_INVALID_ARGUMENT).
  */
-passmint_status passmint_token_get_async(passmint_provider *p,
+passmint_status passmint_token_get_async(const passmint_provider *p,
                                          passmint_token_callback cb,
                                          void *user_data);
 

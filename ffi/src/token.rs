@@ -75,7 +75,7 @@ pub type passmint_token_callback = Option<
 /// `passmint_token_free`; on failure it is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn passmint_token_get(
-    p: *mut passmint_provider,
+    p: *const passmint_provider,
     out: *mut *mut passmint_token,
     err: *mut *mut passmint_error,
 ) -> passmint_status {
@@ -131,7 +131,7 @@ impl Callback {
 /// be called (NULL `p` or `cb`: PASSMINT_INVALID_ARGUMENT).
 #[unsafe(no_mangle)]
 pub extern "C" fn passmint_token_get_async(
-    p: *mut passmint_provider,
+    p: *const passmint_provider,
     cb: passmint_token_callback,
     user_data: *mut c_void,
 ) -> passmint_status {

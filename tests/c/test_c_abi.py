@@ -159,7 +159,15 @@ def test_install_layout_soname_and_pkg_config():
 def test_header_stands_alone_in_c_and_cxx(tmp_path):
     need_install()
     unit = tmp_path / "unit.c"
-    unit.write_text("#include <passmint.h>\nint main(void) { return passmint_version() == 0; }\n")
+    # Calls that do not change the provider take it const: a const handle compiles without a cast.
+    unit.write_text("#include <passmint.h>\n#include <stddef.h>\n"
+                    "static void use(const passmint_provider *p) {\n"
+                    "  passmint_token *t = NULL; char *json = NULL;\n"
+                    "  (void)passmint_token_get(p, &t, NULL);\n"
+                    "  (void)passmint_token_get_async(p, NULL, NULL);\n"
+                    "  (void)passmint_provider_status_json(p, &json, NULL);\n"
+                    "}\n"
+                    "int main(void) { use(NULL); return passmint_version() == 0; }\n")
     for compiler, flags in (("cc", ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]),
                             ("c++", ["-x", "c++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-pedantic"])):
         r = subprocess.run([tool(compiler), *flags, "-fsyntax-only", *pkg_config("--cflags"), str(unit)],
