@@ -258,6 +258,9 @@ fn main() -> ExitCode {
         }
     };
     let (out, failed) = run(cmd);
+    // After a TIMEOUT the fetch may still be running an `az` or a credential_process: this
+    // process is about to exit, before the fetch's own deadline would kill them.
+    passmint::kill_running_helpers();
     if let Some(out) = out {
         let mut stdout = std::io::stdout().lock();
         if writeln!(stdout, "{out}")

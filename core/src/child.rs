@@ -6,6 +6,33 @@
 
 use std::io;
 use std::process::{Output, Stdio};
+use std::sync::Mutex;
+
+use crate::fork::ProcessLocal;
+
+/// The process groups of helpers running now. One list per process: a child `fork()`ed while
+/// another thread holds the lock gets a list of its own, never that lock.
+static RUNNING: ProcessLocal<Mutex<Vec<i32>>> = ProcessLocal::new();
+
+fn running() -> std::sync::MutexGuard<'static, Vec<i32>> {
+    RUNNING
+        .get_or_init(|| Mutex::new(Vec::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// Kills every helper program (`az`, `azd`, a `credential_process`) still running, with its
+/// process group. For a process about to exit while a fetch may be in flight: the fetch's own
+/// deadline would kill them, but an exiting process does not wait for it (the CLI after a
+/// TIMEOUT, an interpreter shutting down).
+pub fn kill_running_helpers() {
+    for pgid in running().drain(..) {
+        // SAFETY: signalling a process group this process started; no memory is involved.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
 
 /// Runs `command` to completion with stdin closed and both outputs captured.
 pub(crate) async fn output(mut command: tokio::process::Command) -> io::Result<Output> {
@@ -16,23 +43,86 @@ pub(crate) async fn output(mut command: tokio::process::Command) -> io::Result<O
         .kill_on_drop(true)
         .process_group(0)
         .spawn()?;
-    let group = KillGroupOnDrop(child.id());
+    let pgid = child.id().and_then(|id| i32::try_from(id).ok());
+    if let Some(pgid) = pgid {
+        running().push(pgid);
+    }
+    let group = KillGroupOnDrop(pgid);
     let output = child.wait_with_output().await;
     // Finished: whatever the program left running on purpose (az's telemetry upload) stays.
     std::mem::forget(group);
+    forget_group(pgid);
     output
 }
 
+fn forget_group(pgid: Option<i32>) {
+    if let Some(pgid) = pgid {
+        running().retain(|g| *g != pgid);
+    }
+}
+
 /// Kills a process group when dropped: the fetch was abandoned mid-run.
-struct KillGroupOnDrop(Option<u32>);
+struct KillGroupOnDrop(Option<i32>);
 
 impl Drop for KillGroupOnDrop {
     fn drop(&mut self) {
-        if let Some(pgid) = self.0.and_then(|id| i32::try_from(id).ok()) {
+        if let Some(pgid) = self.0 {
             // The group outlives its leader while a member runs, so the id is still the group's.
             unsafe {
                 libc::kill(-pgid, libc::SIGKILL);
             }
         }
+        forget_group(self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn helpers_still_running_are_killed_with_their_children() {
+        let dir = std::env::temp_dir().join(format!("passmint-child-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pids = dir.join("pids");
+        let mut sh = tokio::process::Command::new("sh");
+        sh.arg("-c")
+            .arg(format!("sleep 1000 & echo $! > {}; wait", pids.display()));
+        let run = tokio::spawn(output(sh));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !pids.exists() || std::fs::read_to_string(&pids).unwrap().trim().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the helper never started"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let grandchild: i32 = std::fs::read_to_string(&pids)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        kill_running_helpers();
+        let out = tokio::time::timeout(std::time::Duration::from_secs(10), run)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(!out.status.success(), "the shell was killed");
+        // The shell's own child, in its group, is gone too: no process, or a zombie awaiting
+        // whichever init reaps it.
+        let gone = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            match std::fs::read_to_string(format!("/proc/{grandchild}/stat")) {
+                Err(_) => true,
+                Ok(stat) => stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+            }
+        });
+        assert!(gone, "pid {grandchild} is still running");
+        assert!(running().is_empty());
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -29,6 +29,7 @@ mod token;
 mod url;
 mod when;
 
+pub use child::kill_running_helpers;
 pub use error::{Error, ErrorKind, Result};
 pub use kind::ProviderKind;
 pub use provider::Provider;
