@@ -1227,6 +1227,19 @@ static void *get_one(void *arg) {
     return (void *)(intptr_t)st;
 }
 
+/* 64 threads ask a cold provider at once; whether every one got a token. */
+static int cold_callers_ok(passmint_provider *p) {
+    pthread_t threads[64];
+    for (int i = 0; i < 64; i++) pthread_create(&threads[i], NULL, get_one, p);
+    int all_ok = 1;
+    for (int i = 0; i < 64; i++) {
+        void *st;
+        pthread_join(threads[i], &st);
+        all_ok &= (passmint_status)(intptr_t)st == PASSMINT_OK;
+    }
+    return all_ok;
+}
+
 static passmint_provider *source_provider(source_ctx *ctx) {
     passmint_provider *p = NULL;
     passmint_status st = passmint_provider_from_callback(c_source, ctx, &p, NULL);
@@ -1248,14 +1261,7 @@ static void callbacks(void) {
     /* Inline answer; 64 threads on a cold provider make one call. */
     source_ctx inline_ctx = {.mode = 0, .delay_ms = 200};
     p = source_provider(&inline_ctx);
-    pthread_t threads[64];
-    for (int i = 0; i < 64; i++) pthread_create(&threads[i], NULL, get_one, p);
-    int all_ok = 1;
-    for (int i = 0; i < 64; i++) {
-        void *st;
-        pthread_join(threads[i], &st);
-        all_ok &= (passmint_status)(intptr_t)st == PASSMINT_OK;
-    }
+    int all_ok = cold_callers_ok(p);
     check(all_ok && atomic_load(&inline_ctx.calls) == 1, "64 cold callers: all OK, one callback call (%d)",
           atomic_load(&inline_ctx.calls));
     passmint_token *t = NULL;
@@ -1372,14 +1378,7 @@ static void aws_callbacks(void) {
      * expiry bounds it. */
     aws_ctx keys = {.mode = 0, .expires_at = (int64_t)time(NULL) + 400};
     p = aws_provider(&keys);
-    pthread_t threads[64];
-    for (int i = 0; i < 64; i++) pthread_create(&threads[i], NULL, get_one, p);
-    int all_ok = 1;
-    for (int i = 0; i < 64; i++) {
-        void *st;
-        pthread_join(threads[i], &st);
-        all_ok &= (passmint_status)(intptr_t)st == PASSMINT_OK;
-    }
+    int all_ok = cold_callers_ok(p);
     check(all_ok && atomic_load(&keys.calls) == 1, "64 cold callers: all OK, one credentials call (%d)",
           atomic_load(&keys.calls));
     passmint_token *t = NULL;
