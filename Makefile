@@ -62,8 +62,9 @@ build/.system-deps-native:
 	@command -v go >/dev/null || { apt-get update -qq && apt-get install -y -qq golang-go >/dev/null; }
 	touch $@
 
-# examples/go's modules, into the module cache tests/run hands to the offline build.
-build/.go-modules: examples/go/go.mod examples/go/go.sum build/.system-deps-native
+# The Go module's (go/) and examples/go's modules, into the module cache tests/run hands to the offline build.
+build/.go-modules: go/go.mod go/go.sum examples/go/go.mod examples/go/go.sum build/.system-deps-native
+	cd go && go mod download
 	cd examples/go && go mod download
 	touch $@
 

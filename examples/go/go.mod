@@ -11,3 +11,8 @@ require (
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
 )
+
+require github.com/passmint/passmint/go v0.0.0
+
+// The module in this checkout; a user's go.mod takes a released version instead.
+replace github.com/passmint/passmint/go => ../../go

@@ -1,5 +1,6 @@
 // passmint-pgx: a pgx v5 connection pool whose every new connection logs in with a fresh
-// passmint token (pgxpool.Config.BeforeConnect), through libpassmint via cgo.
+// passmint token, through the passmint Go module (github.com/passmint/passmint/go, cgo over
+// libpassmint) and its pgxpool.Config.BeforeConnect hook.
 //
 //	passmint-pgx -provider 'azure://?credential=managed' -dsn 'host=mydb.postgres.database.azure.com dbname=app'
 //	passmint-pgx -for postgresql://app@mydb.postgres.database.azure.com/app
@@ -7,7 +8,8 @@
 // -dsn is any pgx connection string (URL or key=value; empty: the PG* variables alone). With
 // -for, the postgres URL picks the provider and is the DSN unless -dsn is given. The user is
 // the DSN's (or PGUSER); when neither names one, the role the token is for. TLS is
-// sslmode=verify-full unless the DSN or PGSSLMODE chooses: the token is a password.
+// sslmode=verify-full unless the DSN or PGSSLMODE chooses: the token is a password, so a mode
+// that could expose it is refused unless -allow-plaintext or -allow-unverified-tls says so.
 //
 // Without -serve it opens one connection, prints it as JSON and exits. With -serve it reads
 // commands from stdin, one per line, and answers each with one JSON line:
@@ -28,18 +30,16 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"example.com/passmint-pgx/passmint"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	passmint "github.com/passmint/passmint/go"
 )
 
 func main() {
@@ -48,9 +48,13 @@ func main() {
 	dsn := flag.String("dsn", "", "pgx connection string (URL or key=value); empty: PG* variables")
 	maxConns := flag.Int("max-conns", 20, "pool size limit")
 	serve := flag.Bool("serve", false, "read commands from stdin (open N, check, stats, release, quit)")
+	var opts passmint.PgxOptions
+	flag.BoolVar(&opts.AllowPlaintext, "allow-plaintext", false, "let sslmode=disable/allow/prefer stand")
+	flag.BoolVar(&opts.AllowUnverifiedTLS, "allow-unverified-tls", false, "let sslmode=require stand")
 	flag.Parse()
 	if (*providerURL == "") == (*forURL == "") || flag.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: passmint-pgx (-provider URL | -for POSTGRES-URL) [-dsn DSN] [-max-conns N] [-serve]")
+		fmt.Fprintln(os.Stderr, "usage: passmint-pgx (-provider URL | -for POSTGRES-URL) [-dsn DSN] [-max-conns N] "+
+			"[-allow-plaintext] [-allow-unverified-tls] [-serve]")
 		os.Exit(2)
 	}
 	if *forURL != "" && *dsn == "" {
@@ -69,7 +73,7 @@ func main() {
 	}
 	defer provider.Close()
 
-	app, err := newApp(provider, *dsn, *maxConns)
+	app, err := newApp(provider, *dsn, *maxConns, opts)
 	if err != nil {
 		fail(2, err)
 	}
@@ -124,28 +128,18 @@ type app struct {
 	held          []*pgxpool.Conn
 }
 
-func newApp(provider *passmint.Provider, dsn string, maxConns int) (*app, error) {
-	dsn = withDefaultSSLMode(dsn)
-	cfg, err := pgxpool.ParseConfig(dsn)
+func newApp(provider *passmint.Provider, dsn string, maxConns int, opts passmint.PgxOptions) (*app, error) {
+	cfg, err := passmint.PgxPoolConfig(provider, dsn, opts)
 	if err != nil {
 		return nil, err
 	}
 	cfg.MaxConns = int32(maxConns)
-	userChosen := dsnHas(dsn, "user") || os.Getenv("PGUSER") != ""
 	a := &app{}
-	// Called for every new physical connection, with its own copy of the config: fill,
-	// growth, reconnects. Concurrent calls share one identity request (passmint's cache).
+	// Counts the hook's calls: one per new physical connection (fill, growth, reconnects).
+	hook := cfg.BeforeConnect
 	cfg.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
 		a.beforeConnect.Add(1)
-		tok, err := provider.TokenContext(ctx)
-		if err != nil {
-			return err
-		}
-		cc.Password = tok.Secret
-		if !userChosen && tok.Username != "" {
-			cc.User = tok.Username
-		}
-		return nil
+		return hook(ctx, cc)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -243,44 +237,6 @@ func (a *app) release() map[string]any {
 	n := len(a.held)
 	a.held = nil
 	return map[string]any{"cmd": "release", "released": n}
-}
-
-var keywordRe = map[string]*regexp.Regexp{}
-
-// dsnHas reports whether a connection string sets a parameter (URL or key=value form).
-func dsnHas(dsn, key string) bool {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return false
-		}
-		if key == "user" && u.User != nil && u.User.Username() != "" {
-			return true
-		}
-		return u.Query().Get(key) != ""
-	}
-	re, ok := keywordRe[key]
-	if !ok {
-		re = regexp.MustCompile(`(?:^|\s)` + regexp.QuoteMeta(key) + `\s*=`)
-		keywordRe[key] = re
-	}
-	return re.MatchString(dsn)
-}
-
-// withDefaultSSLMode adds sslmode=verify-full unless the DSN or PGSSLMODE chooses a mode.
-func withDefaultSSLMode(dsn string) string {
-	if dsnHas(dsn, "sslmode") || os.Getenv("PGSSLMODE") != "" {
-		return dsn
-	}
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		if u, err := url.Parse(dsn); err == nil {
-			q := u.Query()
-			q.Set("sslmode", "verify-full")
-			u.RawQuery = q.Encode()
-			return u.String()
-		}
-	}
-	return strings.TrimSpace(dsn + " sslmode=verify-full")
 }
 
 func emit(v any) {

@@ -9,8 +9,9 @@ those names and signed by the test CA, which is this environment's "system" bund
 exits 0 and every login it made was accepted.
 
 How each kind of block is run:
-- python, js, c and the non-install sh blocks run as written (js is wrapped in an async
+- python, js, c, go and the non-install sh blocks run as written (js is wrapped in an async
   function for its top-level `await`).
+- The go block is main.go of a module that takes go/ through a `replace`, built offline.
 - The rust block must equal core/examples/readme.rs, whose binary runs.
 - Install and make blocks are checked without installing: `make -n`, `npm pack --dry-run`, and
   the paths and versions they name. The suites perform the same installs for real.
@@ -31,7 +32,7 @@ from harness.ca import make_ca
 from harness.cloudauth import CloudAuthFront
 from harness.env import hermetic_env
 from harness.mock import MockIdentityServer
-from harness.native import LIBDIR, PKG_CONFIG_PATH
+from harness.native import LIBDIR, PKG_CONFIG_PATH, go_env, tool
 from harness.pg import PostgresServer
 
 README = TOP / "README.md"
@@ -64,7 +65,7 @@ def block_id(b: tuple[str, str, int]) -> str:
 
 def test_every_block_has_a_runner():
     kinds = {lang for lang, _, _ in BLOCKS}
-    assert kinds <= {"python", "js", "sh", "c", "rust"}, f"no runner for {kinds}"
+    assert kinds <= {"python", "js", "sh", "c", "go", "rust"}, f"no runner for {kinds}"
     assert len(BLOCKS) >= 14
 
 
@@ -171,6 +172,23 @@ def test_readme_block(block, docs, tmp_path):
         assert build.returncode == 0, build.stderr
         r = run([str(tmp_path / "app")], docs)
         assert r.stdout.strip() == "app", r.stdout + r.stderr
+    elif lang == "go":
+        r = run([build_go(code, tmp_path)], docs)
+        assert r.stdout.strip() == "app", r.stdout + r.stderr
     else:
         pytest.fail(f"no runner for {lang!r}")
     check_logins(docs, before, r)
+
+
+def build_go(code: str, tmp_path: Path) -> str:
+    """A user's module: go/'s requirements, go/ itself through a replace, the block as main.go."""
+    package = TOP / "go"
+    gomod = (package / "go.mod").read_text().replace("module github.com/passmint/passmint/go", "module example.com/readme")
+    gomod += f"\nrequire github.com/passmint/passmint/go v0.0.0\n\nreplace github.com/passmint/passmint/go => {package}\n"
+    (tmp_path / "go.mod").write_text(gomod)
+    shutil.copyfile(package / "go.sum", tmp_path / "go.sum")
+    (tmp_path / "main.go").write_text(code)
+    r = subprocess.run([tool("go"), "build", "-o", "app", "-ldflags", f"-r {LIBDIR}", "."], cwd=tmp_path, env=go_env(),
+                       capture_output=True, text=True, check=False, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return str(tmp_path / "app")

@@ -1,5 +1,6 @@
-"""examples/go (issue 4): a pgx v5 pool whose BeforeConnect takes each new connection's password
-from libpassmint through cgo. Built here with the Go toolchain against the installed library
+"""The Go module (go/, issue 21) and examples/go (issue 4), a separate module that takes it
+through a `replace`: a pgx v5 pool whose BeforeConnect takes each new connection's password from
+libpassmint through cgo. Built here with the Go toolchain against the installed library
 (build/install, found through pkg-config), offline: the modules come from the module cache that
 `make deps` filled (GOPROXY=off, -mod=readonly: the committed go.mod and go.sum must suffice).
 
@@ -10,33 +11,22 @@ The program mints and connects in one go, so the test queues the tokens the mock
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 
 import pytest
 from harness.bins import TOP
-from harness.native import LIBDIR, PKG_CONFIG_PATH, need_install, route_requests, tool
+from harness.native import LIBDIR, go_env, need_install, route_requests, tool
 
 MODULE = TOP / "examples" / "go"
+PACKAGE = TOP / "go"
 MANAGED = "azure://?credential=managed"
 APPSERVICE = "azure-appservice"
-# Go's own variables pass through (tests/run forwards them); everything else is pinned offline.
-GO_PASSTHROUGH = ("GOPATH", "GOMODCACHE", "GOCACHE", "GOROOT", "HOME", "CC")
-
-
-def go_env(**extra: str) -> dict[str, str]:
-    env = {k: os.environ[k] for k in GO_PASSTHROUGH if os.environ.get(k)}
-    env.update(PATH=os.environ.get("PATH", "/usr/bin:/bin"), CGO_ENABLED="1", GOPROXY="off", GOSUMDB="off",
-               GOTOOLCHAIN="local", GOFLAGS="-mod=readonly -buildvcs=false", PKG_CONFIG_PATH=str(PKG_CONFIG_PATH),
-               **extra)
-    return env
-
-
-def go(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    r = subprocess.run([tool("go"), *args], cwd=MODULE, env=go_env(), capture_output=True, text=True,
+def go(*args: str, timeout: float = 600, cwd=MODULE, env: dict[str, str] | None = None,
+       ok: bool = True) -> subprocess.CompletedProcess:
+    r = subprocess.run([tool("go"), *args], cwd=cwd, env={**go_env(), **(env or {})}, capture_output=True, text=True,
                        check=False, timeout=timeout)
-    assert r.returncode == 0, f"go {' '.join(args)}:\n{r.stdout}{r.stderr}"
+    assert (r.returncode == 0) == ok, f"go {' '.join(args)}:\n{r.stdout}{r.stderr}"
     return r
 
 
@@ -49,10 +39,30 @@ def pgx_example(tmp_path_factory) -> str:
     return str(out)
 
 
-def test_module_is_vetted_and_formatted(pgx_example):
-    go("vet", "./...")
-    r = subprocess.run([tool("gofmt"), "-l", "."], cwd=MODULE, capture_output=True, text=True, check=True)
+@pytest.mark.parametrize("module", [PACKAGE, MODULE], ids=["go", "examples-go"])
+def test_module_is_vetted_and_formatted(pgx_example, module):
+    go("vet", "./...", cwd=module)
+    r = subprocess.run([tool("gofmt"), "-l", "."], cwd=module, capture_output=True, text=True, check=True)
     assert r.stdout == "", f"not gofmt-clean: {r.stdout}"
+
+
+def test_the_modules_go_tests_log_in_through_pgxpool(pgx_example, mock, pg, pg_role, app_service_env):
+    """`go test` of go/: its unit tests, and a pool of 20 opened at once through PgxPoolConfig
+    against the harness PostgreSQL, the user taken from the token: one identity request."""
+    mock.configure(azure_app_name=pg_role)
+    pg.set_password(pg_role, mock.queue_azure_token(APPSERVICE))
+    env = {**app_service_env, "PASSMINT_GO_TEST_PROVIDER": MANAGED, "PASSMINT_GO_TEST_ROLE": pg_role,
+           "PASSMINT_GO_TEST_DSN": plain_dsn(pg, sslrootcert=pg.ca_pem)}
+    r = go("test", "-v", "-count=1", "-ldflags", f"-r {LIBDIR}", "./...", cwd=PACKAGE, env=env)
+    assert "--- SKIP" not in r.stdout and "--- FAIL" not in r.stdout, r.stdout
+    assert "--- PASS: TestPoolOfTwentyLogsInWithTheTokensRole" in r.stdout, r.stdout
+    assert r.stdout.count("--- PASS") >= 7, r.stdout
+    assert len(route_requests(mock, APPSERVICE)) == 1
+
+
+def test_without_cgo_the_module_says_what_to_do(pgx_example):
+    r = go("build", "./...", cwd=PACKAGE, env={"CGO_ENABLED": "0"}, ok=False)
+    assert "passmint_needs_cgo__build_with_CGO_ENABLED_1" in r.stderr, r.stderr
 
 
 def test_links_libpassmint_by_soname(pgx_example):
@@ -180,8 +190,28 @@ def test_user_from_the_token_and_verify_full_by_default(pgx_example, mock, pg, p
     assert r.returncode == 4 and out["acquired"] == 0
     assert any("certificate signed by unknown authority" in e for e in out["errors"]), out["errors"]
     pg.set_password(pg_role, mock.queue_azure_token(APPSERVICE))
-    r, out = run_once(pgx_example, ["-provider", MANAGED, "-dsn", plain_dsn(pg, sslmode="require")], untrusting)
+    r, out = run_once(pgx_example, ["-provider", MANAGED, "-dsn", plain_dsn(pg, sslmode="require"),
+                                    "-allow-unverified-tls"], untrusting)
     assert r.returncode == 0, r.stderr  # the same server, when the caller chose not to verify
+
+
+@pytest.mark.parametrize(("mode", "opt_in"), [("require", "-allow-unverified-tls"), ("disable", "-allow-plaintext"),
+                                              ("prefer", "-allow-plaintext")])
+def test_modes_that_could_expose_the_token_need_an_opt_in(pgx_example, mock, pg, pg_role, app_service_env, mode,
+                                                          opt_in):
+    before = len(route_requests(mock, APPSERVICE))
+    r, out = run_once(pgx_example, ["-provider", MANAGED, "-dsn", plain_dsn(pg, user=pg_role, sslmode=mode)],
+                      app_service_env)
+    assert r.returncode == 2 and out is None, r.stdout
+    assert r.stderr.startswith(f"passmint-pgx: passmint: PASSMINT_INVALID_CONFIG: sslmode={mode} "), r.stderr
+    assert len(route_requests(mock, APPSERVICE)) == before  # refused before any token was minted
+    pg.set_password(pg_role, mock.queue_azure_token(APPSERVICE))
+    r, out = run_once(pgx_example, ["-provider", MANAGED, "-dsn", plain_dsn(pg, user=pg_role, sslmode=mode), opt_in],
+                      app_service_env)
+    if mode == "disable":  # let through to the harness server, whose pg_hba takes TLS only
+        assert r.returncode == 4 and "no encryption" in out["errors"][0], out
+    else:
+        assert r.returncode == 0, r.stderr
 
 
 def test_for_postgres_url(pgx_example, mock, pg, pg_role, app_service_env):

@@ -1,5 +1,8 @@
-// Package passmint is a small cgo binding of libpassmint (include/passmint.h): short-lived
-// PostgreSQL passwords from cloud identity, with passmint's cache shared by every goroutine.
+//go:build cgo
+
+// Package passmint is the Go binding of libpassmint (include/passmint.h): short-lived
+// PostgreSQL passwords from cloud identity, with passmint's cache shared by every goroutine,
+// and a pgx v5 BeforeConnect hook that gives every new pool connection a current token.
 //
 // Build with CGO_ENABLED=1 and pkg-config able to find passmint.pc
 // (PKG_CONFIG_PATH=<prefix>/lib/pkgconfig for a non-system prefix). At run time the loader
