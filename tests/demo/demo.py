@@ -39,12 +39,13 @@ from harness.ca import make_ca
 from harness.cloudauth import CloudAuthFront
 from harness.env import hermetic_env
 from harness.mock import MockIdentityServer
+from harness.native import go_env
 from harness.pg import PostgresServer, find_psql
 
 TOP = bins.TOP
 INSTALL = Path(os.environ.get("PASSMINT_INSTALL_DIR") or TOP / "build" / "install").resolve()
 DEMO = Path(__file__).resolve().parent
-GO_PASSTHROUGH = ("GOPATH", "GOMODCACHE", "GOCACHE", "GOROOT")
+GO_CACHES = ("GOPATH", "GOMODCACHE", "GOCACHE", "GOROOT")  # the demo's own HOME stays
 
 
 @dataclass
@@ -83,10 +84,7 @@ def build_c(work: Path) -> Path:
 
 def build_go(work: Path) -> Path:
     out = work / "passmint-pgx"
-    env = {k: os.environ[k] for k in (*GO_PASSTHROUGH, "PATH", "HOME") if os.environ.get(k)}
-    env.update(CGO_ENABLED="1", GOPROXY="off", GOSUMDB="off", GOTOOLCHAIN="local", GOFLAGS="-mod=readonly -buildvcs=false",
-               PKG_CONFIG_PATH=str(INSTALL / "lib" / "pkgconfig"))
-    r = run(["go", "build", "-o", str(out), "-ldflags", f"-r {INSTALL / 'lib'}", "."], env, cwd=TOP / "examples" / "go",
+    r = run(["go", "build", "-o", str(out), "-ldflags", f"-r {INSTALL / 'lib'}", "."], go_env(), cwd=TOP / "examples" / "go",
             timeout=600)
     if r.returncode != 0:
         raise RuntimeError(f"examples/go did not build:\n{r.stderr}")
@@ -157,7 +155,7 @@ def drivers(front_port: int, ca_pem: Path, c_connect: Path, go_pgx: Path, psql: 
 def targets(mock: MockIdentityServer, clis: FakeAzureClis, work: Path, ca_pem: Path) -> list[Target]:
     def env(name: str, **extra: str) -> dict[str, str]:
         e = hermetic_env(work / "env" / name, ca_pem, **extra)
-        e.update({k: os.environ[k] for k in GO_PASSTHROUGH if os.environ.get(k)})
+        e.update({k: os.environ[k] for k in GO_CACHES if os.environ.get(k)})
         return e
 
     mock.configure(azure_app_name="demo-webapp")  # the managed identity is named like its role, as on Azure
