@@ -27,8 +27,15 @@ fn main() {
     if std::env::var_os("PASSMINT_WRITE_HEADER").is_some() {
         std::fs::copy(&out, crate_dir.join("../include/passmint.h")).expect("include/ is writable");
     }
-    // ABI version 0: bumped only when a released signature changes.
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libpassmint.so.0");
+    // ABI version 0: bumped only when a released signature changes. Each platform's linker
+    // spells the library's own name differently; Windows DLLs have none.
+    match std::env::var("CARGO_CFG_TARGET_OS").as_deref() {
+        Ok("macos" | "ios") => {
+            println!("cargo:rustc-cdylib-link-arg=-Wl,-install_name,@rpath/libpassmint.0.dylib")
+        }
+        Ok("windows") => {}
+        _ => println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libpassmint.so.0"),
+    }
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=PASSMINT_WRITE_HEADER");

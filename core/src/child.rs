@@ -3,6 +3,10 @@
 //! left behind. A program started through `sh -c` leaves its own children running when only
 //! the shell is killed (found by tests/reliability/test_faults.py), so each child leads its
 //! own process group and the whole group is killed.
+//!
+//! Process groups are unix's. Elsewhere (Windows) only the helper itself is killed when the
+//! fetch is dropped; what it started may outlive it (a job object would be the equivalent,
+//! not built: Windows is not a tested platform, README "Platforms").
 
 use std::io;
 use std::process::{Output, Stdio};
@@ -27,23 +31,37 @@ fn running() -> std::sync::MutexGuard<'static, Vec<i32>> {
 /// TIMEOUT, an interpreter shutting down).
 pub fn kill_running_helpers() {
     for pgid in running().drain(..) {
-        // SAFETY: signalling a process group this process started; no memory is involved.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
+        kill_group(pgid);
     }
 }
 
+#[cfg(unix)]
+fn kill_group(pgid: i32) {
+    // SAFETY: signalling a process group this process started; no memory is involved.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+/// No groups to signal (and no ids are recorded): `kill_on_drop` kills the helper itself.
+#[cfg(not(unix))]
+fn kill_group(_pgid: i32) {}
+
 /// Runs `command` to completion with stdin closed and both outputs captured.
 pub(crate) async fn output(mut command: tokio::process::Command) -> io::Result<Output> {
-    let child = command
+    command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0)
-        .spawn()?;
-    let pgid = child.id().and_then(|id| i32::try_from(id).ok());
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    command.process_group(0);
+    let child = command.spawn()?;
+    // The helper leads its own group, whose id is its pid.
+    let pgid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .filter(|_| cfg!(unix));
     if let Some(pgid) = pgid {
         running().push(pgid);
     }
@@ -68,9 +86,7 @@ impl Drop for KillGroupOnDrop {
     fn drop(&mut self) {
         if let Some(pgid) = self.0 {
             // The group outlives its leader while a member runs, so the id is still the group's.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
+            kill_group(pgid);
         }
         forget_group(self.0);
     }

@@ -41,6 +41,16 @@ fn register_handlers() {
         return;
     }
     PID.store(std::process::id(), Ordering::Release);
+    register_atfork();
+}
+
+/// Windows and other systems without `fork()`: a process never gets a copy of another's
+/// state, so there is nothing to gate and the cached pid never goes stale.
+#[cfg(not(unix))]
+fn register_atfork() {}
+
+#[cfg(unix)]
+fn register_atfork() {
     // SAFETY: the three handlers are `extern "C"` functions that never unwind and only touch
     // atomics, `Instant` and `sched_yield`/`nanosleep`, which are safe in every phase of fork.
     let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
@@ -66,6 +76,7 @@ thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
+#[cfg_attr(not(unix), allow(dead_code))]
 extern "C" fn prepare() {
     FORKING.store(true, Ordering::SeqCst);
     let inside = DEPTH.try_with(Cell::get).unwrap_or(0) as usize;
@@ -75,10 +86,12 @@ extern "C" fn prepare() {
     }
 }
 
+#[cfg_attr(not(unix), allow(dead_code))]
 extern "C" fn parent() {
     FORKING.store(false, Ordering::SeqCst);
 }
 
+#[cfg_attr(not(unix), allow(dead_code))]
 extern "C" fn child() {
     // SAFETY: getpid is async-signal-safe.
     PID.store(unsafe { libc::getpid() } as u32, Ordering::Release);

@@ -14,6 +14,7 @@ pub(crate) fn parse_datetime(text: &str) -> Option<i64> {
 /// Unix seconds from a naive local date-time such as `2024-01-02 03:04:05.123456` (what
 /// `az` before 2.54 prints in `expiresOn`), read in this process's time zone (`TZ`), as
 /// Python's `datetime.timestamp()` reads it.
+#[cfg(unix)]
 pub(crate) fn parse_local_datetime(text: &str) -> Option<i64> {
     let fields = fields(text.trim())?;
     // SAFETY: mktime reads a fully initialised tm; tzset reads TZ as Python's time module does.
@@ -29,6 +30,26 @@ pub(crate) fn parse_local_datetime(text: &str) -> Option<i64> {
         let t = libc::mktime(&mut tm);
         (t != -1).then_some(t)
     }
+}
+
+/// Windows has no `mktime` in its C runtime's public names: the zone's offset now, from
+/// `localtime_s`, which differs from mktime's answer only for a time across a DST change.
+#[cfg(windows)]
+pub(crate) fn parse_local_datetime(text: &str) -> Option<i64> {
+    let naive = civil_seconds(text.trim())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs() as libc::time_t;
+    // SAFETY: localtime_s writes a fully initialised tm from a valid time.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        (libc::localtime_s(&mut tm, &now) == 0).then_some(tm)?
+    };
+    let local_now = days_from_civil(tm.tm_year + 1900, tm.tm_mon as u32 + 1, tm.tm_mday as u32)
+        * 86_400
+        + i64::from(tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec);
+    Some(naive - (local_now - now as i64))
 }
 
 /// Unix seconds from a JSON value holding them: an integer, a float (truncated, as Python's
@@ -270,6 +291,7 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
     #[test]
     fn local_time_follows_tz() {
         // The process's zone is whatever the test runner has; compare with libc's own view.

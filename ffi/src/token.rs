@@ -42,17 +42,18 @@ const PROVIDER_NAMES: [&[u8]; ProviderKind::ALL.len()] =
 /// A NUL-terminated copy of a secret, wiped when freed.
 struct Secret(Vec<u8>);
 
-unsafe extern "C" {
-    /// glibc ≥ 2.25 and musl: a memset the compiler may not remove. The zeroize crate's
-    /// byte-at-a-time volatile loop cost more than the rest of a cached get for ~1.5 KB
-    /// tokens (DSQL and RDS with session credentials).
-    fn explicit_bzero(s: *mut c_void, n: usize);
-}
-
 impl Drop for Secret {
     fn drop(&mut self) {
+        let (ptr, len) = (self.0.as_mut_ptr(), self.0.capacity());
+        // One memset, not the zeroize crate's byte-at-a-time volatile loop, which cost more
+        // than the rest of a cached get for ~1.5 KB tokens (DSQL and RDS with session
+        // credentials). Portable where `explicit_bzero` is not (macOS, Windows, glibc < 2.25).
         // SAFETY: the pointer and capacity describe this Vec's own allocation.
-        unsafe { explicit_bzero(self.0.as_mut_ptr().cast(), self.0.capacity()) };
+        unsafe { std::ptr::write_bytes(ptr, 0, len) };
+        // The buffer is freed next, so the memset is a dead store the optimiser may drop;
+        // handing the pointer to black_box makes it assume the zeros are read.
+        std::hint::black_box(ptr);
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -191,6 +192,45 @@ pub extern "C" fn passmint_token_free(t: *mut passmint_token) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// Looks at one watched block as it is freed (as core/tests/zeroize.rs does for the core's copy).
+    struct Watching;
+    static WATCHED: AtomicUsize = AtomicUsize::new(0);
+    static FREED_ZEROED: AtomicBool = AtomicBool::new(false);
+
+    unsafe impl GlobalAlloc for Watching {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            if ptr as usize == WATCHED.load(Ordering::SeqCst) {
+                // SAFETY: the block is still ours until System.dealloc below.
+                let bytes = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
+                FREED_ZEROED.store(bytes.iter().all(|&b| b == 0), Ordering::SeqCst);
+            }
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Watching = Watching;
+
+    #[test]
+    fn the_c_copy_of_a_secret_is_wiped_before_it_is_freed() {
+        let mut bytes = Vec::with_capacity(1600);
+        bytes.extend(std::iter::repeat_n(b'x', 1599));
+        bytes.push(0);
+        let secret = Secret(bytes);
+        WATCHED.store(secret.0.as_ptr() as usize, Ordering::SeqCst);
+        drop(secret);
+        assert!(
+            FREED_ZEROED.load(Ordering::SeqCst),
+            "freed without being wiped"
+        );
+    }
 
     #[test]
     fn provider_names_follow_the_core_list_of_kinds() {

@@ -8,7 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, ErrorKind, Result};
+pub(crate) use super::refused;
+use crate::error::Result;
 
 /// The directory: `$XDG_RUNTIME_DIR/passmint` (a per-user tmpfs), else
 /// `/run/user/<uid>/passmint` when that exists, else `${TMPDIR:-/tmp}/passmint-<uid>`.
@@ -127,16 +128,6 @@ pub(crate) fn clear() -> Result<usize> {
         }
     }
     Ok(removed)
-}
-
-pub(crate) fn refused(path: &Path, why: &str) -> Error {
-    Error::new(
-        ErrorKind::InvalidConfig,
-        format!(
-            "the shared token cache at {} is not used: {why}",
-            path.display()
-        ),
-    )
 }
 
 /// Creates a new 0600 file that did not exist (no symlink followed, none replaced).

@@ -9,11 +9,18 @@
 //! hash of the provider's configuration and of every identity-relevant variable of the
 //! environment, so no configuration or identity is ever served another's token.
 
+#[cfg(unix)]
 mod dir;
+#[cfg(not(unix))]
+#[path = "unsupported.rs"]
+mod dir;
+#[cfg(unix)]
 mod lock;
 mod record;
+#[cfg(not(unix))]
+use dir as lock;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -94,6 +101,17 @@ pub fn clear() -> Result<usize> {
 /// Where the shared cache lives for this user: see the README.
 pub fn location() -> PathBuf {
     dir::location()
+}
+
+/// Why an entry or the directory is not used (then the provider's own cache works alone).
+pub(crate) fn refused(path: &Path, why: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidConfig,
+        format!(
+            "the shared token cache at {} is not used: {why}",
+            path.display()
+        ),
+    )
 }
 
 /// One provider configuration's entry.

@@ -45,12 +45,26 @@ pub(super) fn command(profile_name: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Runs `command` through `sh -c`, as botocore and aws-config do, and reads its credentials.
+#[cfg(unix)]
+fn shell(command: &str) -> tokio::process::Command {
+    let mut sh = tokio::process::Command::new("sh");
+    sh.arg("-c").arg(command);
+    sh
+}
+
+#[cfg(windows)]
+fn shell(command: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("cmd.exe");
+    cmd.arg("/C").arg(command);
+    cmd
+}
+
+/// Runs `command` through `sh -c` (`cmd.exe /C` on Windows), as botocore and aws-config do,
+/// and reads its credentials.
 pub(super) async fn run(command: &str) -> Result<Credentials> {
     // The command line may carry secrets in its arguments: messages name the program only.
     let program = command.split_whitespace().next().unwrap_or("").to_string();
-    let mut sh = tokio::process::Command::new("sh");
-    sh.arg("-c").arg(command);
+    let sh = shell(command);
     let out = crate::child::output(sh).await.map_err(|e| {
         Error::new(
             ErrorKind::CredentialUnavailable,

@@ -328,10 +328,7 @@ fn on_path(tool: &str) -> Result<(), Failure> {
     let found = std::env::var_os("PATH").is_some_and(|path| {
         std::env::split_paths(&path).any(|dir| {
             let candidate = dir.join(tool);
-            std::fs::metadata(&candidate).is_ok_and(|m| {
-                use std::os::unix::fs::PermissionsExt;
-                m.is_file() && m.permissions().mode() & 0o111 != 0
-            })
+            executable(&candidate)
         })
     });
     if found {
@@ -339,6 +336,25 @@ fn on_path(tool: &str) -> Result<(), Failure> {
     } else {
         Err(Failure::Unavailable(format!("{tool} is not on PATH")))
     }
+}
+
+#[cfg(unix)]
+fn executable(candidate: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Windows has no execute bit: `az` is `az.cmd` (`azd` is `azd.exe`), found through PATHEXT
+/// as `cmd` finds it.
+#[cfg(not(unix))]
+fn executable(candidate: &std::path::Path) -> bool {
+    let exts = std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".into());
+    candidate.is_file()
+        || exts.split(';').filter(|e| !e.is_empty()).any(|ext| {
+            candidate
+                .with_extension(ext.trim_start_matches('.'))
+                .is_file()
+        })
 }
 
 /// Rewrites a CLI's successful output into the form the SDK reads (`cli_output.rs`).
