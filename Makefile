@@ -9,7 +9,8 @@ PY := $(VENV)/bin/python
 VENV_OLDEST := build/venv-oldest
 CARGO ?= cargo
 
-.PHONY: all deps build python node lint test demo bench reliability fuzz-smoke soak clean install uninstall header
+.PHONY: all deps build python node lint test demo bench reliability fuzz-smoke soak clean install uninstall header \
+        dist dist-python dist-node dist-c portability
 
 # `make install PREFIX=…` installs libpassmint (shared + static), passmint.h and passmint.pc;
 # PROFILE=debug installs the debug build (what the test suites link against).
@@ -17,6 +18,15 @@ PREFIX ?= /usr/local
 PROFILE ?= release
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 LIBDIR = $(DESTDIR)$(abspath $(PREFIX))/lib
+# The platform built for (this machine's unless given): it decides the shared library's names
+# (Linux: libpassmint.so.<v>, .so.0 = the soname, .so; macOS: libpassmint.<v>.dylib, .0.dylib =
+# the install name, .dylib) and what a static link needs besides libpassmint.a.
+TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+ARCH := $(firstword $(subst -, ,$(TRIPLE)))
+DARWIN := $(findstring apple-darwin,$(TRIPLE))
+SHLIB_BUILT := libpassmint.$(if $(DARWIN),dylib,so)
+SHLIB_FILES := $(if $(DARWIN),libpassmint.$(VERSION).dylib libpassmint.0.dylib libpassmint.dylib,libpassmint.so.$(VERSION) libpassmint.so.0 libpassmint.so)
+LIBS_PRIVATE := $(if $(DARWIN),-framework Security -framework CoreFoundation -liconv -lSystem -lc -lm,$(if $(findstring -musl,$(TRIPLE)),-lc,-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc))
 
 all: build
 
@@ -32,6 +42,11 @@ tests/node_modules/.installed: tests/package.json tests/package-lock.json
 $(VENV_OLDEST)/.installed: tests/python-oldest/requirements.txt
 	python3 -m venv $(VENV_OLDEST)
 	$(VENV_OLDEST)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python-oldest/requirements.txt
+	touch $@
+
+# Wheels the release suite installs offline into a fresh venv beside the built wheel.
+build/wheelhouse/.downloaded: tests/release/wheelhouse.txt $(VENV)/.installed
+	$(PY) -m pip download --quiet --disable-pip-version-check --only-binary=:all: -d build/wheelhouse -r tests/release/wheelhouse.txt
 	touch $@
 
 # The oldest Node drivers passmint supports (bindings-node/package.json peerDependencies).
@@ -69,7 +84,8 @@ build/.go-modules: go/go.mod go/go.sum examples/go/go.mod examples/go/go.sum bui
 	touch $@
 
 deps: build/.system-deps build/.system-deps-native $(VENV)/.installed tests/node_modules/.installed \
-      bindings-node/node_modules/.installed build/.go-modules $(VENV_OLDEST)/.installed tests/node-oldest/node_modules/.installed
+      bindings-node/node_modules/.installed build/.go-modules $(VENV_OLDEST)/.installed tests/node-oldest/node_modules/.installed \
+      build/wheelhouse/.downloaded
 	$(CARGO) fetch --locked
 
 # The Node addon is built by `napi build` alone: the TypeScript types are written while it
@@ -89,15 +105,18 @@ python: deps
 
 # The npm package `passmint` in place (bindings-node/): the addon, its loader and types from
 # napi-rs, then index.js/index.d.ts from lib/index.ts. NODE_PROFILE=release for benchmarks.
+# On Linux the addon is linked as `make dist` ships it (zig, glibc 2.17's symbols), so the suites
+# test the addon users get, and the two builds share one set of compiled dependencies.
 NODE_PROFILE ?= debug
-node: deps
-	cd bindings-node && node_modules/.bin/napi build --platform $(if $(filter release,$(NODE_PROFILE)),--release,) \
-	  --js native.js --dts native.d.ts && node_modules/.bin/tsc -p .
+node: bindings-node/node_modules/.installed $(VENV)/.installed
+	cd bindings-node && $(ZIG_ENV) node_modules/.bin/napi build --platform --target $(TRIPLE) \
+	  $(if $(filter release,$(NODE_PROFILE)),--release,) --js native.js --dts native.d.ts && node_modules/.bin/tsc -p .
 
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets --features passmint/fuzzing -- -D warnings
-	$(VENV)/bin/ruff check tests bindings-python/python
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps --workspace --exclude passmint-node
+	$(VENV)/bin/ruff check tests packaging bindings-python/python
 	bindings-node/node_modules/.bin/tsc --noEmit -p bindings-node
 
 test: build lint
@@ -145,19 +164,74 @@ fuzz-smoke: deps
 	PASSMINT_FUZZ_SECONDS=60 tests/run $(CARGO) test --locked --offline -p passmint --features fuzzing --test fuzz_smoke --test fuzz_sdk -- --nocapture
 
 install:
-	$(CARGO) build --locked -p passmint-ffi $(if $(filter release,$(PROFILE)),--release,)
+	$(if $(NO_BUILD),,$(CARGO) build --locked -p passmint-ffi $(if $(filter release,$(PROFILE)),--release,))
 	install -d $(LIBDIR)/pkgconfig $(DESTDIR)$(abspath $(PREFIX))/include
-	install -m 0755 $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/libpassmint.so $(LIBDIR)/libpassmint.so.$(VERSION)
-	ln -sfn libpassmint.so.$(VERSION) $(LIBDIR)/libpassmint.so.0
-	ln -sfn libpassmint.so.0 $(LIBDIR)/libpassmint.so
+	install -m 0755 $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/$(SHLIB_BUILT) $(LIBDIR)/$(word 1,$(SHLIB_FILES))
+	ln -sfn $(word 1,$(SHLIB_FILES)) $(LIBDIR)/$(word 2,$(SHLIB_FILES))
+	ln -sfn $(word 2,$(SHLIB_FILES)) $(LIBDIR)/$(word 3,$(SHLIB_FILES))
 	install -m 0644 $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)/libpassmint.a $(LIBDIR)/libpassmint.a
 	install -m 0644 include/passmint.h $(DESTDIR)$(abspath $(PREFIX))/include/passmint.h
-	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@VERSION@|$(VERSION)|' ffi/passmint.pc.in > $(LIBDIR)/pkgconfig/passmint.pc
+	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|' \
+	  ffi/passmint.pc.in > $(LIBDIR)/pkgconfig/passmint.pc
 
 # Removes what `make install` put under the same PREFIX (and DESTDIR).
 uninstall:
-	rm -f $(LIBDIR)/libpassmint.so.$(VERSION) $(LIBDIR)/libpassmint.so.0 $(LIBDIR)/libpassmint.so \
-	  $(LIBDIR)/libpassmint.a $(LIBDIR)/pkgconfig/passmint.pc $(DESTDIR)$(abspath $(PREFIX))/include/passmint.h
+	rm -f $(addprefix $(LIBDIR)/,$(SHLIB_FILES)) $(LIBDIR)/libpassmint.a $(LIBDIR)/pkgconfig/passmint.pc $(DESTDIR)$(abspath $(PREFIX))/include/passmint.h
+
+# Release artifacts for this machine's platform, into dist/ (PROFILE=debug: quicker, for the
+# release suite). Linux glibc builds link against glibc 2.17's symbols through zig
+# (packaging/zig-cc), so they run on every distribution from manylinux2014 on:
+#   passmint-<v>-cp39-abi3-manylinux_2_17_<arch>.whl and passmint-<v>.tar.gz (sdist)
+#   passmint-<v>.tgz and passmint-<platform>-<v>.tgz (npm, napi-rs layout)
+#   passmint-<v>-<triple>.tar.gz (C: lib, include, pkgconfig; bin/passmint; README, licenses)
+DIST ?= dist
+GLIBC ?= 2.17
+CARGO_PROFILE_FLAG = $(if $(filter release,$(PROFILE)),--release,--profile dev)
+TRIPLE_VAR := $(shell echo '$(TRIPLE)' | tr 'a-z-' 'A-Z_')
+ZIG_TARGET := $(if $(findstring -linux-gnu,$(TRIPLE)),$(ARCH)-linux-gnu.$(GLIBC),$(if $(findstring -linux-musl,$(TRIPLE)),$(ARCH)-linux-musl))
+ZIG_ENV = $(if $(ZIG_TARGET),PASSMINT_ZIG_TARGET=$(ZIG_TARGET) PASSMINT_VENV=$(abspath $(VENV)) \
+  CC_$(subst -,_,$(TRIPLE))=$(abspath packaging/zig-cc) AR_$(subst -,_,$(TRIPLE))=$(abspath packaging/zig-ar) \
+  CARGO_TARGET_$(TRIPLE_VAR)_LINKER=$(abspath packaging/zig-cc))
+# Wheels: the oldest tag each C library's builds reach.
+WHEEL_COMPAT := $(if $(findstring -linux-gnu,$(TRIPLE)),--compatibility manylinux2014,$(if $(findstring -linux-musl,$(TRIPLE)),--compatibility musllinux_1_2))
+C_DIST = build/dist-c/passmint-$(VERSION)-$(TRIPLE)
+
+dist: dist-python dist-node dist-c
+
+dist-python: $(VENV)/.installed
+	@mkdir -p $(DIST)
+	$(ZIG_ENV) PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m maturin build --locked --target $(TRIPLE) $(CARGO_PROFILE_FLAG) \
+	  $(WHEEL_COMPAT) -m bindings-python/Cargo.toml -o $(DIST)
+	$(PY) -m maturin sdist -m bindings-python/Cargo.toml -o $(DIST)
+	$(if $(findstring -linux-gnu,$(TRIPLE)),$(PY) -m auditwheel show $(DIST)/passmint-$(VERSION)-*manylinux*$(ARCH).whl)
+
+dist-node:
+	$(MAKE) --no-print-directory node NODE_PROFILE=$(PROFILE)
+	@mkdir -p $(DIST)
+	$(PY) packaging/npm_dist.py $(DIST)
+
+dist-c:
+	rm -rf $(C_DIST)
+	$(ZIG_ENV) $(CARGO) build --locked --target $(TRIPLE) $(CARGO_PROFILE_FLAG) -p passmint-ffi -p passmint-cli
+	$(MAKE) --no-print-directory install PREFIX=$(C_DIST) PROFILE=$(TRIPLE)/$(PROFILE) NO_BUILD=1
+	sed -e 's|^prefix=.*|prefix=$${pcfiledir}/../..|' $(C_DIST)/lib/pkgconfig/passmint.pc > $(C_DIST)/passmint.pc.tmp
+	mv $(C_DIST)/passmint.pc.tmp $(C_DIST)/lib/pkgconfig/passmint.pc
+	install -d $(C_DIST)/bin
+	install -m 0755 $(or $(CARGO_TARGET_DIR),target)/$(TRIPLE)/$(PROFILE)/passmint $(C_DIST)/bin/passmint
+	install -m 0644 README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE $(C_DIST)/
+	@mkdir -p $(DIST)
+	tar -C $(dir $(C_DIST)) -czf $(DIST)/passmint-$(VERSION)-$(TRIPLE).tar.gz $(notdir $(C_DIST))
+
+# The core, the C library and the CLI compiled (clippy, warnings denied) for Windows and macOS,
+# with zig as the C compiler aws-lc needs (README "Platforms"). Not in `make test`: each target's
+# standard library is a rustup download, and nothing compiled here can run on this machine.
+PORTABILITY_TARGETS := x86_64-pc-windows-gnu:x86_64-windows-gnu aarch64-apple-darwin:aarch64-macos
+portability: $(VENV)/.installed
+	rustup target add $(foreach t,$(PORTABILITY_TARGETS),$(firstword $(subst :, ,$(t))))
+	$(foreach t,$(PORTABILITY_TARGETS),PASSMINT_ZIG_TARGET=$(lastword $(subst :, ,$(t))) PASSMINT_VENV=$(abspath $(VENV)) \
+	  CC_$(subst -,_,$(firstword $(subst :, ,$(t))))=$(abspath packaging/zig-cc) \
+	  AR_$(subst -,_,$(firstword $(subst :, ,$(t))))=$(abspath packaging/zig-ar) \
+	  $(CARGO) clippy --locked --target $(firstword $(subst :, ,$(t))) -p passmint -p passmint-ffi -p passmint-cli -- -D warnings &&) true
 
 # Regenerates the committed C header from ffi/src (a test fails while it is stale).
 header:

@@ -132,9 +132,18 @@ def check_install(code: str) -> None:
                                    text=True, check=False)
                 assert r.returncode == 0, r.stderr
                 assert json.loads(r.stdout)[0]["filename"] == "passmint-0.1.0.tgz"
-            elif command.startswith("npm install ./"):
+            elif command == "pip install passmint":
+                assert 'name = "passmint"' in (TOP / "bindings-python" / "pyproject.toml").read_text()
+            elif command == "npm install passmint":
+                assert json.loads((TOP / "bindings-node" / "package.json").read_text())["name"] == "passmint"
+            elif command == "cargo install passmint-cli":
+                assert 'name = "passmint-cli"' in (TOP / "cli" / "Cargo.toml").read_text()
+            elif command.startswith(("pip install dist/", "npm install dist/")):
+                # The names `make dist` writes (tests/release/test_packages.py builds and installs them).
                 version = json.loads((TOP / "bindings-node" / "package.json").read_text())["version"]
-                assert words[2] == f"./bindings-node/passmint-{version}.tgz", command
+                expected = ([f"dist/passmint-{version}-cp39-abi3-manylinux_2_17_x86_64.whl"] if words[0] == "pip"
+                            else [f"dist/passmint-{version}.tgz", f"dist/passmint-linux-x64-gnu-{version}.tgz"])
+                assert words[2:] == expected, command
             elif command.startswith("cargo install --path "):
                 assert 'name = "passmint"' in (TOP / words[3] / "Cargo.toml").read_text(), command
             else:

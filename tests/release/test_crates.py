@@ -3,6 +3,7 @@ license texts the workspace declares, and the metadata crates.io shows."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tomllib
@@ -52,3 +53,15 @@ def test_make_uninstall_removes_every_file_make_install_put(tmp_path):
         if target == "install":
             assert {"include/passmint.h", "lib/libpassmint.a", "lib/libpassmint.so", "lib/pkgconfig/passmint.pc"} <= set(files)
     assert files == [], f"left behind: {files}"
+
+
+def test_one_version_number_everywhere():
+    """`version` in the top Cargo.toml is the crates', the wheel's (maturin reads it), the header's
+    and the library's; package.json cannot read it, so it must say the same."""
+    version = tomllib.loads((TOP / "Cargo.toml").read_text())["workspace"]["package"]["version"]
+    for crate in (*CRATES.values(), "bindings-python", "bindings-node"):
+        assert tomllib.loads((TOP / crate / "Cargo.toml").read_text())["package"]["version"] == {"workspace": True}, crate
+    assert tomllib.loads((TOP / "bindings-python" / "pyproject.toml").read_text())["project"]["dynamic"] == ["version"]
+    assert json.loads((TOP / "bindings-node" / "package.json").read_text())["version"] == version
+    header = (TOP / "include" / "passmint.h").read_text()
+    assert f'#define PASSMINT_VERSION_STRING "{version}"' in header
