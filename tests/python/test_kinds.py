@@ -39,7 +39,7 @@ def test_typescript_lists_follow_the_core():
 
 
 def test_go_constants_follow_the_core():
-    src = (TOP / "examples" / "go" / "passmint" / "passmint.go").read_text()
+    src = (TOP / "go" / "passmint.go").read_text()
     codes = re.findall(r"Status = C\.PASSMINT_([A-Z_]+)", src)
     assert codes == ["OK", *native.ERROR_KINDS]
 
