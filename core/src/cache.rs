@@ -103,6 +103,18 @@ const BACKOFF_CAP_MS: i64 = 30_000;
 /// it first, with its cleanup (a hung CLI killed with the fetch, the backoff recorded); the
 /// caller's ends the wait only when the fetch cannot end at all.
 pub(crate) const CALLER_GRACE: Duration = Duration::from_millis(250);
+/// A cache whose fetch runs inside another cache's fetch (AWS credentials inside the token's)
+/// ends this much sooner. Its flight is a task of its own, which the outer deadline does not
+/// drop: with the same deadline, the outer fetch could give up first, and a caller exiting on
+/// that TIMEOUT left a hung `credential_process` running (tests/reliability, 1 run in 10 under
+/// load). Ending first, the inner deadline kills what it started before anyone sees TIMEOUT.
+const NESTED_MARGIN: Duration = Duration::from_millis(500);
+
+/// The deadline of a cache nested in a fetch whose deadline is `outer`.
+pub(crate) fn nested_deadline(outer: Duration) -> Duration {
+    outer.saturating_sub(NESTED_MARGIN).max(outer / 2)
+}
+
 /// A flight older than its deadline by this much never ran to its end (its task was not
 /// polled, or its worker is blocked): the next caller starts another.
 const ABANDON_AFTER_MS: i64 = 1_000;

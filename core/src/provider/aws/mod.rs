@@ -170,7 +170,11 @@ fn built(target: Target, creds: CredentialSource, ctx: &Ctx) -> Built {
         username: Some(target.user().to_string()),
         host: Some(target.host().to_string()),
         source: Arc::new(AwsSource {
-            credentials: credentials::cache(creds, ctx.clock.clone(), ctx.deadline),
+            credentials: credentials::cache(
+                creds,
+                ctx.clock.clone(),
+                crate::cache::nested_deadline(ctx.deadline),
+            ),
             target,
         }),
     }
