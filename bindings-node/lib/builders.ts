@@ -1,5 +1,5 @@
 /**
- * The typed builders `azure()`, `dsql()` and `rds()`: the provider URL's parameters as an
+ * The typed builders `azure()`, `gcp()`, `dsql()` and `rds()`: the provider URL's parameters as an
  * options object (camelCase). The core checks the names and values and builds the provider;
  * no URL is written here. Mirrors the Python package's `passmint.azure/dsql/rds`.
  */
@@ -21,7 +21,7 @@ const ALIASES: Record<string, string> = { hostname: 'host', username: 'user', to
 /** `options` with the signers' names renamed; both spellings at once is an error naming both. */
 function unaliased(kind: string, options: object): Record<string, unknown> {
   const out: Record<string, unknown> = { ...(options ?? {}) }
-  if (kind === 'azure') return out
+  if (kind === 'azure' || kind === 'gcp') return out
   for (const [alias, own] of Object.entries(ALIASES)) {
     if (out[alias] === undefined) continue
     if (out[own] !== undefined) throw invalid(`${kind}(): give ${own} or ${alias} (the AWS signers' name for it), not both`)
@@ -40,7 +40,7 @@ function build(kind: string, options: object): Provider {
     // An explicit sharedCache: false turns the shared cache off even where PASSMINT_SHARED_CACHE=1.
     if (key === 'sharedCache' && value === false) fields.push(['shared_cache', '0'])
     if (value === undefined || value === null || value === false) continue
-    if (key === 'credentials' && kind !== 'azure') {
+    if (key === 'credentials' && kind !== 'azure' && kind !== 'gcp') {
       if (typeof value !== 'function' && typeof value !== 'object') {
         throw invalid(`${kind}(): credentials must be an @aws-sdk credential provider or { accessKeyId, secretAccessKey }`)
       }
@@ -84,6 +84,31 @@ export interface AzureOptions {
 /** An Entra ID provider for Azure Database for PostgreSQL. */
 export function azure(options: AzureOptions = {}): Provider {
   return build('azure', options)
+}
+
+/** Options of {@link gcp}: the `gcp://` URL parameters. */
+export interface GcpOptions {
+  /** Share tokens with this user's other processes on this host (the README's shared cache). */
+  sharedCache?: boolean
+  /** Which credential; `'auto'` (default) is Application Default Credentials in google-auth's order:
+   * GOOGLE_APPLICATION_CREDENTIALS, gcloud's ADC file, the metadata server. */
+  credential?: 'auto' | 'service_account' | 'authorized_user' | 'external_account' | 'metadata'
+  /** A service account to impersonate with the credential found (IAM Credentials generateAccessToken). */
+  impersonate?: string
+  /** Default `https://www.googleapis.com/auth/sqlservice.login`; AlloyDB may use `alloydb.login`.
+   * Any other scope needs `allowCustomScope` (its token is sent to the server as a password). */
+  scope?: string
+  allowCustomScope?: boolean
+  /** Sent as x-goog-user-project where google-auth sends it (impersonation). */
+  quotaProject?: string
+  /** The IAM database user; when absent it comes from the credential's e-mail
+   * (`name@project.iam` for a service account). */
+  user?: string
+}
+
+/** A Google Cloud SQL / AlloyDB IAM provider. */
+export function gcp(options: GcpOptions = {}): Provider {
+  return build('gcp', options)
 }
 
 /** Options of {@link dsql}: the `dsql://` URL parameters. */

@@ -126,6 +126,9 @@ pub fn missing_user(provider: ProviderKind, helper: &str) -> Error {
             "the role Azure Database for PostgreSQL made for this identity (the name given to pgaadauth_create_principal; `select rolname from pg_roles` on the server lists them)"
         }
         ProviderKind::Dsql | ProviderKind::Rds => "the database role the IAM policy allows",
+        ProviderKind::Gcp => {
+            "the IAM database user (a user account's e-mail; a service account's e-mail without `.gserviceaccount.com`), as `gcloud sql users list` shows it"
+        }
         ProviderKind::Callback => {
             "the database role your token is for (or return `username` from the callback)"
         }

@@ -7,6 +7,7 @@ pub use crate::provider::aws::fuzzing::{AwsSource, DSQL_URL, aws_answer};
 pub use crate::provider::azure::fuzzing::{
     AzureSource, CLIENT_SECRET, azure_answer, endpoint_error, jwt_username, scrub,
 };
+pub use crate::provider::gcp::fuzzing as gcp;
 
 /// A canned program's answer: its stdout, or `stdout\n--stderr--\nstderr` for a program
 /// that fails. Returns the stderr part if any.

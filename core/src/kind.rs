@@ -14,6 +14,8 @@ pub enum ProviderKind {
     Dsql,
     /// RDS and Aurora IAM (`rds://`).
     Rds,
+    /// Google Cloud SQL and AlloyDB IAM, from Application Default Credentials (`gcp://`).
+    Gcp,
     /// The caller's own token callback (`Provider::from_fn`, `from_callable`, `fromFunction`,
     /// `passmint_provider_from_callback`): no URL scheme.
     Callback,
@@ -21,20 +23,22 @@ pub enum ProviderKind {
 
 impl ProviderKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ProviderKind; 4] = [
+    pub const ALL: [ProviderKind; 5] = [
         ProviderKind::Azure,
         ProviderKind::Dsql,
         ProviderKind::Rds,
+        ProviderKind::Gcp,
         ProviderKind::Callback,
     ];
 
-    /// The name every binding uses (`"azure"`, `"dsql"`, `"rds"`, `"callback"`): also the URL
+    /// The name every binding uses (`"azure"`, `"dsql"`, `"rds"`, `"gcp"`, `"callback"`): also the URL
     /// scheme, for the kinds that have one.
     pub const fn name(self) -> &'static str {
         match self {
             ProviderKind::Azure => "azure",
             ProviderKind::Dsql => "dsql",
             ProviderKind::Rds => "rds",
+            ProviderKind::Gcp => "gcp",
             ProviderKind::Callback => "callback",
         }
     }

@@ -16,6 +16,7 @@ mod error;
 mod fork;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod http;
 mod kind;
 mod provider;
 mod proxy;

@@ -21,6 +21,8 @@ Per connection, it:
      is for `admin` only.
    - An Entra token needs to be one the mock or the fake `az`/`azd` issued, unexpired, whose
      identity names the role (`xms_mirid`'s last segment, `upn` or `preferred_username`).
+   - A Google access token (`ya29.…`) needs to be one the mock issued, unexpired, whose IAM
+     principal is the role as Cloud SQL names it (`name@project.iam` for a service account).
 4. hands the session to the harness PostgreSQL over its unix socket (trusted there), then
    relays bytes both ways.
 
@@ -143,6 +145,22 @@ def check_azure(token: str, user: str, issued: Iterable[str], now: float) -> str
     return None
 
 
+def check_gcp(token: str, user: str, issued: Iterable[dict[str, Any]], now: float) -> str | None:
+    rec = next((r for r in issued if r.get("access_token") == token and str(r.get("route", "")).startswith("gcp-")),
+               None)
+    if rec is None:
+        return "not a token Google issued"
+    if now >= float(rec.get("expires_at", 0)):
+        return "the token has expired"
+    if rec.get("db_user") != user:
+        return f"the token's principal ({rec.get('db_user') or 'none'}) is not role {user!r}"
+    login = {"https://www.googleapis.com/auth/sqlservice.login", "https://www.googleapis.com/auth/alloydb.login",
+             "https://www.googleapis.com/auth/cloud-platform"}
+    if not login & set(rec.get("scopes") or []):
+        return "the token's scopes do not include a database login scope"
+    return None
+
+
 # --- the server ---------------------------------------------------------------------------
 
 
@@ -214,6 +232,8 @@ class CloudAuthFront:
     def check(self, user: str, password: str) -> tuple[str | None, str]:
         """(refusal reason or None, token kind)."""
         now = time.time()
+        if password.startswith("ya29."):
+            return check_gcp(password, user, self._aws_credentials(), now), "gcp"
         if password.startswith("ey") and password.count(".") == 2:
             return check_azure(password, user, self._azure_tokens(), now), "azure"
         return check_aws(password, user, self._aws_credentials(), now)

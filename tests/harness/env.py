@@ -23,6 +23,8 @@ AZURE_SOURCES = (
     "MSI_ENDPOINT", "MSI_SECRET", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET",
     "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_USERNAME", "AZURE_PASSWORD",
 )
+# Likewise Google's: a test that wants an ADC file names it.
+GOOGLE_SOURCES = ("GOOGLE_APPLICATION_CREDENTIALS",)
 
 
 def hermetic_env(base_dir: PathLike, ca_pem: PathLike | None = None, **overrides: str | None) -> dict[str, str]:
@@ -60,6 +62,13 @@ def hermetic_env(base_dir: PathLike, ca_pem: PathLike | None = None, **overrides
         # A stray Entra or IMDS call is refused at once instead of leaving loopback.
         "AZURE_AUTHORITY_HOST": f"https://{CLOSED}",
         "AZURE_POD_IDENTITY_AUTHORITY_HOST": f"http://{CLOSED}",
+        # Google: no ADC file but the test's, the metadata server and Google's fixed endpoints
+        # refused at once (gcp.py serves them when a test points these at the mock).
+        "CLOUDSDK_CONFIG": str(base / "gcloud"),
+        "GCE_METADATA_HOST": CLOSED,
+        "GCE_METADATA_IP": CLOSED,
+        "PASSMINT_GCP_TOKEN_URL": f"https://{CLOSED}/token",
+        "PASSMINT_GCP_IAM_ENDPOINT": f"https://{CLOSED}",
         # A proxy would turn loopback calls into calls elsewhere.
         "NO_PROXY": "*",
         "no_proxy": "*",

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import aws, azure, hygiene
+from . import aws, azure, gcp, hygiene
 from .ca import CA, make_ca
 from .wire import NOT_SET, OMIT, Reply, Request
 
@@ -39,11 +39,14 @@ DEFAULT_ROLE = "passmint-mock-role"
 __all__ = ["OMIT", "ROUTES", "MockIdentityServer"]
 
 # Every route name faults, lifetimes and expirations can be keyed by.
-ROUTES = aws.ROUTES + azure.ROUTES
-_ROUTE_MODULES = (aws, azure)
+ROUTES = aws.ROUTES + azure.ROUTES + gcp.ROUTES
+# Google's metadata probe is a GET / with its header: asked before AWS's STS, which owns "/".
+_ROUTE_MODULES = (gcp, aws, azure)
 
 
 def _module_for(route: str | None):
+    if route in gcp.ROUTES:
+        return gcp
     return azure if route in azure.ROUTES else aws
 
 
@@ -107,6 +110,9 @@ class MockIdentityServer:
         self.azure_app_name = azure.DEFAULT_APP_NAME
         self.azure_uami_name = azure.DEFAULT_UAMI_NAME
         self._reset_azure()
+        self.gcp = gcp.new_state()
+        # Every Google secret ever made (keys, refresh tokens, subject tokens), for leak scans.
+        self._gcp_secrets: list[str] = []
         self._counter = 0
         self._request_seq = 0
         self._servers: list[_Server] = []
@@ -187,6 +193,8 @@ class MockIdentityServer:
             self._imds_tokens.clear()
             self.container_token = self._defaults["container_token"]
             self.role_name = self._defaults["role_name"]
+            self._gcp_secrets += self.gcp.secrets
+            self.gcp = gcp.new_state()
         self._reset_azure()
 
     def _reset_azure(self) -> None:
@@ -382,7 +390,8 @@ class MockIdentityServer:
         Azure access tokens, client secrets, federated assertions, identity headers."""
         with self._lock:
             out = [c[k] for c in self._issued for k in ("SecretAccessKey", "Token", "access_token") if k in c]
-            return out + list(self._imds_all) + [s for s in self._azure_secrets if s]
+            google = self._gcp_secrets + self.gcp.secrets
+            return out + list(self._imds_all) + [s for s in self._azure_secrets if s] + google
 
     # --- state used by the routes -----------------------------------------
 
@@ -527,6 +536,8 @@ class MockIdentityServer:
                 self.set_azure_claims(data["route"], data["claims"])
             elif op == "azure-queue":
                 return _json_reply(200, {"ok": True, "token": self.queue_azure_token(data["route"], data.get("token"))})
+            elif op == "gcp-service-account":
+                return _json_reply(200, {"ok": True, "key": gcp.service_account(self, data.get("name", "passmint-app"))})
             elif op == "azure-app":
                 secret = self.azure_app(data["client_id"], data.get("secret"))
                 return _json_reply(200, {"ok": True, "secret": secret})

@@ -43,6 +43,7 @@ __all__ = [
     "azure",
     "azure_identity",
     "dsql",
+    "gcp",
     "rds",
 ]
 
@@ -96,6 +97,26 @@ def azure_identity(credential: object, *, cloud: str | None = None, user: str | 
             "INVALID_ARGUMENT", f"azure_identity() needs an azure-identity credential, not a {type(credential).__name__}")
     call, _ = _callback.prepare(lambda: get_token(scope))
     return Provider._from_azure_callable(call, f"azure-identity {type(credential).__name__}", user)
+
+
+def gcp(
+    *,
+    credential: str | None = None,
+    impersonate: str | None = None,
+    scope: str | None = None,
+    allow_custom_scope: bool = False,
+    quota_project: str | None = None,
+    user: str | None = None,
+    shared_cache: bool | None = None,
+) -> Provider:
+    """A Google Cloud SQL / AlloyDB IAM provider (the ``gcp://`` parameters): Application Default
+    Credentials, or the ``credential`` named. ``user`` defaults to the credential's e-mail as Cloud
+    SQL names its database user (``name@project.iam`` for a service account)."""
+    return _build("gcp", {
+        "credential": credential, "impersonate": impersonate, "scope": scope,
+        "allow_custom_scope": allow_custom_scope, "quota_project": quota_project, "user": user,
+        "shared_cache": shared_cache,
+    })
 
 
 def dsql(

@@ -5,6 +5,7 @@
 pub(crate) mod aws;
 pub(crate) mod azure;
 pub(crate) mod callback;
+pub(crate) mod gcp;
 pub(crate) mod registry;
 
 use std::fmt;

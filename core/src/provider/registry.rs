@@ -11,10 +11,10 @@ use crate::kind::ProviderKind;
 use crate::token::Token;
 use crate::url::{PgTarget, Query};
 
-use super::{aws, azure};
+use super::{aws, azure, gcp};
 
 /// The registry: adding a source is its folder under `provider/` and one line here.
-pub(crate) const SCHEMES: [&Scheme; 3] = [&aws::DSQL, &aws::RDS, &azure::AZURE];
+pub(crate) const SCHEMES: [&Scheme; 4] = [&aws::DSQL, &aws::RDS, &azure::AZURE, &gcp::GCP];
 
 /// What the cache drives: a configured source that fetches a token (its secret, expiry and,
 /// when known, the database role) as a lease.

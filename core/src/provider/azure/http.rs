@@ -14,15 +14,11 @@ use azure_core::error::{Error as AzError, ErrorKind as AzKind};
 use azure_core::http::headers::{HeaderName, HeaderValue, Headers};
 use azure_core::http::request::Body;
 use azure_core::http::{AsyncRawResponse, HttpClient, Method, Request};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use url::Url;
 
-use crate::error::{Error, ErrorKind, Result, error_chain};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fork::ProcessLocal;
 use crate::{proxy, tls};
 
@@ -30,13 +26,11 @@ use crate::{proxy, tls};
 const IMDS_ORIGIN: &str = "http://169.254.169.254";
 pub(super) const IMDS_TOKEN_PATH: &str = "/metadata/identity/oauth2/token";
 pub(super) const IMDS_OVERRIDE_VAR: &str = "AZURE_POD_IDENTITY_AUTHORITY_HOST";
-/// Identity answers are a few kilobytes; a 10 MB body is an error, not a token.
-const MAX_BODY: usize = 1 << 20;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// docs/DESIGN.md §2 rule 5: off Azure nothing answers at the IMDS address; do not wait for it.
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub(super) type HyperClient = Client<HttpsConnector<proxy::Connector>, Full<Bytes>>;
+use crate::http::root_cause;
+pub(super) use crate::http::{Answer, HyperClient, SendError, build_client, send_with};
 
 pub(crate) struct Transport {
     /// Built in each process that uses it: a client's connection pool belongs to the runtime
@@ -143,58 +137,6 @@ impl Transport {
     }
 }
 
-/// A client over `tls` with passmint's connection settings, through the proxies `rules` name
-/// (direct when `None`).
-pub(super) fn build_client(
-    tls: rustls::ClientConfig,
-    rules: Option<Arc<hyper_util::client::proxy::matcher::Matcher>>,
-) -> HyperClient {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(proxy::Connector::new(http, rules));
-    // No idle connections: tokens are fetched about once an hour.
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(0)
-        .build(https)
-}
-
-/// An identity endpoint's whole answer, its body bounded by [`MAX_BODY`].
-pub(super) struct Answer {
-    pub status: u16,
-    pub headers: hyper::HeaderMap,
-    pub body: Bytes,
-}
-
-/// Why no answer came: what the caller maps to its own error type.
-pub(super) enum SendError {
-    /// The request itself is unusable (a bad URL or header).
-    Request(String),
-    /// Nothing could be connected to.
-    Connect(String),
-    /// The connection broke while sending or reading.
-    Io(String),
-    /// The body passed [`MAX_BODY`]: no identity endpoint sends that.
-    TooLarge,
-}
-
-impl SendError {
-    pub fn message(&self) -> String {
-        match self {
-            SendError::Request(m) | SendError::Connect(m) | SendError::Io(m) => m.clone(),
-            SendError::TooLarge => format!(
-                "the identity endpoint sent a body over {} KiB",
-                MAX_BODY / 1024
-            ),
-        }
-    }
-}
-
 impl Transport {
     /// One request through passmint's client (IMDS addresses rewritten by the override).
     pub async fn send(
@@ -206,51 +148,6 @@ impl Transport {
     ) -> std::result::Result<Answer, SendError> {
         send_with(self.client()?, method, &self.rewrite(url), headers, body).await
     }
-}
-
-/// One request through `client`, the answer read whole up to [`MAX_BODY`].
-pub(super) async fn send_with(
-    client: &HyperClient,
-    method: hyper::Method,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: Bytes,
-) -> std::result::Result<Answer, SendError> {
-    let mut builder = hyper::Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let outgoing = builder
-        .body(Full::new(body))
-        .map_err(|e| SendError::Request(format!("unusable request: {e}")))?;
-    let response = client.request(outgoing).await.map_err(|e| {
-        if e.is_connect() {
-            SendError::Connect(error_chain(&e))
-        } else {
-            SendError::Io(error_chain(&e))
-        }
-    })?;
-    let status = response.status().as_u16();
-    let (parts, body) = response.into_parts();
-    let body = Limited::new(body, MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                SendError::TooLarge
-            } else {
-                SendError::Io(format!(
-                    "reading the answer failed: {}",
-                    error_chain(e.as_ref())
-                ))
-            }
-        })?
-        .to_bytes();
-    Ok(Answer {
-        status,
-        headers: parts.headers,
-        body,
-    })
 }
 
 #[async_trait::async_trait]
@@ -410,13 +307,4 @@ fn method(m: Method) -> Option<hyper::Method> {
         Method::Put => hyper::Method::PUT,
         _ => return None,
     })
-}
-
-/// The innermost cause ("Connection refused (os error 111)"): what a user can act on.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
