@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -30,7 +31,12 @@ def pytest_report_header(config):
 
 @pytest.fixture(scope="session")
 def ca(tmp_path_factory):
-    return make_ca(tmp_path_factory.mktemp("ca"))
+    made = make_ca(tmp_path_factory.mktemp("ca"))
+    # In-process providers trust the harness CA as subprocesses do (hermetic_env): the mock's
+    # https endpoints (Google's token endpoint, Entra ID). passmint reads it once per process, at
+    # its first https request, which comes after this session fixture.
+    os.environ["PASSMINT_CA_BUNDLE"] = str(made.ca_pem)
+    return made
 
 
 @pytest.fixture(scope="session")

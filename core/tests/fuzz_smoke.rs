@@ -10,7 +10,8 @@
 //! - postgres URLs;
 //! - JWT claim decoding;
 //! - identity endpoints' error bodies;
-//! - the message scrubber, which must never let a known secret through.
+//! - the message scrubber, which must never let a known secret through;
+//! - Google's token, STS, IAM and metadata answers, credential files and subject tokens.
 
 mod fuzzer;
 
@@ -158,6 +159,60 @@ fn the_scrubber_never_lets_a_secret_through() {
                 let out = passmint::fuzzing::scrub(&format!("{} {field}", &text[..cut]), &[]);
                 assert!(!out.contains(&field), "{field} survived scrubbing: {out:?}");
             }
+        }) > 0
+            || fuzzer::replaying()
+    );
+}
+
+/// Google's answers: token endpoint, STS and metadata (as each reads them), IAM Credentials.
+#[test]
+fn google_token_answers() {
+    assert!(
+        fuzz("gcp_token", |input| {
+            for numeric_only in [false, true] {
+                if let Ok((secret, expires)) =
+                    passmint::fuzzing::gcp::oauth_answer(input, numeric_only)
+                {
+                    assert!(!secret.trim().is_empty());
+                    assert!(expires >= 1_700_000_000);
+                }
+            }
+            let detail = passmint::fuzzing::gcp::error_detail(input);
+            assert!(!detail.contains('\n'), "the detail is one line");
+        }) > 0
+            || fuzzer::replaying()
+    );
+    assert!(
+        fuzz("gcp_iam", |input| drop(passmint::fuzzing::gcp::iam_answer(
+            input
+        ))) > 0
+            || fuzzer::replaying()
+    );
+}
+
+/// Credential files and subject tokens: a typed error or a type, never a panic.
+#[test]
+fn google_credential_files() {
+    assert!(
+        fuzz("gcp_adc", |input| {
+            if let Err(e) = passmint::fuzzing::gcp::adc_file(input) {
+                assert_eq!(
+                    e.kind(),
+                    passmint::ErrorKind::InvalidConfig,
+                    "{}",
+                    e.message()
+                );
+            }
+        }) > 0
+            || fuzzer::replaying()
+    );
+    assert!(
+        fuzz("gcp_subject", |input| {
+            drop(passmint::fuzzing::gcp::subject_token(input, None));
+            drop(passmint::fuzzing::gcp::subject_token(
+                input,
+                Some("access_token"),
+            ));
         }) > 0
             || fuzzer::replaying()
     );

@@ -27,6 +27,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from harness import gcp
 from harness.bins import TARGET, TOP
 from harness.ca import make_ca
 from harness.cloudauth import CloudAuthFront
@@ -37,7 +38,7 @@ from harness.pg import PostgresServer
 
 README = TOP / "README.md"
 HOSTS = ("mydb.postgres.database.azure.com", "abc123example.dsql.us-east-1.on.aws",
-         "mydb.abc123example.eu-west-1.rds.amazonaws.com")
+         "mydb.abc123example.eu-west-1.rds.amazonaws.com", "a1b2c3d4e5f6.a1b2c3d4e5f6.us-central1.sql.goog")
 INSTALL_COMMANDS = ("pip install", "npm pack", "npm install", "make", "cargo install")
 
 
@@ -80,13 +81,16 @@ def docs(tmp_path_factory):
     ca = make_ca(work / "ca", names=HOSTS)
     with MockIdentityServer(ca) as mock, PostgresServer(ca) as pg:
         pg.sql("CREATE DATABASE app")
-        for role in ("app", "admin"):
+        for role in ("app", "admin", f"app@{gcp.PROJECT}.iam"):
             pg.create_login_role(role)
         mock.configure(azure_app_name="app")  # the App Service identity is named like its role
         with CloudAuthFront(pg, ca, mock.issued, mock.issued_secrets, port=5432) as front:
             cwd = work / "cwd"
             cwd.mkdir()
             shutil.copyfile(ca.ca_pem, cwd / "global-bundle.pem")  # "the AWS bundle"
+            shutil.copyfile(ca.ca_pem, cwd / "server-ca.pem")  # "the Cloud SQL instance's CA"
+            google_key = work / "google-key.json"  # Google ADC: the service account `app`
+            google_key.write_text(json.dumps(gcp.service_account(mock, "app")))
             node_path = work / "node_path"
             node_path.mkdir()
             (node_path / "passmint").symlink_to(TOP / "bindings-node")
@@ -98,6 +102,7 @@ def docs(tmp_path_factory):
                 PATH=f"{TARGET}:{os.environ['PATH']}",
                 NODE_PATH=f"{node_path}:{TOP / 'tests' / 'node_modules'}",
                 PKG_CONFIG_PATH=str(PKG_CONFIG_PATH),
+                GOOGLE_APPLICATION_CREDENTIALS=str(google_key),
             )
             yield {"env": env, "cwd": cwd, "front": front, "mock": mock}
 

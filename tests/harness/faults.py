@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import bins
+from . import bins, gcp
 from .mock import OMIT, MockIdentityServer
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -73,6 +73,14 @@ SOURCES = [
            {"AZURE_AUTHORITY_HOST": f"https://{CLOSED}"},
            b'{"token_type": "Bearer", "access_token": "eyJ0', b'{"token_type": "Bearer", "access_token": 5, "expires_in": "soon"}',
            False),
+    Source("Google service account key (token endpoint)", "gcp://", "gcp-token",
+           lambda m, tmp: _google_key(m, tmp),
+           {"PASSMINT_GCP_TOKEN_URL": f"https://{CLOSED}/token"},
+           b'{"access_token": "ya29.', b'{"access_token": 5, "expires_in": "soon", "token_type": []}', False),
+    Source("Google metadata server (GCE, GKE, Cloud Run)", "gcp://?credential=metadata", "gcp-metadata",
+           lambda m, tmp: {"GCE_METADATA_HOST": m.http_url.removeprefix("http://")},
+           {"GCE_METADATA_HOST": CLOSED},
+           b'{"access_token": "ya29.', b'{"access_token": 5, "expires_in": "soon", "token_type": []}', False),
     Source("Azure workload identity (AKS)", "azure://?credential=workload", "azure-token",
            lambda m, tmp: {"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": WORKLOAD_CLIENT, "AZURE_AUTHORITY_HOST": m.https_url,
                            "AZURE_FEDERATED_TOKEN_FILE": str(_file(tmp / "federated", m.federated_assertion))},
@@ -80,6 +88,14 @@ SOURCES = [
            b'{"token_type": "Bearer", "access_token": "eyJ0', b'{"token_type": "Bearer", "access_token": 5, "expires_in": "soon"}',
            False),
 ]
+
+
+def _google_key(mock: MockIdentityServer, tmp: Path) -> dict[str, str]:
+    """A service account key whose token endpoint is the override (the refused case closes it)."""
+    key = gcp.service_account(mock)
+    token_url = key.pop("token_uri")
+    return {"GOOGLE_APPLICATION_CREDENTIALS": str(_file(tmp / "google-key.json", json.dumps(key))),
+            "PASSMINT_GCP_TOKEN_URL": token_url}
 
 
 def _file(path: Path, text: str) -> Path:
@@ -105,10 +121,11 @@ def _body(make: Callable[[Source], bytes]) -> Callable[[MockIdentityServer, Sour
 def _expiry(aws: Callable[[float], Any], azure_on: Callable[[float], Any],
             azure_in: Callable[[float], Any]) -> Callable[[MockIdentityServer, Source], None]:
     """The expiry field each source sends, replaced: AWS `Expiration` (a date), managed identity
-    `expires_on` (epoch seconds), the Entra token endpoint's `expires_in` (seconds from now)."""
+    `expires_on` (epoch seconds), the Entra and Google token endpoints' and Google's metadata
+    server's `expires_in` (seconds from now)."""
     def apply(m: MockIdentityServer, s: Source) -> None:
         now = time.time()
-        make = aws if s.aws else azure_in if s.route == "azure-token" else azure_on
+        make = aws if s.aws else azure_in if s.route in ("azure-token", "gcp-token", "gcp-metadata") else azure_on
         m.set_expiration(s.route, make(now))
     return apply
 

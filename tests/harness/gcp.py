@@ -47,7 +47,7 @@ GOOGLE_AUDIENCE = "https://oauth2.googleapis.com/token"
 SQL_LOGIN = "https://www.googleapis.com/auth/sqlservice.login"
 IAM_SCOPE = "https://www.googleapis.com/auth/iam"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-PROJECT = "passmint-mock"
+PROJECT = "my-project"
 POOL_AUDIENCE = ("//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/passmint-pool/"
                  "providers/passmint-provider")
 METADATA_EMAIL = f"passmint-vm@{PROJECT}.iam.gserviceaccount.com"
@@ -101,7 +101,8 @@ def service_account(mock: MockIdentityServer, name: str = "passmint-app") -> dic
     state = mock.gcp
     with state.lock:
         state.service_accounts[email] = public
-        state.secrets.append(pem)
+        # The key's body, not the PEM: a leak of it is a leak whatever wraps it.
+        state.secrets.append(pem.split("-----")[2].strip())
     return {
         "type": "service_account",
         "project_id": PROJECT,

@@ -43,9 +43,9 @@ export const CA = fs.readFileSync(CA_PEM, 'utf8')
 
 export const DSQL_HOST = 'abc123example.dsql.us-east-1.on.aws'
 export const RDS_HOST = 'db.abc123example.eu-west-1.rds.amazonaws.com'
-export const KINDS = ['dsql', 'rds', 'azure']
+export const KINDS = ['dsql', 'rds', 'azure', 'gcp']
 /** The mock route each kind's identity requests go to. */
-export const ROUTE = { dsql: 'container', rds: 'container', azure: 'azure-appservice' }
+export const ROUTE = { dsql: 'container', rds: 'container', azure: 'azure-appservice', gcp: 'gcp-token' }
 export const CHECK = 'SELECT current_user AS user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'
 
 async function call(method, op, body) {
@@ -73,6 +73,8 @@ export const mock = {
   /** Makes the next token `route` issues a fresh one; returns it. */
   queueAzureToken: async (route = 'azure-appservice') => (await call('POST', 'azure-queue', { route })).token,
   requests: async (route) => (await call('GET', 'requests')).filter((r) => route === undefined || r.route === route),
+  /** A new Google service account key (JSON), registered with the mock's token endpoint. */
+  googleServiceAccount: async (name) => (await call('POST', 'gcp-service-account', { name })).key,
   /** Every token and credential secret the mock handed out. */
   secrets: async () => (await call('GET', 'issued')).secrets,
 }
@@ -120,6 +122,14 @@ export async function setPassword(role, token) {
 export async function makeProvider(kind, role, options = {}) {
   if (kind === 'dsql') return passmint.dsql({ host: DSQL_HOST, user: role, ...options })
   if (kind === 'rds') return passmint.rds({ host: RDS_HOST, user: role, ...options })
+  if (kind === 'gcp') {
+    // Application Default Credentials from GOOGLE_APPLICATION_CREDENTIALS, as on a server with a key.
+    const key = await mock.googleServiceAccount(role.replaceAll('_', '-').slice(0, 30))
+    const file = path.join(fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'passmint-gcp-')), 'key.json')
+    fs.writeFileSync(file, JSON.stringify(key), { mode: 0o600 })
+    process.env.GOOGLE_APPLICATION_CREDENTIALS = file
+    return passmint.gcp({ user: role, ...options })
+  }
   await mock.config({ azure_app_name: role }) // the identity is named like its role, as on Azure
   return passmint.azure({ credential: 'managed', ...options })
 }

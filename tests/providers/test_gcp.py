@@ -322,3 +322,44 @@ def test_endpoint_refusals_are_typed_and_quote_no_secret(mock, tmp_path, google_
     mock.fault("gcp-token", body=b'{"access_token": "ya29.x", "expires_in": "soon"}', times=1)
     _, err = failure("gcp://?user=ana@example.com", env)
     assert "PROVIDER_RESPONSE" in err and "expires_in" in err
+
+
+# --- the cache rules, for Google tokens -------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["service_account", "metadata"])
+def test_a_storm_of_1000_cold_callers_makes_one_request(mock, tmp_path, google_env, kind):
+    if kind == "metadata":
+        host = mock.http_url.removeprefix("http://")
+        url, env, route = "gcp://?credential=metadata", google_env(None, GCE_METADATA_HOST=host), "gcp-metadata"
+    else:
+        url, env, route = "gcp://", google_env(write(tmp_path, "sa.json", gcp.service_account(mock))), "gcp-token"
+    lines = bins.mint(url, env, count=1, threads=1000, timeout=120)
+    assert len(lines) == 1000 and all("token" in line for line in lines), lines[:3]
+    assert len({line["token"] for line in lines}) == 1
+    tokens = [r for r in mock.requests() if r["route"] == route and r["path"].endswith(("/token", "token"))]
+    assert len(tokens) == 1, len(tokens)
+
+
+def test_a_token_with_under_30_s_left_is_never_served(mock, tmp_path, google_env):
+    env = google_env(write(tmp_path, "sa.json", gcp.service_account(mock)))
+    mock.set_credential_lifetime("gcp-token", 20)
+    _, err = failure("gcp://", env)
+    assert "PROVIDER_RESPONSE" in err and "expires in 19 s" in err
+
+
+def test_a_silent_metadata_server_is_not_waited_for(mock, google_env):
+    host = mock.http_url.removeprefix("http://")
+    env = google_env(None, GCE_METADATA_IP=host, GCE_METADATA_HOST=host)
+    env.pop("NO_GCE_CHECK")
+    mock.fault("gcp-metadata-ping", hang=True)
+    started = time.monotonic()
+    _, err = failure("gcp://", env)
+    assert time.monotonic() - started < 8
+    assert "CREDENTIAL_UNAVAILABLE" in err and "no answer from" in err
+    # Named, the metadata server is asked without a probe; a hung one ends at the deadline.
+    mock.clear_fault("gcp-metadata-ping")
+    mock.fault("gcp-metadata", hang=True)
+    started = time.monotonic()
+    _, err = failure("gcp://?credential=metadata", env)
+    assert "TIMEOUT" in err and time.monotonic() - started < 13

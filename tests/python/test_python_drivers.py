@@ -16,8 +16,10 @@ managed identity's name from ``xms_mirid``) unless a test says otherwise.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
+import tempfile
 import threading
 import time
 from contextlib import closing
@@ -36,6 +38,7 @@ import psycopg2.pool
 import psycopg_pool
 import pytest
 import sqlalchemy
+from harness import gcp
 from harness.ca import make_ca
 from harness.native import route_requests
 from psycopg.conninfo import conninfo_to_dict
@@ -43,8 +46,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 DSQL_HOST = "abc123example.dsql.us-east-1.on.aws"
 RDS_HOST = "db.abc123example.eu-west-1.rds.amazonaws.com"
-KINDS = ("dsql", "rds", "azure")
-ROUTE = {"dsql": "container", "rds": "container", "azure": "azure-appservice"}
+KINDS = ("dsql", "rds", "azure", "gcp")
+ROUTE = {"dsql": "container", "rds": "container", "azure": "azure-appservice", "gcp": "gcp-token"}
 CHECK = "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 CHECK_PID = "SELECT current_user, ssl, pid FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
 # Settings a developer's shell could carry into the drivers (tests/run starts from nothing).
@@ -115,6 +118,12 @@ def make_provider(kind: str, role: str, mock, monkeypatch, **opts) -> passmint.P
         if kind == "dsql":
             return passmint.dsql(DSQL_HOST, user=role, **opts)
         return passmint.rds(RDS_HOST, user=role, **opts)
+    if kind == "gcp":
+        # Application Default Credentials: a service account key, as on a server.
+        with tempfile.NamedTemporaryFile("w", prefix="passmint-gcp-", suffix=".json", delete=False) as key:
+            json.dump(gcp.service_account(mock, role.replace("_", "-")[:30]), key)
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", key.name)
+        return passmint.gcp(user=role, **opts)
     monkeypatch.setenv("IDENTITY_ENDPOINT", mock.http_url + "/azure/appservice/token")
     monkeypatch.setenv("IDENTITY_HEADER", mock.identity_header)
     mock.configure(azure_app_name=role)  # the identity is named like its role, as on Azure

@@ -1,4 +1,4 @@
-"""The fault matrix (issue 8, harness/faults.py): 7 credential sources x 24 faults.
+"""The fault matrix (issue 8, harness/faults.py): 9 credential sources x 24 faults.
 
 Cold: each case minted once in a fresh process. The rules every case must keep:
 - an answer within the 10 s deadline (plus process start);
@@ -6,7 +6,7 @@ Cold: each case minted once in a fresh process. The rules every case must keep:
 - no retry storm: at most 10 requests per fetch;
 - no secret in any message.
 
-Warm: the same 168 cases, all at once, with a valid token cached when the fault starts and a
+Warm: the same 216 cases, all at once, with a valid token cached when the fault starts and a
 caller minting once a second through the refresh window and past the token's end:
 - no caller gets an error while the cached token has more than 30 s left;
 - no token is handed out with less than 30 s left;

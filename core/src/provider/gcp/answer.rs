@@ -24,8 +24,9 @@ impl std::fmt::Debug for AccessToken {
     }
 }
 
-/// No token lives a year: a longer `expires_in` is a malformed answer.
-const MAX_LIFETIME: i64 = 366 * 24 * 3600;
+/// No token lives 300 years: a longer `expires_in` is a malformed answer (a long but possible
+/// one is served, and refreshed by the cache's own cap).
+const MAX_LIFETIME: i64 = 10_000_000_000;
 const MAX_DETAIL: usize = 240;
 
 /// A 2xx answer's body; anything else is the endpoint's refusal, as an error that names it.
@@ -41,10 +42,7 @@ pub(super) fn success(answer: Answer, what: &str, secrets: &[&str]) -> Result<By
 pub(crate) fn refusal(status: u16, body: &[u8], what: &str, secrets: &[&str]) -> Error {
     let detail = crate::redact::scrub(&error_detail(body), secrets, MAX_DETAIL);
     let (kind, hint) = match status {
-        400 | 401 | 403 => (
-            ErrorKind::AuthenticationFailed,
-            "Google refused this credential: check the key, refresh token or federation settings, that the account is enabled, and that it may impersonate the service account it names",
-        ),
+        400 | 401 | 403 => (ErrorKind::AuthenticationFailed, refused_hint(what)),
         404 => (
             ErrorKind::AuthenticationFailed,
             "Google does not know this identity or endpoint: check the service account e-mail and the URLs in the credential file",
@@ -62,6 +60,17 @@ pub(crate) fn refusal(status: u16, body: &[u8], what: &str, secrets: &[&str]) ->
         kind,
         format!("{what} answered HTTP {status} ({detail}); {hint}"),
     )
+}
+
+/// What to check when `what` (an endpoint, as messages name it) refuses.
+fn refused_hint(what: &str) -> &'static str {
+    if what.starts_with("the metadata server") {
+        "check that a service account is attached to this VM, service or GKE workload (Workload Identity: the Kubernetes service account's binding) and that it has the cloud-platform access scope"
+    } else if what.starts_with("IAM Credentials") {
+        "check that the source identity may impersonate the service account (roles/iam.serviceAccountTokenCreator on it) and that the e-mail is right"
+    } else {
+        "Google refused this credential: check the key, refresh token or federation settings, and that the account is enabled"
+    }
 }
 
 /// `error: error_description`, or the nested form's `status: message`; never the body.
