@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import bins
+from harness import bins, gcp
 from harness.azcli import FakeAzureClis
 from harness.ca import make_ca
 from harness.cloudauth import CloudAuthFront
@@ -162,6 +162,9 @@ def targets(mock: MockIdentityServer, clis: FakeAzureClis, work: Path, ca_pem: P
     clis.set_claims("az", {"upn": "dev@contoso.example"})
     az_env = env("azure-cli", **clis.env())
     az_env["PATH"] = f"{clis.bin_dir}:{az_env['PATH']}"
+    google_key = work / "google-key.json"
+    google_key.write_text(json.dumps(gcp.service_account(mock, "demo-app")))
+    metadata = mock.http_url.removeprefix("http://")
     return [
         Target("Azure managed identity (App Service)", "azure://?credential=managed", "demo-webapp",
                env("azure-managed", IDENTITY_ENDPOINT=mock.http_url + "/azure/appservice/token",
@@ -171,6 +174,10 @@ def targets(mock: MockIdentityServer, clis: FakeAzureClis, work: Path, ca_pem: P
                env("dsql", AWS_CONTAINER_CREDENTIALS_FULL_URI=mock.http_url + "/aws/container-credentials")),
         Target("RDS IAM (EC2 IMDSv2)", "rds://db.demo.eu-west-1.rds.amazonaws.com:5432?user=demo_rds", "demo_rds",
                env("rds", AWS_EC2_METADATA_DISABLED="false", AWS_EC2_METADATA_SERVICE_ENDPOINT=mock.http_url + "/")),
+        Target("Google Cloud SQL (service account key, ADC)", "gcp://", gcp.db_user(f"demo-app@{gcp.PROJECT}.iam.gserviceaccount.com"),
+               env("gcp-key", GOOGLE_APPLICATION_CREDENTIALS=str(google_key))),
+        Target("Google Cloud SQL (metadata server: GKE, Cloud Run)", "gcp://", gcp.db_user(gcp.METADATA_EMAIL),
+               env("gcp-metadata", GCE_METADATA_HOST=metadata, GCE_METADATA_IP=metadata, NO_GCE_CHECK="false")),
     ]
 
 
