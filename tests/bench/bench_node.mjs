@@ -6,9 +6,12 @@
 //   cached DSQL `token()`, same host, region and static credentials with a session token;
 // - @azure/identity's cached `ManagedIdentityCredential.getToken` (App Service, against the
 //   harness mock) vs passmint's cached Azure `token()`;
+// - google-auth-library's cached `getAccessToken()` (a service account key, against the harness
+//   mock) vs passmint's cached Google `token()`;
 // - `require()` time and RSS in a fresh node process, beside the two peers.
 //
-// Needs IDENTITY_ENDPOINT and IDENTITY_HEADER pointing at the mock; nothing leaves loopback:
+// Needs IDENTITY_ENDPOINT and IDENTITY_HEADER pointing at the mock, GOOGLE_APPLICATION_CREDENTIALS a
+// key it knows and PASSMINT_TEST_MOCK_HTTPS its https URL; nothing leaves loopback:
 //
 //   tests/run build/venv/bin/python tests/bench/bench_report.py      (what `make bench` runs)
 
@@ -17,6 +20,7 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { googleAuthClient } from './google_peer.mjs'
 
 const TOP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const require = createRequire(path.join(TOP, 'tests', 'package.json'))
@@ -107,12 +111,20 @@ async function main() {
   results.azure_identity_get_token = withRatio(await timeAsync(async () => (await credential.getToken(SCOPE)).token, QUICK ? 2000 : 20_000),
     results.azure_token_await_warm)
 
+  const google = passmint.gcp()
+  await google.token()
+  results.gcp_token_await_warm = await timeAsync(() => google.token(), 100_000)
+  const client = await googleAuthClient(require)
+  await client.getAccessToken()
+  results.google_auth_get_access_token = withRatio(
+    await timeAsync(async () => (await client.getAccessToken()).token, QUICK ? 2000 : 20_000), results.gcp_token_await_warm)
+
   const n = QUICK ? 3 : 11
   results.require = { passmint: { ...requireCost('passmint', n), target_ms: 50 }, '@azure/identity': requireCost('@azure/identity', n),
     '@aws-sdk/dsql-signer': requireCost('@aws-sdk/dsql-signer', n) }
   results.meta = {
     node: process.version, repeat: REPEAT, dsql_token_chars: token.length,
-    peers: Object.fromEntries(['@aws-sdk/dsql-signer', '@aws-sdk/rds-signer', '@azure/identity'].map((p) => [p, JSON.parse(fs.readFileSync(path.join(TOP, 'tests', 'node_modules', p, 'package.json'), 'utf8')).version])),
+    peers: Object.fromEntries(['@aws-sdk/dsql-signer', '@aws-sdk/rds-signer', '@azure/identity', 'google-auth-library'].map((p) => [p, JSON.parse(fs.readFileSync(path.join(TOP, 'tests', 'node_modules', p, 'package.json'), 'utf8')).version])),
     sink,
   }
   console.log(JSON.stringify(results))

@@ -8,6 +8,8 @@ script it prints them as JSON):
   beside ``import azure.identity`` and ``import boto3``;
 - azure-identity's cached ``ManagedIdentityCredential.get_token`` (App Service, against the
   harness mock) vs passmint's cached Azure ``token()``;
+- google-auth's service-account credentials (``valid`` checked, then ``token``: what a
+  per-connection hook does) vs passmint's cached Google ``token()``, against the harness mock;
 - boto3 ``generate_db_connect_admin_auth_token`` vs passmint's cached DSQL ``token()``;
 - aurora-dsql-python-connector's per-connect work (parse, new boto3 session and client, sign)
   vs passmint.psycopg's (parse the conninfo, cached token), both without the TCP connect.
@@ -93,15 +95,23 @@ def main(quick: bool = False) -> dict[str, Any]:
     number, repeat = (20_000, 3) if quick else (200_000, 7)
     os.environ.update(CREDS)
     import boto3
+    import google.auth.transport.requests
     import passmint
     import passmint.psycopg
     from azure.identity import ManagedIdentityCredential
+    from google.oauth2 import service_account
+    from harness import gcp
     from harness.mock import MockIdentityServer
+
+    # One mock for the Azure and Google rows; passmint reads PASSMINT_CA_BUNDLE at its first
+    # identity request, so it is set before any.
+    mock = MockIdentityServer().start()
+    os.environ["PASSMINT_CA_BUNDLE"] = os.environ["REQUESTS_CA_BUNDLE"] = str(mock.ca_pem)
 
     out: dict[str, Any] = {"meta": {
         "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
         "passmint": passmint.__version__,
-        "peers": {name: metadata.version(name) for name in ("boto3", "azure-identity", "psycopg")},
+        "peers": {name: metadata.version(name) for name in ("boto3", "azure-identity", "google-auth", "psycopg")},
         "number": number, "repeat": repeat,
     }}
 
@@ -125,21 +135,43 @@ def main(quick: bool = False) -> dict[str, Any]:
     out["token_async_warm"] = with_target(stats(asyncio.run(in_one_loop())), TARGETS_NS["token_async_warm"])
 
     # --- azure-identity vs passmint, cached, App Service managed identity -------------------------
-    with MockIdentityServer() as mock:
-        os.environ["IDENTITY_ENDPOINT"] = mock.http_url + "/azure/appservice/token"
-        os.environ["IDENTITY_HEADER"] = mock.identity_header
-        try:
-            credential = ManagedIdentityCredential()
-            azure_identity = timed(lambda: credential.get_token(SCOPE), number // 10, repeat)
-            azure = passmint.azure(credential="managed")
-            ours = timed(azure.token, number, repeat)
-            fetched = len(mock.requests("/azure/appservice/token"))
-        finally:
-            os.environ.pop("IDENTITY_ENDPOINT")
-            os.environ.pop("IDENTITY_HEADER")
+    os.environ["IDENTITY_ENDPOINT"] = mock.http_url + "/azure/appservice/token"
+    os.environ["IDENTITY_HEADER"] = mock.identity_header
+    try:
+        credential = ManagedIdentityCredential()
+        azure_identity = timed(lambda: credential.get_token(SCOPE), number // 10, repeat)
+        azure = passmint.azure(credential="managed")
+        ours = timed(azure.token, number, repeat)
+        fetched = len(mock.requests("/azure/appservice/token"))
+    finally:
+        os.environ.pop("IDENTITY_ENDPOINT")
+        os.environ.pop("IDENTITY_HEADER")
     out["azure_token_cached"] = ours
     out["azure_identity_get_token_cached"] = {**azure_identity, "ratio": ratio(azure_identity, ours),
                                               "identity_requests": fetched}
+
+    # --- google-auth vs passmint, cached, a service account key -----------------------------------
+    key = Path(mock.ca_pem).parent / "google-key.json"
+    key.write_text(json.dumps(gcp.service_account(mock)))
+    os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = str(key)
+    try:
+        creds = service_account.Credentials.from_service_account_file(str(key), scopes=[gcp.SQL_LOGIN])
+        request = google.auth.transport.requests.Request()
+
+        def google_auth_token() -> str:
+            # What a per-connection password hook does with google-auth: refresh when not valid.
+            if not creds.valid:
+                creds.refresh(request)
+            return creds.token
+
+        theirs = timed(google_auth_token, number // 10, repeat)
+        ours = timed(passmint.gcp().token, number, repeat)
+    finally:
+        os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS")
+    out["gcp_token_cached"] = ours
+    out["google_auth_token_cached"] = {**theirs, "ratio": ratio(theirs, ours),
+                                       "identity_requests": len(mock.requests(gcp.TOKEN_PATH))}
+    mock.stop()
 
     # --- boto3 signing vs passmint's cached DSQL token -------------------------------------------
     client = boto3.Session().client("dsql", region_name=REGION)

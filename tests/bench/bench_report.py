@@ -17,6 +17,7 @@ import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the harness, as a script
 
+from harness import gcp
 from harness.ca import make_ca
 
 TOP = Path(os.environ.get("PASSMINT_TOP", Path(__file__).resolve().parents[2]))
@@ -76,7 +77,8 @@ def python_section() -> list[str]:
         "## Python",
         "",
         f"`tests/bench/bench_python.py` (timeit, {m['repeat']} runs; the release wheel `make bench` installs), Python {m['python']},",
-        f"peers: boto3 {m['peers']['boto3']}, azure-identity {m['peers']['azure-identity']}. Ratios are peer / passmint.",
+        (f"peers: boto3 {m['peers']['boto3']}, azure-identity {m['peers']['azure-identity']}, google-auth "
+        f"{m['peers']['google-auth']}. Ratios are peer / passmint."),
         "",
         "| what | passmint | target | peer | peer / passmint |",
         "|---|---|---|---|---|",
@@ -87,6 +89,9 @@ def python_section() -> list[str]:
         (f"| cached Azure `token()` (App Service mock) | {cell(r['azure_token_cached'])} | — | "
         f"azure-identity cached `get_token`: {cell(r['azure_identity_get_token_cached'])} | "
         f"{r['azure_identity_get_token_cached']['ratio']:.0f}× |"),
+        (f"| cached Google `token()` (service account key) | {cell(r['gcp_token_cached'])} | — | "
+        f"google-auth {m['peers']['google-auth']} `valid` check + `token`: {cell(r['google_auth_token_cached'])} | "
+        f"{r['google_auth_token_cached']['ratio']:.0f}× |"),
     ]
     conn = r["aurora_dsql_connector_per_connect"]
     ours = r["passmint_psycopg_per_connect"]
@@ -120,8 +125,12 @@ def node_section() -> list[str]:
     from harness.mock import MockIdentityServer
 
     with tempfile.TemporaryDirectory() as tmp, MockIdentityServer(make_ca(Path(tmp) / "ca")) as mock:
+        key = Path(tmp) / "google-key.json"
+        key.write_text(json.dumps(gcp.service_account(mock)))
         env = {**os.environ, "IDENTITY_ENDPOINT": mock.http_url + "/azure/appservice/token",
-               "IDENTITY_HEADER": mock.identity_header}
+               "IDENTITY_HEADER": mock.identity_header, "GOOGLE_APPLICATION_CREDENTIALS": str(key),
+               "PASSMINT_CA_BUNDLE": str(mock.ca_pem), "NODE_EXTRA_CA_CERTS": str(mock.ca_pem),
+               "PASSMINT_TEST_MOCK_HTTPS": mock.https_url}
         args = ["node", str(TOP / "tests" / "bench" / "bench_node.mjs"), *(["--quick"] if "--quick" in sys.argv else [])]
         r = json.loads(subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout)
     m = r["meta"]
@@ -132,14 +141,15 @@ def node_section() -> list[str]:
     def met(row: dict) -> str:
         return f"≤ {fmt(row['target_ns'])} ({'met' if row['median_ns'] <= row['target_ns'] else 'MISSED'})"
 
-    signer, ident = r["dsql_signer"], r["azure_identity_get_token"]
+    signer, ident, google = r["dsql_signer"], r["azure_identity_get_token"], r["google_auth_get_access_token"]
     lines = [
         "",
         "## Node",
         "",
         f"`tests/bench/bench_node.mjs` (medians of {m['repeat']} timed batches after a warm-up batch; the release addon",
         f"`make bench` builds), Node {m['node']}, peers: @aws-sdk/dsql-signer {m['peers']['@aws-sdk/dsql-signer']},",
-        f"@azure/identity {m['peers']['@azure/identity']}. Ratios are peer / passmint.",
+        (f"@azure/identity {m['peers']['@azure/identity']}, google-auth-library {m['peers']['google-auth-library']}. "
+        "Ratios are peer / passmint."),
         "",
         "| what | passmint | target | peer | peer / passmint |",
         "|---|---|---|---|---|",
@@ -149,6 +159,9 @@ def node_section() -> list[str]:
         f"| `await tokenInfo()`, warm cache | {cell(r['token_info_await_warm'])} | — | — | — |",
         (f"| `await token()`, warm cache (Azure, App Service mock) | {cell(r['azure_token_await_warm'])} | — | "
          f"@azure/identity cached `getToken`: {cell(ident)} | {ident['ratio']:.0f}× |"),
+        (f"| `await token()`, warm cache (Google, service account key) | {cell(r['gcp_token_await_warm'])} | — | "
+         f"google-auth-library {m['peers']['google-auth-library']} cached `getAccessToken`: {cell(google)} | "
+         f"{google['ratio']:.0f}× |"),
         "",
         "SigV4 signing, one token per call (no cache on either side; passmint's Rust signer from the criterion run above):",
         "",

@@ -1,12 +1,14 @@
 // The Node half of tests/bench/bench_storm.py: storms (N callers at once on a cold cache; identity
 // requests counted at the mock) and first tokens (time and RSS of a fresh process that loads
 // the library and gets one token). Prints JSON. Needs IDENTITY_ENDPOINT/IDENTITY_HEADER and
-// AWS_CONTAINER_CREDENTIALS_FULL_URI pointing at the mock, PASSMINT_TEST_MOCK its URL.
+// AWS_CONTAINER_CREDENTIALS_FULL_URI pointing at the mock, PASSMINT_TEST_MOCK its URL,
+// PASSMINT_TEST_MOCK_HTTPS its https URL and GOOGLE_APPLICATION_CREDENTIALS a key it knows.
 
 import { createRequire } from 'node:module'
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { googleAuthClient, TOKEN_PATH } from './google_peer.mjs'
 
 const TOP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const require = createRequire(path.join(TOP, 'tests', 'package.json'))
@@ -14,7 +16,7 @@ const PACKAGE = process.env.PASSMINT_NODE_PACKAGE ?? path.join(TOP, 'bindings-no
 const CALLERS = Number(process.argv[2] ?? 200)
 const HOST = 'abc123example.dsql.us-east-1.on.aws'
 const SCOPE = 'https://ossrdbms-aad.database.windows.net/.default'
-const ROUTES = { azure: '/azure/appservice/token', aws: '/aws/container-credentials' }
+const ROUTES = { azure: '/azure/appservice/token', aws: '/aws/container-credentials', google: TOKEN_PATH }
 
 async function requests(prefix) {
   const res = await fetch(`${process.env.PASSMINT_TEST_MOCK}/_mock/requests?prefix=${encodeURIComponent(prefix)}`)
@@ -62,6 +64,10 @@ async function main() {
   // The DSQL node-postgres connector builds a signer on the default credential chain per connection.
   storms['@aws-sdk/dsql-signer (per connection)'] = await storm(ROUTES.aws,
     () => new DsqlSigner({ hostname: HOST, region: 'us-east-1' }).getDbConnectAdminAuthToken())
+  const google = passmint.gcp()
+  storms['passmint (Node) Google'] = await storm(ROUTES.google, () => google.token())
+  const client = await googleAuthClient(require)
+  storms['google-auth-library (shared client)'] = await storm(ROUTES.google, () => client.getAccessToken())
   console.log(JSON.stringify({ storms, first_token: firstToken(process.argv.includes('--quick') ? 3 : 7) }))
 }
 

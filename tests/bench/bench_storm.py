@@ -9,6 +9,11 @@ the (mock) identity endpoint, each delayed by 50 ms as a real one would be:
   - azure-identity's `ManagedIdentityCredential`, shared, sync from 200 threads and `aio`
     from 200 tasks;
   - from Node (tests/bench/bench_storm.mjs): passmint and `@azure/identity`.
+- Google (a service account key, the token endpoint):
+  - passmint's `token()`;
+  - google-auth's shared service-account credentials, refreshed when not `valid`, as a
+    per-connection password hook uses them;
+  - from Node: passmint and google-auth-library's shared client (`getAccessToken()`).
 - Aurora DSQL (container credentials):
   - passmint's `token()`;
   - aurora-dsql-python-connector's per-connect token step, which builds a boto3 session each
@@ -29,6 +34,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness import gcp
 from harness.mock import MockIdentityServer
 
 TOP = Path(__file__).resolve().parents[2]
@@ -45,6 +52,7 @@ LATENCY = 0.05  # seconds each identity request takes at the mock
 DSQL_HOST = "abc123example.dsql.us-east-1.on.aws"
 SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
 APPSERVICE, CONTAINER = "/azure/appservice/token", "/aws/container-credentials"
+GOOGLE, SQL_LOGIN = "/gcp/oauth2/token", "https://www.googleapis.com/auth/sqlservice.login"
 
 
 def storm_threads(call: Callable[[], object]) -> tuple[float, int]:
@@ -77,11 +85,13 @@ def counted(mock: MockIdentityServer, path: str, run: Callable[[], tuple[float, 
 
 
 def python_storms(mock: MockIdentityServer) -> dict[str, Any]:
+    import google.auth.transport.requests
     import passmint
     from azure.identity import ManagedIdentityCredential
     from azure.identity.aio import (
         ManagedIdentityCredential as AioManagedIdentityCredential,
     )
+    from google.oauth2 import service_account
 
     out: dict[str, Any] = {}
     out["passmint (Python) Azure"] = counted(mock, APPSERVICE, lambda: storm_threads(
@@ -97,6 +107,19 @@ def python_storms(mock: MockIdentityServer) -> dict[str, Any]:
             return time.perf_counter() - started, sum(isinstance(r, BaseException) for r in results)
 
     out["azure-identity (aio, shared credential)"] = counted(mock, APPSERVICE, lambda: asyncio.run(aio_storm()))
+
+    out["passmint (Python) Google"] = counted(mock, GOOGLE, lambda: storm_threads(passmint.gcp().token))
+    creds = service_account.Credentials.from_service_account_file(os.environ["GOOGLE_APPLICATION_CREDENTIALS"],
+                                                                  scopes=[SQL_LOGIN])
+    request = google.auth.transport.requests.Request()
+
+    def google_auth_token() -> str:
+        # What a per-connection password hook does with google-auth: refresh when not valid.
+        if not creds.valid:
+            creds.refresh(request)
+        return creds.token
+
+    out["google-auth (shared credentials)"] = counted(mock, GOOGLE, lambda: storm_threads(google_auth_token))
 
     out["passmint (Python) DSQL"] = counted(mock, CONTAINER, lambda: storm_threads(passmint.dsql(DSQL_HOST).token))
     try:
@@ -141,11 +164,15 @@ def first_token_py(env: dict[str, str], runs: int) -> dict[str, Any]:
 
 def main(quick: bool = False) -> dict[str, Any]:
     with MockIdentityServer() as mock:
-        for route in ("azure-appservice", "container"):
+        for route in ("azure-appservice", "container", "gcp-token"):
             mock.fault(route, delay=LATENCY)
+        key = Path(tempfile.mkdtemp()) / "google-key.json"
+        key.write_text(json.dumps(gcp.service_account(mock)))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ACCESS", "AWS_SECRET", "AWS_SESSION"))}
         env.update(IDENTITY_ENDPOINT=mock.http_url + APPSERVICE, IDENTITY_HEADER=mock.identity_header,
-                   AWS_CONTAINER_CREDENTIALS_FULL_URI=mock.http_url + CONTAINER, AWS_REGION="us-east-1")
+                   AWS_CONTAINER_CREDENTIALS_FULL_URI=mock.http_url + CONTAINER, AWS_REGION="us-east-1",
+                   GOOGLE_APPLICATION_CREDENTIALS=str(key), PASSMINT_CA_BUNDLE=str(mock.ca_pem),
+                   REQUESTS_CA_BUNDLE=str(mock.ca_pem), NODE_EXTRA_CA_CERTS=str(mock.ca_pem))
         saved = os.environ.copy()
         os.environ.clear()
         os.environ.update(env)
@@ -155,7 +182,8 @@ def main(quick: bool = False) -> dict[str, Any]:
             os.environ.clear()
             os.environ.update(saved)
         node = subprocess.run(["node", str(TOP / "tests" / "bench" / "bench_storm.mjs"), str(CALLERS)],
-                              env={**env, "PASSMINT_TEST_MOCK": mock.http_url}, capture_output=True, text=True,
+                              env={**env, "PASSMINT_TEST_MOCK": mock.http_url, "PASSMINT_TEST_MOCK_HTTPS": mock.https_url},
+                              capture_output=True, text=True,
                               check=True)
         node_out = json.loads(node.stdout)
         storms.update(node_out["storms"])
