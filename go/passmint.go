@@ -123,7 +123,7 @@ type Provider struct {
 
 var errClosed = &Error{Status: InvalidArgument, Message: "the provider is closed"}
 
-// New configures a provider from a provider URL: "azure://", "dsql://<cluster>", "rds://...".
+// New configures a provider from a provider URL: "azure://", "dsql://<cluster>", "rds://...", "gcp://".
 func New(url string) (*Provider, error) {
 	return newProvider(url, false)
 }

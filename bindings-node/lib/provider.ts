@@ -88,7 +88,7 @@ export class Provider {
    */
   readonly password: () => Promise<string>
 
-  /** A provider from a URL: `azure://…`, `dsql://…`, `rds://…` (see the README). */
+  /** A provider from a URL: `azure://…`, `dsql://…`, `rds://…`, `gcp://…` (see the README). */
   constructor(url: string, options?: ProviderOptions)
   /** @internal */
   constructor(url: typeof ADOPT, native: NativeProvider)

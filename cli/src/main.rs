@@ -20,6 +20,7 @@ Prints a short-lived database password minted from cloud identity.
   <provider-url>        dsql://<cluster-endpoint>?user=admin
                         rds://<host>:<port>?user=<role>&region=<region>
                         azure://?credential=managed
+                        gcp://?user=<iam-user>
   --for <postgres-url>  pick the provider from the server's host name
   --json                print {token, expires_at, username, provider}
   --no-cache            skip the shared token cache: fetch in this process alone (as does

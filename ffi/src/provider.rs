@@ -28,7 +28,7 @@ fn build(
     })
 }
 
-/// Builds a provider from a provider URL (`azure://…`, `dsql://…`, `rds://…`).
+/// Builds a provider from a provider URL (`azure://…`, `dsql://…`, `rds://…`, `gcp://…`).
 ///
 /// Reads no credentials yet: a bad URL fails here, missing credentials on the first
 /// token. On success `*out` is a new provider; on failure it is NULL and `*err` (when

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 CONTAINER_PATH = "/aws/container-credentials"
 IMDS_CREDS_PREFIX = "/latest/meta-data/iam/security-credentials"
+AVAILABILITY_ZONE_PATH = "/latest/meta-data/placement/availability-zone"
+AVAILABILITY_ZONE = "us-east-2b"
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 ACCOUNT = "123456789012"
 
@@ -215,4 +217,6 @@ def _imds(mock: MockIdentityServer, route: str, req: Request) -> Reply:
         creds = mock.issue("imds-creds", role=role)
         head = {"Code": "Success", "LastUpdated": rfc3339(creds["issued_at"]), "Type": "AWS-HMAC"}
         return _json(200, {**head, **_fields(creds)})
+    if req.path == AVAILABILITY_ZONE_PATH:
+        return _text(200, AVAILABILITY_ZONE)
     return _text(404, "Not Found")

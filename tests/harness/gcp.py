@@ -17,6 +17,7 @@ with the database user it lets in (``db_user``), which the front door (cloudauth
 from __future__ import annotations
 
 import base64
+import calendar
 import json
 import os
 import threading
@@ -43,6 +44,8 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+AWS_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"
+AWS_VERIFICATION_URL = "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
 GOOGLE_AUDIENCE = "https://oauth2.googleapis.com/token"
 SQL_LOGIN = "https://www.googleapis.com/auth/sqlservice.login"
 IAM_SCOPE = "https://www.googleapis.com/auth/iam"
@@ -73,6 +76,9 @@ class GcpState:
     subject_token: str = ""
     # The principal a federated token stands for, as a database user (None: it names none).
     federated_user: str | None = None
+    # AWS keys a test gave the AWS source by environment (access key id -> secret), beside the
+    # ones the mock's IMDS issued, for checking AWS subject tokens.
+    aws_keys: dict[str, str] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -157,6 +163,79 @@ def external_account(mock: MockIdentityServer, *, file: str | None = None, url: 
     if impersonate:
         out["service_account_impersonation_url"] = iam_url(mock, impersonate)
     return out
+
+
+def aws_external_account(mock: MockIdentityServer, *, impersonate: str | None = None, imdsv2: bool = True,
+                         region_url: bool = True) -> dict[str, Any]:
+    """A workload identity federation file for AWS (environment_id aws1), its metadata URLs on the
+    mock's IMDS."""
+    source: dict[str, Any] = {
+        "environment_id": "aws1",
+        "url": f"{mock.http_url}/latest/meta-data/iam/security-credentials",
+        "regional_cred_verification_url": AWS_VERIFICATION_URL,
+    }
+    if region_url:
+        source["region_url"] = f"{mock.http_url}/latest/meta-data/placement/availability-zone"
+    if imdsv2:
+        source["imdsv2_session_token_url"] = f"{mock.http_url}/latest/api/token"
+    out: dict[str, Any] = {
+        "type": "external_account",
+        "audience": POOL_AUDIENCE,
+        "subject_token_type": AWS_TOKEN_TYPE,
+        "token_url": f"{mock.https_url}{STS_PATH}",
+        "credential_source": source,
+    }
+    if impersonate:
+        out["service_account_impersonation_url"] = iam_url(mock, impersonate)
+    return out
+
+
+def check_aws_subject(subject: str, audience: str, secret_of: Any, now: float) -> str:
+    """Why an AWS subject token is refused ('' if not), as Google's STS checks it with AWS: a
+    POST to STS GetCallerIdentity for the pool, SigV4-signed (recomputed here from the
+    canonical request, google-auth's way) with keys AWS issued, dated within 15 minutes."""
+    import hashlib
+    import hmac
+    import re
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    try:
+        req = json.loads(unquote(subject))
+        headers = {h["key"]: h["value"] for h in req["headers"]}
+    except (ValueError, KeyError, TypeError):
+        return "The subject token is not a serialized AWS request."
+    lower = {k.lower(): v for k, v in headers.items()}
+    if req.get("method") != "POST" or lower.get("x-goog-cloud-target-resource") != audience:
+        return "The AWS request is not a POST for this workload identity pool."
+    url = urlsplit(req.get("url", ""))
+    query = parse_qs(url.query)
+    m = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+                     r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})", lower.get("authorization", ""))
+    if not m or query.get("Action") != ["GetCallerIdentity"] or url.hostname != lower.get("host"):
+        return "The AWS request is not a signed GetCallerIdentity."
+    key, day, region, service, signed, signature = m.groups()
+    if url.hostname != f"sts.{region}.amazonaws.com" or service != "sts":
+        return "The AWS request is not for STS in its region."
+    secret = secret_of(key)
+    if secret is None:
+        return "AWS does not know the access key."
+    names = signed.split(";")
+    if not {"host", "x-amz-date"} <= set(names) or any(n not in lower for n in names):
+        return "The AWS request does not sign host and x-amz-date."
+    canon_q = "&".join(f"{quote(k, safe='-_.~')}={quote(v[0], safe='-_.~')}" for k, v in sorted(query.items()))
+    canon_h = "".join(f"{n}:{lower[n]}\n" for n in names)
+    canon = "\n".join(["POST", url.path or "/", canon_q, canon_h, signed, hashlib.sha256(b"").hexdigest()])
+    scope = f"{day}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", lower["x-amz-date"], scope, hashlib.sha256(canon.encode()).hexdigest()])
+    k = ("AWS4" + secret).encode()
+    for part in (day, region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest(), signature):
+        return "The AWS signature does not match."
+    signed_at = calendar.timegm(time.strptime(lower["x-amz-date"], "%Y%m%dT%H%M%SZ"))
+    if abs(now - signed_at) > 900:
+        return "The AWS request is not dated within 15 minutes."
+    return ""
 
 
 def impersonated(source: dict[str, Any], target: str, mock: MockIdentityServer) -> dict[str, Any]:
@@ -344,9 +423,16 @@ def _sts(mock: MockIdentityServer, req: Request) -> Reply:
         return _oauth_error(400, "invalid_request", "Invalid value for \"requested_token_type\".")
     if form.get("audience") != POOL_AUDIENCE:
         return _oauth_error(400, "invalid_target", "The target service indicated by the \"audience\" parameters is invalid.")
-    if form.get("subject_token_type") != JWT_TOKEN_TYPE:
+    kind = form.get("subject_token_type")
+    if kind == AWS_TOKEN_TYPE:
+        issued = {r["AccessKeyId"]: r["SecretAccessKey"] for r in mock.issued() if "AccessKeyId" in r}
+        keys = {**issued, **mock.gcp.aws_keys}
+        why = check_aws_subject(form.get("subject_token", ""), POOL_AUDIENCE, keys.get, time.time())
+        if why:
+            return _oauth_error(400, "invalid_grant", why)
+    elif kind != JWT_TOKEN_TYPE:
         return _oauth_error(400, "invalid_request", "Invalid value for \"subject_token_type\".")
-    if form.get("subject_token") != mock.gcp.subject_token:
+    elif form.get("subject_token") != mock.gcp.subject_token:
         return _oauth_error(400, "invalid_grant", "The incoming token has expired or is not valid.")
     scopes = form.get("scope", "").split()
     rec, override = _issue(mock, "gcp-sts", email=None, user=mock.gcp.federated_user, scopes=scopes, kind="federated")

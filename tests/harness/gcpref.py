@@ -53,9 +53,10 @@ def _credentials(args: argparse.Namespace) -> Any:
         info = json.load(f)
     if info.get("type") == "external_account":
         # load_credentials_from_file also looks the project up for this type.
-        from google.auth import identity_pool
+        from google.auth import aws, identity_pool
 
-        return identity_pool.Credentials.from_info(info, scopes=[args.scope])
+        kind = aws if info.get("credential_source", {}).get("environment_id") else identity_pool
+        return kind.Credentials.from_info(info, scopes=[args.scope])
     credentials, _ = google.auth.load_credentials_from_file(path, scopes=[args.scope])
     return credentials
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
 from harness import bins, gcp, gcpref
@@ -148,6 +149,76 @@ def test_workload_identity_federation_matches_google_auth(mock, tmp_path, google
         assert reqs[0]["route"] == "gcp-subject"
 
 
+def _aws_subject(reqs: list[dict]) -> tuple[dict, dict, str]:
+    """The STS form less its subject token, the decoded subject, and the subject as sent."""
+    [sts] = [r for r in reqs if r["route"] == "gcp-sts"]
+    form = dict(sts["form"])
+    raw = form.pop("subject_token")
+    return form, json.loads(unquote(raw)), raw
+
+
+def _aws_shape(subject: dict) -> dict:
+    auth = next(h["value"] for h in subject["headers"] if h["key"] == "Authorization")
+    scope = auth.split("Credential=")[1].split(",")[0].split("/", 2)[2]  # region/service/aws4_request
+    return {"url": subject["url"], "method": subject["method"], "keys": [h["key"] for h in subject["headers"]],
+            "scope": scope, "signed": auth.split("SignedHeaders=")[1].split(",")[0],
+            "target": next(h["value"] for h in subject["headers"] if h["key"] == "x-goog-cloud-target-resource")}
+
+
+@pytest.mark.parametrize("keys", ["instance role (IMDSv2)", "environment"])
+def test_aws_federation_matches_google_auth(mock, tmp_path, google_env, keys):
+    mock.gcp.federated_user = "aws-app"
+    extra = {}
+    if keys == "environment":
+        extra = {"AWS_ACCESS_KEY_ID": "AKIAMOCKENV000000001", "AWS_SECRET_ACCESS_KEY": "env/Secret+Key=0000000000000000000000",
+                 "AWS_SESSION_TOKEN": "IQoJb3JpZ2luX2VjEnv/Session+Token==", "AWS_REGION": "eu-west-3"}
+        mock.gcp.aws_keys[extra["AWS_ACCESS_KEY_ID"]] = extra["AWS_SECRET_ACCESS_KEY"]
+    env = google_env(write(tmp_path, "aws.json", gcp.aws_external_account(mock)), **extra)
+
+    def run(fn) -> list[dict]:
+        before = len(mock.requests())
+        fn()
+        return mock.requests()[before:]
+
+    got, reference = {}, {}
+    ours = run(lambda: got.update(token("gcp://?user=aws-app", env)))
+    theirs = run(lambda: reference.update(gcpref.run("adc", env)))
+    assert "token" in reference, reference
+
+    def sequence(reqs: list[dict]) -> list[tuple]:
+        return [(r["route"], r["method"], r["path"], r["headers"].get("x-aws-ec2-metadata-token-ttl-seconds"),
+                 "x-aws-ec2-metadata-token" in r["headers"]) for r in reqs]
+
+    assert sequence(ours) == sequence(theirs)
+    if keys == "environment":
+        assert [r["route"] for r in ours] == ["gcp-sts"]
+    else:
+        # A session token for the region, another for the role and its keys, as google-auth asks.
+        assert [r["route"] for r in ours] == ["imds-token", "imds-other", "imds-token", "imds-role", "imds-creds", "gcp-sts"]
+    (form, subject, raw), (their_form, their_subject, _) = _aws_subject(ours), _aws_subject(theirs)
+    assert form == their_form and form["subject_token_type"] == gcp.AWS_TOKEN_TYPE
+    assert _aws_shape(subject) == _aws_shape(their_subject)
+    # Serialized as google-auth serializes it: compact JSON with sorted keys, then quote().
+    assert raw == quote(json.dumps(subject, separators=(",", ":"), sort_keys=True))
+    assert got["username"] == "aws-app"
+
+
+def test_aws_federation_errors(mock, tmp_path, google_env):
+    config = gcp.aws_external_account(mock, region_url=False)
+    env = google_env(write(tmp_path, "aws.json", config))
+    _, err = failure("gcp://?user=x", env)
+    assert "CREDENTIAL_UNAVAILABLE" in err and "AWS_REGION" in err
+    mock.configure(role_name="")
+    env = google_env(write(tmp_path, "aws.json", gcp.aws_external_account(mock)))
+    _, err = failure("gcp://?user=x", env)
+    assert "PROVIDER_RESPONSE" in err and "role" in err
+    # Keys AWS never issued: Google's STS refuses the signature.
+    env.update(AWS_ACCESS_KEY_ID="AKIAUNKNOWN000000000", AWS_SECRET_ACCESS_KEY="unknown-secret-value-00000000000000000")
+    _, err = failure("gcp://?user=x", env)
+    assert "AUTHENTICATION_FAILED" in err and "does not know the access key" in err
+    assert "unknown-secret-value" not in err
+
+
 def test_federation_with_impersonation_matches_google_auth(mock, tmp_path, google_env):
     subject = write(tmp_path, "subject.jwt", mock.gcp.subject_token)
     env = google_env(write(tmp_path, "wif.json", gcp.external_account(mock, file=str(subject), impersonate=TARGET)))
@@ -221,8 +292,8 @@ with Connection.connect(os.environ["CONNINFO"]) as conn:
 """
 
 
-@pytest.mark.parametrize("kind", ["service_account", "authorized_user", "external_account", "impersonated",
-                                  "metadata"])
+@pytest.mark.parametrize("kind", ["service_account", "authorized_user", "external_account", "aws_external_account",
+                                  "impersonated", "metadata"])
 def test_each_credential_logs_in_through_the_front_door(mock, pg, ca, tmp_path, google_env, kind):
     url, env = "gcp://", None
     if kind == "service_account":
@@ -235,6 +306,9 @@ def test_each_credential_logs_in_through_the_front_door(mock, pg, ca, tmp_path, 
         role = f"passmint-target@{gcp.PROJECT}.iam"
         subject = write(tmp_path, "s.jwt", mock.gcp.subject_token)
         env = google_env(write(tmp_path, "a.json", gcp.external_account(mock, file=str(subject), impersonate=TARGET)))
+    elif kind == "aws_external_account":
+        role = f"passmint-target@{gcp.PROJECT}.iam"
+        env = google_env(write(tmp_path, "a.json", gcp.aws_external_account(mock, impersonate=TARGET)))
     elif kind == "impersonated":
         role = f"passmint-target@{gcp.PROJECT}.iam"
         env = google_env(write(tmp_path, "a.json", gcp.impersonated(gcp.service_account(mock), TARGET, mock)))
@@ -276,7 +350,10 @@ def test_the_front_door_checks_google_tokens(mock, tmp_path, google_env):
     ('{"type": "authorized_user", "client_id": "c", "refresh_token": "1//SECRETBITS"}', "INVALID_CONFIG",
      "no `client_secret`"),
     (('{"type": "external_account", "audience": "a", "subject_token_type": "t", '
-     '"credential_source": {"environment_id": "aws1", "region_url": "http://x"}}'), "INVALID_CONFIG", "AWS credential_source"),
+     '"credential_source": {"environment_id": "aws1", "region_url": "http://x"}}'), "INVALID_CONFIG",
+     "regional_cred_verification_url"),
+    (('{"type": "external_account", "audience": "a", "subject_token_type": "t", '
+      '"credential_source": {"executable": {"command": "/bin/true"}}}'), "INVALID_CONFIG", "executable credential_source"),
 ])
 def test_bad_credential_files_are_typed_errors_naming_the_fix(tmp_path, google_env, content, kind, words):
     env = google_env(write(tmp_path, "bad.json", content))

@@ -14,7 +14,7 @@ mod process;
 mod profile;
 mod rds;
 mod region;
-mod sigv4;
+pub(crate) mod sigv4;
 mod transport;
 
 use std::sync::Arc;

@@ -83,6 +83,45 @@ pub(crate) fn presign(p: &Presign<'_>, creds: &Credentials, time: SystemTime) ->
     Ok(token)
 }
 
+/// The headers that sign `method url` (with `headers`, which must include `host`) for
+/// `service` in `region`: `x-amz-date`, `authorization` and, with a session token,
+/// `x-amz-security-token`, all three signed with the given ones. The body is empty. What
+/// Google's AWS workload identity federation sends as its subject token.
+pub(crate) fn sign_headers(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    service: &str,
+    region: &str,
+    creds: &Credentials,
+    time: SystemTime,
+) -> Result<Vec<(String, String)>> {
+    let identity: Identity = creds.clone().into();
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::Headers;
+    let params: SigningParams<'_> = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(time)
+        .settings(settings)
+        .build()
+        .map_err(signing_error)?
+        .into();
+    let request = SignableRequest::new(
+        method,
+        url,
+        headers.iter().copied(),
+        SignableBody::Bytes(&[]),
+    )
+    .map_err(signing_error)?;
+    let (instructions, _) = sign(request, &params).map_err(signing_error)?.into_parts();
+    Ok(instructions
+        .headers()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
 /// The expiry a token states: its `X-Amz-Date` plus `X-Amz-Expires` (unix seconds).
 pub(crate) fn stated_expiry(token: &str) -> Option<i64> {
     let (_, query) = token.split_once("/?")?;

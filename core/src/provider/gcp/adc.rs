@@ -78,6 +78,7 @@ pub(crate) enum SubjectSource {
         headers: Vec<(String, String)>,
         format: Format,
     },
+    Aws(super::aws_subject::AwsSource),
 }
 
 /// How a subject token is written: the whole text, or one field of a JSON object.
@@ -347,6 +348,9 @@ fn external(f: &Fields<'_>) -> Result<ExternalAccount> {
     };
     let subject = if let Some(path) = src.optional("file")? {
         SubjectSource::File { path, format }
+    } else if source.contains_key("environment_id") {
+        // An AWS source's `url` is its role's metadata, not a subject token.
+        aws_source(&src)?
     } else if let Some(url) = src.optional("url")? {
         let headers = match source.get("headers") {
             None | Some(Value::Null) => Vec::new(),
@@ -372,11 +376,6 @@ fn external(f: &Fields<'_>) -> Result<ExternalAccount> {
             headers,
             format,
         }
-    } else if source.contains_key("environment_id") {
-        return Err(invalid(
-            f.origin,
-            "an AWS credential_source (environment_id aws1) is not one passmint reads yet: use a file or url source (for example a token written by your platform), or mint the token with gcloud and pass it through exec:",
-        ));
     } else if source.contains_key("executable") {
         return Err(invalid(
             f.origin,
@@ -414,6 +413,26 @@ fn external(f: &Fields<'_>) -> Result<ExternalAccount> {
         workforce_pool_user_project: f.optional("workforce_pool_user_project")?,
         quota_project_id: f.optional("quota_project_id")?,
     })
+}
+
+fn aws_source(src: &Fields<'_>) -> Result<SubjectSource> {
+    let environment = src.required("environment_id")?;
+    // google-auth: `aws` and a version, of which only 1 exists.
+    if environment != "aws1" {
+        return Err(invalid(
+            src.origin,
+            format!(
+                "credential_source environment_id `{}` is not supported: aws1 is",
+                crate::url::shorten(&environment)
+            ),
+        ));
+    }
+    Ok(SubjectSource::Aws(super::aws_subject::AwsSource {
+        region_url: src.optional("region_url")?,
+        url: src.optional("url")?,
+        verification_url: src.required("regional_cred_verification_url")?,
+        imdsv2_url: src.optional("imdsv2_session_token_url")?,
+    }))
 }
 
 #[cfg(test)]
@@ -466,10 +485,14 @@ mod tests {
             matches!(e.source, SubjectSource::Url { ref headers, format: Format::Json(ref f), .. } if headers.len() == 1 && f == "access_token")
         );
         let e = err(
+            r#"{"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"environment_id":"aws2"}}"#,
+        );
+        assert!(e.message().contains("aws1 is"), "{}", e.message());
+        let e = err(
             r#"{"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"environment_id":"aws1"}}"#,
         );
         assert!(
-            e.message().contains("AWS credential_source"),
+            e.message().contains("regional_cred_verification_url"),
             "{}",
             e.message()
         );

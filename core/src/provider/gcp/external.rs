@@ -1,6 +1,8 @@
 //! Workload identity federation (`external_account`): a subject token from a file or a URL,
 //! exchanged at Google's STS (RFC 8693) as google-auth's identity pool credentials do.
 
+use std::time::SystemTime;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hyper::body::Bytes;
@@ -96,6 +98,9 @@ async fn subject(transport: &Transport, account: &ExternalAccount, origin: &str)
                 .await?;
             let body = answer::success(answer, what, &[])?;
             subject_from(&body, format, origin, what)
+        }
+        SubjectSource::Aws(aws) => {
+            super::aws_subject::subject(transport, aws, &account.audience, SystemTime::now()).await
         }
     }
 }

@@ -8,6 +8,7 @@
 
 mod adc;
 mod answer;
+mod aws_subject;
 mod config;
 mod external;
 #[cfg(feature = "fuzzing")]
