@@ -25,12 +25,14 @@ Medians over `repeat` timeit runs, with the median absolute deviation; ratios ar
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import timeit
 from collections.abc import Callable
@@ -48,6 +50,18 @@ CREDS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtn
 SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
 TARGETS_NS = {"token_cached": 500, "token_async_warm": 700}
 TARGET_IMPORT_MS, TARGET_IMPORT_MIB = 20.0, 20.0
+
+
+@functools.cache
+def shared_ca() -> Any:
+    """One CA for every mock of this process: passmint reads PASSMINT_CA_BUNDLE once per process,
+    at its first identity request, so the mocks of bench_python and bench_storm (one process under
+    bench_report) must share it."""
+    from harness.ca import make_ca
+
+    ca = make_ca(tempfile.mkdtemp(prefix="passmint-bench-ca-"))
+    os.environ["PASSMINT_CA_BUNDLE"] = os.environ["REQUESTS_CA_BUNDLE"] = str(ca.ca_pem)
+    return ca
 
 
 def stats(runs_ns: list[float]) -> dict[str, float]:
@@ -103,10 +117,8 @@ def main(quick: bool = False) -> dict[str, Any]:
     from harness import gcp
     from harness.mock import MockIdentityServer
 
-    # One mock for the Azure and Google rows; passmint reads PASSMINT_CA_BUNDLE at its first
-    # identity request, so it is set before any.
-    mock = MockIdentityServer().start()
-    os.environ["PASSMINT_CA_BUNDLE"] = os.environ["REQUESTS_CA_BUNDLE"] = str(mock.ca_pem)
+    # One mock for the Azure and Google rows, its CA trusted before any identity request.
+    mock = MockIdentityServer(shared_ca()).start()
 
     out: dict[str, Any] = {"meta": {
         "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),

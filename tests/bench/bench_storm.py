@@ -163,7 +163,9 @@ def first_token_py(env: dict[str, str], runs: int) -> dict[str, Any]:
 
 
 def main(quick: bool = False) -> dict[str, Any]:
-    with MockIdentityServer() as mock:
+    from bench_python import shared_ca
+
+    with MockIdentityServer(shared_ca()) as mock:
         for route in ("azure-appservice", "container", "gcp-token"):
             mock.fault(route, delay=LATENCY)
         key = Path(tempfile.mkdtemp()) / "google-key.json"

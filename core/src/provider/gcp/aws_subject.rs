@@ -76,19 +76,11 @@ impl Metadata<'_> {
             .map(|t| ("x-aws-ec2-metadata-token", t))
             .into_iter()
             .collect();
-        let answer = self
-            .transport
-            .send(
-                Route::Direct,
-                hyper::Method::GET,
-                url,
-                &headers,
-                Bytes::new(),
-                WHAT,
-            )
-            .await?;
         let secret = self.token.clone().unwrap_or_default();
-        let body = answer::success(answer, WHAT, &[&secret])?;
+        let body = self
+            .transport
+            .get_direct(url, &headers, WHAT, &[&secret])
+            .await?;
         String::from_utf8(body.to_vec()).map_err(|_| {
             Error::new(
                 ErrorKind::ProviderResponse,

@@ -5,11 +5,10 @@ use std::time::SystemTime;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hyper::body::Bytes;
 
 use super::adc::{ExternalAccount, Format, SubjectSource};
 use super::answer::{self, AccessToken};
-use super::transport::{Route, Transport};
+use super::transport::Transport;
 use crate::error::{Error, ErrorKind, Result};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -86,17 +85,7 @@ async fn subject(transport: &Transport, account: &ExternalAccount, origin: &str)
                 .collect();
             let what = "the subject token URL";
             // A local agent (a platform's metadata endpoint): never through a proxy.
-            let answer = transport
-                .send(
-                    Route::Direct,
-                    hyper::Method::GET,
-                    url,
-                    &headers,
-                    Bytes::new(),
-                    what,
-                )
-                .await?;
-            let body = answer::success(answer, what, &[])?;
+            let body = transport.get_direct(url, &headers, what, &[]).await?;
             subject_from(&body, format, origin, what)
         }
         SubjectSource::Aws(aws) => {

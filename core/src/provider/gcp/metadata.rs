@@ -58,31 +58,15 @@ pub(super) async fn token(
     let what = "the metadata server";
     let info_url = format!("http://{host}{ACCOUNT_PATH}/?recursive=true");
     let info = transport
-        .send(
-            Route::Direct,
-            hyper::Method::GET,
-            &info_url,
-            &[FLAVOR],
-            Bytes::new(),
-            what,
-        )
+        .get_direct(&info_url, &[FLAVOR], what, &[])
         .await?;
-    let info = answer::success(info, what, &[])?;
     let email = answer::string_field(&info, "email");
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("scopes", &scopes.join(","))
         .finish();
     let token_url = format!("http://{host}{ACCOUNT_PATH}/token?{query}");
-    let answer = transport
-        .send(
-            Route::Direct,
-            hyper::Method::GET,
-            &token_url,
-            &[FLAVOR],
-            Bytes::new(),
-            what,
-        )
+    let body = transport
+        .get_direct(&token_url, &[FLAVOR], what, &[])
         .await?;
-    let body = answer::success(answer, what, &[])?;
     Ok((answer::oauth(&body, now, what, true)?, email))
 }

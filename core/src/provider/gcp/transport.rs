@@ -69,6 +69,28 @@ impl Transport {
             .map_err(|e| sent_error(e, what, url))
     }
 
+    /// A GET to a local agent (the metadata server, a subject-token URL), never proxied, whose
+    /// answer must be 2xx: its body. `secrets` are never quoted.
+    pub async fn get_direct(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        what: &str,
+        secrets: &[&str],
+    ) -> Result<Bytes> {
+        let answer = self
+            .send(
+                Route::Direct,
+                hyper::Method::GET,
+                url,
+                headers,
+                Bytes::new(),
+                what,
+            )
+            .await?;
+        answer::success(answer, what, secrets)
+    }
+
     /// A form POST whose answer must be a 2xx JSON object (token endpoint, STS).
     pub async fn post_form(
         &self,
