@@ -208,7 +208,7 @@ const char *passmint_error_message(const passmint_error *e);
 void passmint_error_free(passmint_error *e);
 
 /**
- * Builds a provider from a provider URL (`azure://…`, `dsql://…`, `rds://…`).
+ * Builds a provider from a provider URL (`azure://…`, `dsql://…`, `rds://…`, `gcp://…`).
  *
  * Reads no credentials yet: a bad URL fails here, missing credentials on the first
  * token. On success `*out` is a new provider; on failure it is NULL and `*err` (when
