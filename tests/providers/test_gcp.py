@@ -244,6 +244,15 @@ def test_impersonate_parameter_matches_google_auth(mock, tmp_path, google_env):
     assert got["username"] == f"passmint-target@{gcp.PROJECT}.iam"
 
 
+def test_impersonation_from_the_metadata_server(mock, google_env):
+    host = mock.http_url.removeprefix("http://")
+    env = google_env(None, GCE_METADATA_HOST=host)
+    reqs = requests_of(mock, lambda: token(f"gcp://?credential=metadata&impersonate={TARGET}", env))
+    # The source token is asked for with the IAM scope, as google-auth scopes its source.
+    assert [r["route"] for r in reqs] == ["gcp-metadata", "gcp-metadata", "gcp-iam"]
+    assert reqs[1]["query_params"] == {"scopes": gcp.IAM_SCOPE}
+
+
 def test_impersonated_service_account_file(mock, tmp_path, google_env):
     user = gcp.authorized_user(mock, "ana@example.com")
     env = google_env(write(tmp_path, "imp.json", gcp.impersonated(user, TARGET, mock)))

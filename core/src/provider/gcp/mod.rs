@@ -148,7 +148,7 @@ impl Credentials {
             Purpose::Login
         };
         let base = match self.config.credential {
-            GcpCredential::Metadata => self.metadata(now).await?,
+            GcpCredential::Metadata => self.metadata(purpose, now).await?,
             GcpCredential::Auto => match adc::find()? {
                 Some(file) => self.file_token(&file, purpose, now).await?,
                 None => {
@@ -172,7 +172,7 @@ impl Credentials {
                             ),
                         ));
                     }
-                    self.metadata(now).await?
+                    self.metadata(purpose, now).await?
                 }
             },
             named => {
@@ -227,8 +227,8 @@ impl Credentials {
         })
     }
 
-    async fn metadata(&self, now: i64) -> Result<Minted> {
-        let scopes = self.scopes(Purpose::Login);
+    async fn metadata(&self, purpose: Purpose, now: i64) -> Result<Minted> {
+        let scopes = self.scopes(purpose);
         let (token, email) =
             metadata::token(&self.transport, &self.endpoints.metadata_host, &scopes, now).await?;
         self.used.store(Used::Metadata as u8, Ordering::Release);
