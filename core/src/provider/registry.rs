@@ -98,7 +98,7 @@ pub(crate) fn examples() -> String {
         .join(", ")
 }
 
-/// `dsql://, rds:// or azure://`: for messages.
+/// `dsql://, rds://, azure:// or gcp://`: for messages.
 pub(crate) fn scheme_list() -> String {
     let names: Vec<String> = SCHEMES
         .iter()
