@@ -1,5 +1,5 @@
 //! `Provider`: a configured source of tokens with its own cache. Each source lives in its
-//! folder here (`aws/`, `azure/`); `registry.rs` lists them and builds one from a URL, a
+//! folder here (`aws/`, `azure/`, `gcp/`); `registry.rs` lists them and builds one from a URL, a
 //! postgres URL or a typed builder's fields.
 
 pub(crate) mod aws;
@@ -21,6 +21,11 @@ use crate::shared_cache;
 use crate::status::Status;
 use crate::token::Token;
 use registry::{Built, Ctx};
+
+/// A variable's value, unset when empty or blank, as the cloud SDKs read their settings.
+pub(crate) fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
 
 /// How long after the caller's deadline a callback whose fetch task never ran is called with
 /// TIMEOUT: the task's own wait ends at that deadline, so this only fires when it was not run.

@@ -47,10 +47,7 @@ pub(super) struct Settings {
     pub imds_seen: AtomicBool,
 }
 
-/// A variable's value, unset when empty or blank, as the Azure SDKs read their settings.
-pub(super) fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+pub(super) use crate::provider::env;
 
 impl Settings {
     fn client_options(&self, authority: Option<String>) -> ClientOptions {

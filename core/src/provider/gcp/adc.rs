@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::config::service_account_email;
 use crate::error::{Error, ErrorKind, Result};
+use crate::provider::env;
 
 pub(super) const PATH_VAR: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 const GCLOUD_FILE: &str = "application_default_credentials.json";
@@ -101,10 +102,6 @@ impl std::fmt::Debug for AdcFile {
             .field("type", &self.credential.type_name())
             .finish()
     }
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// gcloud's configuration directory.

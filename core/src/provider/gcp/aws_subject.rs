@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::answer;
 use super::transport::{Route, Transport};
 use crate::error::{Error, ErrorKind, Result};
+use crate::provider::env;
 
 /// What the file's `credential_source` names.
 pub(crate) struct AwsSource {
@@ -27,10 +28,6 @@ pub(crate) struct AwsSource {
 /// google-auth's IMDSv2 session token lifetime.
 const IMDS_TTL: &str = "300";
 const WHAT: &str = "the AWS instance metadata (external_account aws1)";
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
 
 fn unavailable(why: String) -> Error {
     Error::new(

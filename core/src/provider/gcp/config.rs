@@ -181,11 +181,9 @@ pub(super) struct Endpoints {
 pub(super) const TOKEN_URL_VAR: &str = "PASSMINT_GCP_TOKEN_URL";
 pub(super) const IAM_ENDPOINT_VAR: &str = "PASSMINT_GCP_IAM_ENDPOINT";
 
+/// A setting, trimmed: these name endpoints.
 fn env(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    crate::provider::env(name).map(|v| v.trim().to_string())
 }
 
 impl Endpoints {
