@@ -12,7 +12,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::error::error_chain;
+use crate::error::{Result, error_chain};
+use crate::fork::ProcessLocal;
 use crate::proxy;
 
 /// Identity answers are a few kilobytes; a 10 MB body is an error, not a token.
@@ -20,6 +21,21 @@ pub(crate) const MAX_BODY: usize = 1 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) type HyperClient = Client<HttpsConnector<proxy::Connector>, Full<Bytes>>;
+
+/// This process's client in `slot`, made at its first use: a client's pool belongs to the
+/// runtime that made it, and the TLS settings (the system's roots, read and parsed) are made
+/// only when a request needs them. `rules`: the proxies to go through (`None`: direct). A CA
+/// bundle that cannot be read is the caller's configuration (`INVALID_CONFIG`).
+pub(crate) fn process_client(
+    slot: &ProcessLocal<HyperClient>,
+    rules: impl FnOnce() -> Option<Arc<hyper_util::client::proxy::matcher::Matcher>>,
+) -> Result<&HyperClient> {
+    if let Some(client) = slot.get() {
+        return Ok(client);
+    }
+    let tls = crate::tls::rustls_config()?;
+    Ok(slot.publish(build_client((*tls).clone(), rules())))
+}
 
 /// A client over `tls` with passmint's connection settings, through the proxies `rules` name
 /// (direct when `None`).

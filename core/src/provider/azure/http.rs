@@ -20,7 +20,7 @@ use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::fork::ProcessLocal;
-use crate::{proxy, tls};
+use crate::proxy;
 
 /// Where the SDK sends IMDS requests; rewritten when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is set.
 const IMDS_ORIGIN: &str = "http://169.254.169.254";
@@ -93,12 +93,8 @@ impl Transport {
         slot: &ProcessLocal<HyperClient>,
         rules: impl FnOnce() -> Option<Arc<hyper_util::client::proxy::matcher::Matcher>>,
     ) -> std::result::Result<&HyperClient, SendError> {
-        if let Some(client) = slot.get() {
-            return Ok(client);
-        }
-        // A CA bundle that cannot be read is the caller's configuration (INVALID_CONFIG).
-        let tls = tls::rustls_config().map_err(|e| SendError::Request(e.message().to_string()))?;
-        Ok(slot.publish(build_client((*tls).clone(), rules())))
+        crate::http::process_client(slot, rules)
+            .map_err(|e| SendError::Request(e.message().to_string()))
     }
 
     /// The IMDS token URL actually used, for messages.

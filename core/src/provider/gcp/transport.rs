@@ -8,7 +8,7 @@ use hyper::body::Bytes;
 use super::answer;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fork::ProcessLocal;
-use crate::http::{Answer, HyperClient, SendError, build_client, send_with};
+use crate::http::{Answer, HyperClient, SendError, process_client, send_with};
 
 pub(super) struct Transport {
     /// Made in each process that uses it (a client's pool belongs to the runtime that made it).
@@ -40,16 +40,10 @@ impl Transport {
     }
 
     fn client(&self, route: Route) -> Result<&HyperClient> {
-        let slot = match route {
-            Route::Google => &self.via_proxy,
-            Route::Direct => &self.direct,
-        };
-        if let Some(client) = slot.get() {
-            return Ok(client);
+        match route {
+            Route::Google => process_client(&self.via_proxy, || Some(crate::proxy::from_env())),
+            Route::Direct => process_client(&self.direct, || None),
         }
-        let tls = crate::tls::rustls_config()?;
-        let rules = matches!(route, Route::Google).then(crate::proxy::from_env);
-        Ok(slot.publish(build_client((*tls).clone(), rules)))
     }
 
     /// One request; `what` names the endpoint in messages (`the token endpoint`). A failure to
