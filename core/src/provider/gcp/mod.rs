@@ -122,6 +122,9 @@ struct Credentials {
     used: AtomicU8,
 }
 
+/// What google-auth asks impersonated tokens to live (`"3600s"`).
+const DEFAULT_LIFETIME_SECS: u64 = 3600;
+
 const CHAIN_FIX: &str = "To fix: run `gcloud auth application-default login` (developer machine); or set GOOGLE_APPLICATION_CREDENTIALS to a service account key or a workload identity federation file; or run on Google Cloud with a service account attached";
 
 /// A token and, when the credential says, the e-mail of the identity it is for.
@@ -204,25 +207,44 @@ impl Credentials {
         let Some(target) = &self.config.impersonate else {
             return Ok(base);
         };
+        self.impersonated(
+            impersonate::url(&self.endpoints.iam, target),
+            &base.token.secret,
+            Purpose::Login,
+            &[],
+            DEFAULT_LIFETIME_SECS,
+            base.quota.as_deref(),
+        )
+        .await
+    }
+
+    /// A token of `purpose`'s scopes for the service account `url` impersonates, from
+    /// `source`'s token; billed to `quota_project`, else the file's `file_quota`.
+    async fn impersonated(
+        &self,
+        url: String,
+        source: &str,
+        purpose: Purpose,
+        delegates: &[String],
+        lifetime_secs: u64,
+        file_quota: Option<&str>,
+    ) -> Result<Minted> {
+        let email = adc::target_of(&url);
         let token = impersonate::token(
             &self.transport,
             impersonate::Request {
-                url: impersonate::url(&self.endpoints.iam, target),
-                source_token: &base.token.secret,
-                scopes: &self.config.scopes,
-                delegates: &[],
-                lifetime_secs: 3600,
-                quota_project: self
-                    .config
-                    .quota_project
-                    .as_deref()
-                    .or(base.quota.as_deref()),
+                url,
+                source_token: source,
+                scopes: &self.scopes(purpose),
+                delegates,
+                lifetime_secs,
+                quota_project: self.config.quota_project.as_deref().or(file_quota),
             },
         )
         .await?;
         Ok(Minted {
             token,
-            email: Some(target.clone()),
+            email,
             quota: None,
         })
     }
@@ -309,53 +331,29 @@ impl Credentials {
                     now,
                 )
                 .await?;
-                let token = impersonate::token(
-                    t,
-                    impersonate::Request {
-                        url: url.clone(),
-                        source_token: &source.secret,
-                        scopes: &self.scopes(purpose),
-                        delegates: &[],
-                        lifetime_secs: account.lifetime.unwrap_or(3600),
-                        quota_project: self
-                            .config
-                            .quota_project
-                            .as_deref()
-                            .or(account.quota_project_id.as_deref()),
-                    },
+                self.impersonated(
+                    url.clone(),
+                    &source.secret,
+                    purpose,
+                    &[],
+                    account.lifetime.unwrap_or(DEFAULT_LIFETIME_SECS),
+                    account.quota_project_id.as_deref(),
                 )
-                .await?;
-                Ok(Minted {
-                    token,
-                    email: adc::target_of(url),
-                    quota: None,
-                })
+                .await
             }
             FileCredential::Impersonated(imp) => {
                 let source =
                     Box::pin(self.credential(&imp.source, origin, Purpose::Impersonation, now))
                         .await?;
-                let token = impersonate::token(
-                    t,
-                    impersonate::Request {
-                        url: impersonate::url(&self.endpoints.iam, &imp.target),
-                        source_token: &source.token.secret,
-                        scopes: &self.scopes(purpose),
-                        delegates: &imp.delegates,
-                        lifetime_secs: 3600,
-                        quota_project: self
-                            .config
-                            .quota_project
-                            .as_deref()
-                            .or(imp.quota_project_id.as_deref()),
-                    },
+                self.impersonated(
+                    impersonate::url(&self.endpoints.iam, &imp.target),
+                    &source.token.secret,
+                    purpose,
+                    &imp.delegates,
+                    DEFAULT_LIFETIME_SECS,
+                    imp.quota_project_id.as_deref(),
                 )
-                .await?;
-                Ok(Minted {
-                    token,
-                    email: Some(imp.target.clone()),
-                    quota: None,
-                })
+                .await
             }
         }
     }
