@@ -64,6 +64,24 @@ def shared_ca() -> Any:
     return ca
 
 
+def google_auth_password(key_file: str) -> Callable[[], str]:
+    """google-auth as a per-connection password hook uses it: one service-account credentials
+    object, refreshed whenever it is not `valid`, its `token` the password."""
+    import google.auth.transport.requests
+    from google.oauth2 import service_account
+    from harness import gcp
+
+    creds = service_account.Credentials.from_service_account_file(key_file, scopes=[gcp.SQL_LOGIN])
+    request = google.auth.transport.requests.Request()
+
+    def password() -> str:
+        if not creds.valid:
+            creds.refresh(request)
+        return creds.token
+
+    return password
+
+
 def stats(runs_ns: list[float]) -> dict[str, float]:
     med = statistics.median(runs_ns)
     return {"median_ns": round(med, 1), "mad_ns": round(statistics.median(abs(r - med) for r in runs_ns), 1)}
@@ -109,11 +127,9 @@ def main(quick: bool = False) -> dict[str, Any]:
     number, repeat = (20_000, 3) if quick else (200_000, 7)
     os.environ.update(CREDS)
     import boto3
-    import google.auth.transport.requests
     import passmint
     import passmint.psycopg
     from azure.identity import ManagedIdentityCredential
-    from google.oauth2 import service_account
     from harness import gcp
     from harness.mock import MockIdentityServer
 
@@ -167,15 +183,7 @@ def main(quick: bool = False) -> dict[str, Any]:
     key.write_text(json.dumps(gcp.service_account(mock)))
     os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = str(key)
     try:
-        creds = service_account.Credentials.from_service_account_file(str(key), scopes=[gcp.SQL_LOGIN])
-        request = google.auth.transport.requests.Request()
-
-        def google_auth_token() -> str:
-            # What a per-connection password hook does with google-auth: refresh when not valid.
-            if not creds.valid:
-                creds.refresh(request)
-            return creds.token
-
+        google_auth_token = google_auth_password(str(key))
         theirs = timed(google_auth_token, number // 10, repeat)
         ours = timed(passmint.gcp().token, number, repeat)
     finally:

@@ -52,7 +52,7 @@ LATENCY = 0.05  # seconds each identity request takes at the mock
 DSQL_HOST = "abc123example.dsql.us-east-1.on.aws"
 SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
 APPSERVICE, CONTAINER = "/azure/appservice/token", "/aws/container-credentials"
-GOOGLE, SQL_LOGIN = "/gcp/oauth2/token", "https://www.googleapis.com/auth/sqlservice.login"
+GOOGLE = "/gcp/oauth2/token"
 
 
 def storm_threads(call: Callable[[], object]) -> tuple[float, int]:
@@ -85,13 +85,12 @@ def counted(mock: MockIdentityServer, path: str, run: Callable[[], tuple[float, 
 
 
 def python_storms(mock: MockIdentityServer) -> dict[str, Any]:
-    import google.auth.transport.requests
     import passmint
     from azure.identity import ManagedIdentityCredential
     from azure.identity.aio import (
         ManagedIdentityCredential as AioManagedIdentityCredential,
     )
-    from google.oauth2 import service_account
+    from bench_python import google_auth_password
 
     out: dict[str, Any] = {}
     out["passmint (Python) Azure"] = counted(mock, APPSERVICE, lambda: storm_threads(
@@ -109,16 +108,7 @@ def python_storms(mock: MockIdentityServer) -> dict[str, Any]:
     out["azure-identity (aio, shared credential)"] = counted(mock, APPSERVICE, lambda: asyncio.run(aio_storm()))
 
     out["passmint (Python) Google"] = counted(mock, GOOGLE, lambda: storm_threads(passmint.gcp().token))
-    creds = service_account.Credentials.from_service_account_file(os.environ["GOOGLE_APPLICATION_CREDENTIALS"],
-                                                                  scopes=[SQL_LOGIN])
-    request = google.auth.transport.requests.Request()
-
-    def google_auth_token() -> str:
-        # What a per-connection password hook does with google-auth: refresh when not valid.
-        if not creds.valid:
-            creds.refresh(request)
-        return creds.token
-
+    google_auth_token = google_auth_password(os.environ["GOOGLE_APPLICATION_CREDENTIALS"])
     out["google-auth (shared credentials)"] = counted(mock, GOOGLE, lambda: storm_threads(google_auth_token))
 
     out["passmint (Python) DSQL"] = counted(mock, CONTAINER, lambda: storm_threads(passmint.dsql(DSQL_HOST).token))
