@@ -90,7 +90,7 @@ class AzureRig:
     def issued(self) -> dict[str, dict]:
         """Every token handed out by the mock or the fakes -> {source, expires_at, claims}."""
         out = {r["access_token"]: {"source": r["route"], "expires_at": r["expires_at"], "claims": r["claims"]}
-               for r in self.mock.issued() if "access_token" in r}
+               for r in self.mock.issued() if "access_token" in r and "claims" in r}  # Entra's, not Google's
         out.update({r["token"]: {"source": r["tool"], "expires_at": r["expires_on"], "claims": r["claims"]}
                     for r in self.clis.issued()})
         return out
