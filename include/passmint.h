@@ -208,7 +208,8 @@ const char *passmint_error_message(const passmint_error *e);
 void passmint_error_free(passmint_error *e);
 
 /**
- * Builds a provider from a provider URL (`azure://…`, `dsql://…`, `rds://…`, `gcp://…`).
+ * Builds a provider from a provider URL (`azure://…`, `dsql://…`, `rds://…`, `gcp://…`,
+ * `file:///…`, `exec:?cmd=…`).
  *
  * Reads no credentials yet: a bad URL fails here, missing credentials on the first
  * token. On success `*out` is a new provider; on failure it is NULL and `*err` (when
@@ -244,6 +245,24 @@ void passmint_provider_free(passmint_provider *p);
 passmint_status passmint_provider_status_json(const passmint_provider *p,
                                               char **out_json,
                                               passmint_error **err);
+
+/**
+ * Drops the provider's cached token, so the next `passmint_token_get` fetches a new one: for a
+ * secret rotated before the expiry passmint knew of.
+ */
+passmint_status passmint_provider_invalidate(const passmint_provider *p, passmint_error **err);
+
+/**
+ * Tells the provider a server refused `password` (`password authentication failed`). For
+ * the sources whose secrets rotate before any expiry passmint knew (`vault://`, `awssm://`,
+ * `file://`, `exec:`), the cached token is dropped if it is still that one and `*out_retry`
+ * is set to 1: connect again once, with a new token. For IAM tokens it is 0 and nothing is
+ * dropped: a refused IAM token is a wrong role or policy, which a retry would hide.
+ */
+passmint_status passmint_provider_password_refused(const passmint_provider *p,
+                                                   const char *password,
+                                                   int32_t *out_retry,
+                                                   passmint_error **err);
 
 /**
  * Frees a string passmint returned (`passmint_provider_status_json`). NULL is ignored.

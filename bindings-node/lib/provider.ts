@@ -168,6 +168,21 @@ export class Provider {
    * and the credential in use. `consecutiveFailures > 0` while `cached` is true means refreshes
    * are failing and the cached token is still served: alert before `expiresAt`.
    */
+  /** Drops the cached token, so the next call fetches a new one: for a secret rotated early. */
+  invalidate(): void {
+    this.#native.invalidate()
+  }
+
+  /**
+   * A server refused `password` (`password authentication failed`). For the sources whose
+   * secrets rotate early (vault, awssm, file, exec) the cached token is dropped if it is still
+   * that one and the answer is true: connect again once. For IAM tokens, false: a retry would
+   * only hide a wrong role or policy.
+   */
+  passwordRefused(password: string): boolean {
+    return this.#native.passwordRefused(password)
+  }
+
   status(): ProviderStatus {
     const s = this.#native.status()
     return {

@@ -149,6 +149,18 @@ impl NativeProvider {
         })
     }
 
+    /// Drops the cached token (`Provider::invalidate` in the core).
+    #[napi]
+    pub fn invalidate(&self) {
+        self.inner.invalidate();
+    }
+
+    /// A server refused `password` (`Provider::password_refused` in the core).
+    #[napi]
+    pub fn password_refused(&self, password: String) -> bool {
+        self.inner.password_refused(&password)
+    }
+
     /// The provider's health, without fetching (`Provider::status` in the core).
     #[napi]
     pub fn status(&self) -> NativeStatus {

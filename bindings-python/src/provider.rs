@@ -287,6 +287,18 @@ impl Provider {
         TokenAwaitable::new(slf.clone().unbind(), info_of)
     }
 
+    /// Drops the cached token, so the next call fetches a new one (a secret rotated early).
+    fn invalidate(&self) {
+        self.inner.invalidate();
+    }
+
+    /// A server refused `password`: True for the sources whose secrets rotate early (vault,
+    /// awssm, file, exec), after dropping the cached token if it is still that one; connect
+    /// again once. False for IAM tokens, where a retry would only hide a wrong role.
+    fn password_refused(&self, password: &str) -> bool {
+        self.inner.password_refused(password)
+    }
+
     /// This provider's health, without fetching: `cached`, `expires_at`, `next_refresh_at`,
     /// `consecutive_failures`, `last_error_kind`, `last_error_message`, `credential`.
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

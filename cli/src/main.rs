@@ -21,6 +21,8 @@ Prints a short-lived database password minted from cloud identity.
                         rds://<host>:<port>?user=<role>&region=<region>
                         azure://?credential=managed
                         gcp://?user=<iam-user>
+                        file:///run/secrets/db-password?user=<role>
+                        exec:?cmd=<percent-encoded command line>
   --for <postgres-url>  pick the provider from the server's host name
   --json                print {token, expires_at, username, provider}
   --no-cache            skip the shared token cache: fetch in this process alone (as does

@@ -30,6 +30,10 @@ pub(crate) struct Lease<T> {
     /// with more than 30 s left: an endpoint serving an old answer again (aws-config's IMDS
     /// provider during an outage does) does not get it handed out in its last 30 s.
     pub short_lived: bool,
+    /// Refresh no later than this (wall ms), for values that state no expiry of their own
+    /// but may change (a secret store's password): fetched again then, and still served if
+    /// that fetch fails, as nothing says it stopped working.
+    pub refresh_at_ms: Option<i64>,
 }
 
 /// What a cache knows about itself (`Provider::status`): the usable value, and how its
@@ -135,6 +139,10 @@ impl<T> Entry<T> {
                 let (margin, floor) = refresh_margin(expires - now, lease.short_lived);
                 (Some(expires - margin), Some(expires - floor))
             }
+        };
+        let refresh_at_ms = match (refresh_at_ms, lease.refresh_at_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         Entry {
             value: lease.value,
@@ -303,6 +311,9 @@ struct Flight<T> {
 
 struct State<T> {
     flight_id: u64,
+    /// Bumped by [`Cache::invalidate`]: a flight started before it may carry the value just
+    /// invalidated, so its answer reaches its own waiters but is not kept.
+    generation: u64,
     flight: Option<Flight<T>>,
     failures: u32,
     /// On the monotonic clock (rule 4's backoff).
@@ -462,12 +473,43 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
         }
     }
 
+    /// Drops the cached value (a rotated secret the server refused) and any flight under
+    /// way: the next caller fetches, at once, whatever the backoff of earlier failures said.
+    pub fn invalidate(&self) {
+        let mut state = self.lock();
+        self.forget(&mut state);
+    }
+
+    /// [`Cache::invalidate`] only when the cached value is `stale`: many callers refused
+    /// with the same old value make one new fetch between them, not one each (the first
+    /// drops it; the others find it gone or replaced). Whether it invalidated.
+    pub fn invalidate_if(&self, stale: impl Fn(&T) -> bool) -> bool {
+        // Under the state lock, which a flight's end also holds to store its value.
+        let mut state = self.lock();
+        let current = self.inner.current.load();
+        if !current.as_ref().is_some_and(|entry| stale(&entry.value)) {
+            return false;
+        }
+        self.forget(&mut state);
+        true
+    }
+
+    fn forget(&self, state: &mut State<T>) {
+        state.generation += 1;
+        state.flight = None;
+        state.failures = 0;
+        state.next_attempt_mono_ms = 0;
+        state.last_error = None;
+        self.inner.current.store(None);
+    }
+
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.inner
             .state
             .get_or_init(|| {
                 Mutex::new(State {
                     flight_id: 0,
+                    generation: 0,
                     flight: None,
                     failures: 0,
                     next_attempt_mono_ms: 0,
@@ -534,6 +576,7 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
         let guard = FlightGuard {
             cache: self.clone(),
             id: state.flight_id,
+            generation: state.generation,
             slot: slot.clone(),
         };
         let inner = self.inner.clone();
@@ -621,6 +664,7 @@ impl<T> Future for CatchPanic<T> {
 struct FlightGuard<T: Clone + Send + Sync + 'static> {
     cache: Cache<T>,
     id: u64,
+    generation: u64,
     slot: Arc<Slot<T>>,
 }
 
@@ -645,8 +689,11 @@ impl<T: Clone + Send + Sync + 'static> FlightGuard<T> {
                             .map(|t| (t - inner.clock.now_ms()) / 1000),
                         "passmint: fetched"
                     );
-                    // Even an abandoned flight's good answer is a good answer.
-                    inner.current.store(Some(entry.clone()));
+                    // Even an abandoned flight's good answer is a good answer, unless the
+                    // value was invalidated after the flight began.
+                    if state.generation == self.generation {
+                        inner.current.store(Some(entry.clone()));
+                    }
                     if current {
                         state.failures = 0;
                         state.next_attempt_mono_ms = 0;
@@ -776,6 +823,7 @@ mod tests {
                     value: format!("token-{n}"),
                     expires_at_ms: Some(ep.now.load(Ordering::SeqCst) + ep.lifetime_ms),
                     short_lived: false,
+                    refresh_at_ms: None,
                 })
             })
         });
@@ -952,6 +1000,7 @@ mod tests {
                     value: format!("token-{k}"),
                     expires_at_ms: Some(expires),
                     short_lived: true,
+                    refresh_at_ms: None,
                 })
             })
         });
@@ -1057,6 +1106,7 @@ mod tests {
                     value: format!("token-{n}"),
                     expires_at_ms: Some(expires),
                     short_lived: false,
+                    refresh_at_ms: None,
                 })
             })
         });
@@ -1096,6 +1146,7 @@ mod tests {
                 value: (),
                 expires_at_ms: Some(3_600_000),
                 short_lived: false,
+                refresh_at_ms: None,
             },
             0,
         );
@@ -1109,6 +1160,7 @@ mod tests {
                 value: (),
                 expires_at_ms: Some(900_000),
                 short_lived: false,
+                refresh_at_ms: None,
             },
             0,
         );
@@ -1118,6 +1170,7 @@ mod tests {
                 value: (),
                 expires_at_ms: Some(120_000),
                 short_lived: false,
+                refresh_at_ms: None,
             },
             0,
         );
@@ -1129,6 +1182,7 @@ mod tests {
                 value: (),
                 expires_at_ms: Some(40_000),
                 short_lived: false,
+                refresh_at_ms: None,
             },
             0,
         );
@@ -1139,6 +1193,7 @@ mod tests {
                 value: (),
                 expires_at_ms: Some(40_000),
                 short_lived: true,
+                refresh_at_ms: None,
             },
             0,
         );

@@ -73,6 +73,94 @@ pub(crate) async fn output(mut command: tokio::process::Command) -> io::Result<O
     output
 }
 
+/// What a capped run captured: at most `max` bytes of each output.
+pub(crate) struct Capped {
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Stdout went past `max`: the program was killed then, with its group.
+    pub overflowed: bool,
+}
+
+/// [`output`] for a program whose output is not trusted to be small (a user's token
+/// command): past `max` bytes on stdout it is killed with its group; stderr keeps its
+/// first `max` bytes and the rest is drained, so a chatty program never blocks on a pipe.
+pub(crate) async fn output_capped(
+    mut command: tokio::process::Command,
+    max: usize,
+) -> io::Result<Capped> {
+    use tokio::io::AsyncReadExt;
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    command.process_group(0);
+    let mut child = command.spawn()?;
+    let pgid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .filter(|_| cfg!(unix));
+    if let Some(pgid) = pgid {
+        running().push(pgid);
+    }
+    let group = KillGroupOnDrop(pgid);
+    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(io::Error::other("the program's outputs were not captured"));
+    };
+    let child_ref = &mut child;
+    let read_out = async move {
+        let mut buf = Vec::new();
+        (&mut out)
+            .take(max as u64 + 1)
+            .read_to_end(&mut buf)
+            .await?;
+        if buf.len() > max {
+            // Killed here, not after both reads: stderr ends only when the group is gone.
+            if let Some(pgid) = pgid {
+                kill_group(pgid);
+            }
+            let _ = child_ref.start_kill();
+        }
+        io::Result::Ok(buf)
+    };
+    let read_err = async {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = err.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            let room = max.saturating_sub(buf.len());
+            buf.extend_from_slice(&chunk[..n.min(room)]);
+        }
+        io::Result::Ok(buf)
+    };
+    let (stdout, stderr) = tokio::join!(read_out, async { read_err.await.unwrap_or_default() });
+    let stdout = stdout?;
+    let overflowed = stdout.len() > max;
+    let status = child.wait().await?;
+    if overflowed {
+        drop(group);
+        return Ok(Capped {
+            status,
+            stdout: Vec::new(),
+            stderr,
+            overflowed,
+        });
+    }
+    std::mem::forget(group);
+    forget_group(pgid);
+    Ok(Capped {
+        status,
+        stdout,
+        stderr,
+        overflowed,
+    })
+}
+
 fn forget_group(pgid: Option<i32>) {
     if let Some(pgid) = pgid {
         running().retain(|g| *g != pgid);

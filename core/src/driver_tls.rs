@@ -121,18 +121,7 @@ enum Class {
 /// names a database role: connecting anyway would log in as the OS user. A service principal's
 /// app-only Entra token names none; the message says how to find the role.
 pub fn missing_user(provider: ProviderKind, helper: &str) -> Error {
-    let find = match provider {
-        ProviderKind::Azure => {
-            "the role Azure Database for PostgreSQL made for this identity (the name given to pgaadauth_create_principal; `select rolname from pg_roles` on the server lists them)"
-        }
-        ProviderKind::Dsql | ProviderKind::Rds => "the database role the IAM policy allows",
-        ProviderKind::Gcp => {
-            "the IAM database user (a user account's e-mail; a service account's e-mail without `.gserviceaccount.com`), as `gcloud sql users list` shows it"
-        }
-        ProviderKind::Callback => {
-            "the database role your token is for (or return `username` from the callback)"
-        }
-    };
+    let find = crate::provider::registry::role_hint(provider);
     Error::new(
         ErrorKind::InvalidConfig,
         format!(

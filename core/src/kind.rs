@@ -16,6 +16,10 @@ pub enum ProviderKind {
     Rds,
     /// Google Cloud SQL and AlloyDB IAM, from Application Default Credentials (`gcp://`).
     Gcp,
+    /// A password file an agent keeps current (`file://`).
+    File,
+    /// A token command (`exec:`).
+    Exec,
     /// The caller's own token callback (`Provider::from_fn`, `from_callable`, `fromFunction`,
     /// `passmint_provider_from_callback`): no URL scheme.
     Callback,
@@ -23,15 +27,18 @@ pub enum ProviderKind {
 
 impl ProviderKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ProviderKind; 5] = [
+    pub const ALL: [ProviderKind; 7] = [
         ProviderKind::Azure,
         ProviderKind::Dsql,
         ProviderKind::Rds,
         ProviderKind::Gcp,
+        ProviderKind::File,
+        ProviderKind::Exec,
         ProviderKind::Callback,
     ];
 
-    /// The name every binding uses (`"azure"`, `"dsql"`, `"rds"`, `"gcp"`, `"callback"`): also the URL
+    /// The name every binding uses (`"azure"`, `"dsql"`, `"rds"`, `"gcp"`, `"file"`, `"exec"`,
+    /// `"callback"`): also the URL
     /// scheme, for the kinds that have one.
     pub const fn name(self) -> &'static str {
         match self {
@@ -39,6 +46,8 @@ impl ProviderKind {
             ProviderKind::Dsql => "dsql",
             ProviderKind::Rds => "rds",
             ProviderKind::Gcp => "gcp",
+            ProviderKind::File => "file",
+            ProviderKind::Exec => "exec",
             ProviderKind::Callback => "callback",
         }
     }

@@ -15,10 +15,13 @@ pub(crate) struct Parts<'a> {
     /// Lower-cased.
     pub scheme: String,
     pub authority: &'a str,
+    /// What follows the authority's `/`, undecoded (`""`: none, or a bare trailing `/`).
+    pub path: &'a str,
     pub query: &'a str,
 }
 
-/// Splits `<scheme>://<authority>[/][?<query>]`; `known` lists the schemes for messages.
+/// Splits `<scheme>://<authority>[/<path>][?<query>]`, or `<scheme>:?<query>` for a source with
+/// no location (`exec:?cmd=…`); `known` lists the schemes for messages.
 pub(crate) fn split<'a>(input: &'a str, known: &str) -> Result<Parts<'a>> {
     let input = input.trim();
     if input.is_empty() {
@@ -26,7 +29,12 @@ pub(crate) fn split<'a>(input: &'a str, known: &str) -> Result<Parts<'a>> {
             "empty provider URL: pass one of {known}"
         )));
     }
-    let Some((scheme, rest)) = input.split_once("://") else {
+    let opaque = input.split_once(':').filter(|(scheme, rest)| {
+        !rest.starts_with("//")
+            && (rest.is_empty() || rest.starts_with('?'))
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric())
+    });
+    let Some((scheme, rest)) = input.split_once("://").or(opaque) else {
         return Err(Error::config(format!(
             "`{}` is not a provider URL: expected {known} (for a postgres URL use for_postgres_url / --for)",
             shorten(input)
@@ -44,16 +52,9 @@ pub(crate) fn split<'a>(input: &'a str, known: &str) -> Result<Parts<'a>> {
         ));
     }
     let (authority_path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let authority = match authority_path.split_once('/') {
-        None => authority_path,
-        Some((a, "")) => a,
-        Some((_, path)) => {
-            return Err(Error::config(format!(
-                "provider URLs take no path (found `/{}`): put options in the query, e.g. ?user=app",
-                shorten(path)
-            )));
-        }
-    };
+    let (authority, path) = authority_path
+        .split_once('/')
+        .unwrap_or((authority_path, ""));
     if authority.contains('@') {
         return Err(Error::config(
             "provider URLs take no user@ part: pass the database role as ?user=<role>",
@@ -62,8 +63,17 @@ pub(crate) fn split<'a>(input: &'a str, known: &str) -> Result<Parts<'a>> {
     Ok(Parts {
         scheme,
         authority,
+        path,
         query,
     })
+}
+
+/// The refusal of a path, for the sources whose URLs take none.
+pub(crate) fn no_path(path: &str) -> Error {
+    Error::config(format!(
+        "provider URLs take no path (found `/{}`): put options in the query, e.g. ?user=app",
+        shorten(path)
+    ))
 }
 
 /// Decoded query parameters, checked against the names a scheme accepts.

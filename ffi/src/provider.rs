@@ -28,7 +28,8 @@ fn build(
     })
 }
 
-/// Builds a provider from a provider URL (`azure://…`, `dsql://…`, `rds://…`, `gcp://…`).
+/// Builds a provider from a provider URL (`azure://…`, `dsql://…`, `rds://…`, `gcp://…`,
+/// `file:///…`, `exec:?cmd=…`).
 ///
 /// Reads no credentials yet: a bad URL fails here, missing credentials on the first
 /// token. On success `*out` is a new provider; on failure it is NULL and `*err` (when
@@ -80,6 +81,44 @@ pub extern "C" fn passmint_provider_status_json(
         // JSON from serde_json never holds a NUL byte (it escapes U+0000).
         let text = CString::new(json).unwrap_or_default();
         *slot = text.into_raw();
+        Ok(())
+    })
+}
+
+/// Drops the provider's cached token, so the next `passmint_token_get` fetches a new one: for a
+/// secret rotated before the expiry passmint knew of.
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_provider_invalidate(
+    p: *const passmint_provider,
+    err: *mut *mut passmint_error,
+) -> passmint_status {
+    Shield::status(err, || {
+        handle(p, "provider")?.inner.invalidate();
+        Ok(())
+    })
+}
+
+/// Tells the provider a server refused `password` (`password authentication failed`). For
+/// the sources whose secrets rotate before any expiry passmint knew (`vault://`, `awssm://`,
+/// `file://`, `exec:`), the cached token is dropped if it is still that one and `*out_retry`
+/// is set to 1: connect again once, with a new token. For IAM tokens it is 0 and nothing is
+/// dropped: a refused IAM token is a wrong role or policy, which a retry would hide.
+#[unsafe(no_mangle)]
+pub extern "C" fn passmint_provider_password_refused(
+    p: *const passmint_provider,
+    password: *const c_char,
+    out_retry: *mut i32,
+    err: *mut *mut passmint_error,
+) -> passmint_status {
+    Shield::status(err, || {
+        let provider = handle(p, "provider")?;
+        let password = str_arg(password, "password")?;
+        if out_retry.is_null() {
+            return Err(crate::boundary::invalid("out_retry is NULL"));
+        }
+        let retry = provider.inner.password_refused(password);
+        // SAFETY: checked non-NULL above; the caller owns an int there.
+        unsafe { *out_retry = i32::from(retry) };
         Ok(())
     })
 }

@@ -36,8 +36,15 @@ impl passmint_token {
 
 /// Each provider kind's name as a C string, in the order of `ProviderKind::ALL`: its length is
 /// that list's, so a kind added in the core does not compile here until it has its name.
-const PROVIDER_NAMES: [&[u8]; ProviderKind::ALL.len()] =
-    [b"azure\0", b"dsql\0", b"rds\0", b"gcp\0", b"callback\0"];
+const PROVIDER_NAMES: [&[u8]; ProviderKind::ALL.len()] = [
+    b"azure\0",
+    b"dsql\0",
+    b"rds\0",
+    b"gcp\0",
+    b"file\0",
+    b"exec\0",
+    b"callback\0",
+];
 
 /// A NUL-terminated copy of a secret, wiped when freed.
 struct Secret(Vec<u8>);

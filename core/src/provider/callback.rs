@@ -253,6 +253,7 @@ fn checked(minted: Minted, flavor: &Flavor) -> Result<Lease<Token>> {
         value: Token::new(secret, expires_at, username, kind),
         expires_at_ms: Some(expires_at.saturating_mul(1000)),
         short_lived: false,
+        refresh_at_ms: None,
     })
 }
 

@@ -5,8 +5,11 @@
 pub(crate) mod aws;
 pub(crate) mod azure;
 pub(crate) mod callback;
+pub(crate) mod exec;
+pub(crate) mod file;
 pub(crate) mod gcp;
 pub(crate) mod registry;
+pub(crate) mod secret;
 
 use std::fmt;
 use std::sync::Arc;
@@ -382,6 +385,7 @@ impl Provider {
     ///
     /// The returned future does not need a tokio runtime: fetches run on passmint's own.
     pub async fn token(&self) -> Result<Token> {
+        self.check_source();
         self.inner.cache.get().await
     }
 
@@ -390,6 +394,7 @@ impl Provider {
     /// including inside an async runtime, on passmint's own threads (in a callback of
     /// [`Provider::token_with`]) and in a `fork()`ed child.
     pub fn token_blocking(&self) -> Result<Token> {
+        self.check_source();
         self.inner.cache.get_blocking()
     }
 
@@ -397,6 +402,7 @@ impl Provider {
     /// a call to [`Provider::token`] would have to fetch or refresh. For bindings that answer
     /// cache hits on the caller's thread (no hop to passmint's runtime).
     pub fn cached_token(&self) -> Option<Token> {
+        self.check_source();
         self.inner.cache.peek()
     }
 
@@ -408,6 +414,7 @@ impl Provider {
         F: FnOnce(Result<Token>) + Send + 'static,
     {
         let rt = runtime()?;
+        self.check_source();
         if let Some(token) = self.inner.cache.peek() {
             rt.spawn(async move { callback(Ok(token)) });
             return Ok(());
@@ -441,6 +448,43 @@ impl Provider {
             }
         });
         Ok(())
+    }
+
+    /// Drops the cached token (and the shared cache's entry), so the next call fetches a new
+    /// one: for a secret rotated before the expiry passmint knew of. The driver helpers do
+    /// it themselves, through [`Provider::password_refused`].
+    pub fn invalidate(&self) {
+        self.inner.cache.invalidate();
+        if let Some(shared) = &self.inner.shared {
+            shared.forget(None);
+        }
+    }
+
+    /// Tells the provider that a server refused `password` (`password authentication
+    /// failed`). For the sources whose secrets rotate before any expiry passmint knew (Vault,
+    /// Secrets Manager, files, commands), the cached token is dropped if it is still that
+    /// one, and the answer is true: connect again once, with a fresh token. Many connections
+    /// refused at once cause one fetch between them. For IAM tokens the answer is false and
+    /// nothing is dropped: a refused IAM token is a wrong role or policy, not a stale one.
+    pub fn password_refused(&self, password: &str) -> bool {
+        if !registry::rotates(self.inner.kind) {
+            return false;
+        }
+        self.inner
+            .cache
+            .invalidate_if(|token| same_secret(token.secret(), password));
+        if let Some(shared) = &self.inner.shared {
+            shared.forget(Some(password));
+        }
+        true
+    }
+
+    /// A source that says what its token came from changed (a rewritten file) loses the
+    /// cached token before this call reads it.
+    fn check_source(&self) {
+        if self.inner.source.changed() {
+            self.inner.cache.invalidate();
+        }
     }
 
     /// This provider's health, without fetching or waiting: whether a token is cached, when
@@ -518,6 +562,15 @@ fn only_aws<T>(kind: &str, value: T) -> Result<T> {
             ),
         ))
     }
+}
+
+/// Equal secrets, compared in time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Field pairs as the registry takes them.

@@ -11,10 +11,17 @@ use crate::kind::ProviderKind;
 use crate::token::Token;
 use crate::url::{PgTarget, Query};
 
-use super::{aws, azure, gcp};
+use super::{aws, azure, exec, file, gcp};
 
 /// The registry: adding a source is its folder under `provider/` and one line here.
-pub(crate) const SCHEMES: [&Scheme; 4] = [&aws::DSQL, &aws::RDS, &azure::AZURE, &gcp::GCP];
+pub(crate) const SCHEMES: [&Scheme; 6] = [
+    &aws::DSQL,
+    &aws::RDS,
+    &azure::AZURE,
+    &gcp::GCP,
+    &file::FILE,
+    &exec::EXEC,
+];
 
 /// What the cache drives: a configured source that fetches a token (its secret, expiry and,
 /// when known, the database role) as a lease.
@@ -24,6 +31,13 @@ pub(crate) trait Source: Send + Sync + 'static {
     /// The credential in use, for `Provider::status()`: known once a fetch has said which.
     fn credential(&self) -> Option<String> {
         None
+    }
+
+    /// Whether what the cached token was read from has changed since (a file an agent
+    /// rewrote). Asked on every call, so it must be cheap; true once per change, to the first
+    /// caller that sees it, and the token is then fetched again.
+    fn changed(&self) -> bool {
+        false
     }
 }
 
@@ -55,6 +69,18 @@ pub(crate) struct Scheme {
     pub kind: ProviderKind,
     /// The typed builders' fields that make the URL's authority (`host`, `port`), in order.
     pub authority: &'static [&'static str],
+    /// Whether its URLs carry a path (`vault://…/<mount>/creds/<role>`, `file:///<path>`):
+    /// `build` then gets the authority and the path as one (`host:port/mount/creds/role`),
+    /// and the typed builders take it as the field `path`.
+    pub path: bool,
+    /// Whether its secrets can change before the expiry passmint knew (secret stores, files,
+    /// commands): a password the server refused is then worth one retry with a fresh one
+    /// (`Provider::password_refused`). An IAM token refused is a wrong role or policy, which a
+    /// retry would only hide.
+    pub rotates: bool,
+    /// Where to find the database role when neither the caller nor the token names one, for
+    /// the driver helpers' refusal to connect as the OS user.
+    pub role_hint: &'static str,
     /// The query parameters it accepts.
     pub params: &'static [&'static str],
     /// The URL's shape, for messages: `dsql://<cluster>?region=<region>`.
@@ -82,6 +108,19 @@ pub(crate) fn by_kind(kind: ProviderKind) -> Option<&'static Scheme> {
 /// [`Scheme::stated_expiry`] for a kind (`None` for `Callback`, which has no scheme).
 pub(crate) fn stated_expiry(kind: ProviderKind, token: &str) -> Option<i64> {
     by_kind(kind).and_then(|s| (s.stated_expiry)(token))
+}
+
+/// [`Scheme::rotates`] for a kind (`false` for `Callback`, which has no scheme).
+pub(crate) fn rotates(kind: ProviderKind) -> bool {
+    by_kind(kind).is_some_and(|s| s.rotates)
+}
+
+/// [`Scheme::role_hint`] for a kind; a callback's names the callback's `username`.
+pub(crate) fn role_hint(kind: ProviderKind) -> &'static str {
+    by_kind(kind).map_or(
+        "the database role your token is for (or return `username` from the callback)",
+        |s| s.role_hint,
+    )
 }
 
 /// Where a kind's database servers get their CA when the system's roots do not do.
@@ -121,6 +160,13 @@ pub(crate) fn from_url(input: &str, ctx: &Ctx) -> Result<Built> {
         )));
     };
     let query = Query::parse(parts.query, &parts.scheme, scheme.params)?;
+    if scheme.path {
+        let location = format!("{}/{}", parts.authority, parts.path);
+        return (scheme.build)(&location, &query, ctx);
+    }
+    if !parts.path.is_empty() {
+        return Err(crate::url::no_path(parts.path));
+    }
     (scheme.build)(parts.authority, &query, ctx)
 }
 
@@ -156,8 +202,11 @@ pub(crate) fn from_fields(name: &str, fields: Vec<(String, String)>, ctx: &Ctx) 
     };
     let mut authority: Vec<Option<String>> = vec![None; scheme.authority.len()];
     let mut params = Vec::new();
+    let mut path = None;
     for (field, value) in fields {
-        if let Some(i) = scheme.authority.iter().position(|a| *a == field) {
+        if scheme.path && field == "path" {
+            path = Some(value);
+        } else if let Some(i) = scheme.authority.iter().position(|a| *a == field) {
             // A URL passed as the host by mistake may carry a password: refused unquoted.
             if field == "host"
                 && (value.is_empty()
@@ -171,9 +220,11 @@ pub(crate) fn from_fields(name: &str, fields: Vec<(String, String)>, ctx: &Ctx) 
         } else if scheme.params.contains(&field.as_str()) {
             params.push((field, value));
         } else {
+            let path: &[&str] = if scheme.path { &["path"] } else { &[] };
             let known: Vec<&str> = scheme
                 .authority
                 .iter()
+                .chain(path)
                 .chain(scheme.params)
                 .copied()
                 .collect();
@@ -195,5 +246,11 @@ pub(crate) fn from_fields(name: &str, fields: Vec<(String, String)>, ctx: &Ctx) 
         (None, Some(port)) => format!(":{port}"),
         (None, None) => String::new(),
     };
+    if scheme.path {
+        // As the URL would carry it: a `%` in a file name is not the start of an escape.
+        let path = path.unwrap_or_default().replace('%', "%25");
+        let location = format!("{authority}/{}", path.trim_start_matches('/'));
+        return (scheme.build)(&location, &query, ctx);
+    }
     (scheme.build)(&authority, &query, ctx)
 }

@@ -171,6 +171,7 @@ impl Shared {
                 value: lease.value.clone(),
                 expires_at_ms: lease.expires_at_ms,
                 short_lived: lease.short_lived,
+                refresh_at_ms: lease.refresh_at_ms,
             };
             let written = blocking(move || {
                 let result = record::write(&paths.entry, &key, &copy, fetched_at);
@@ -188,6 +189,23 @@ impl Shared {
             }
             Ok(lease)
         })
+    }
+
+    /// Removes the entry when it holds `refused` (whatever it holds, when `None`), so the next
+    /// process does not read back a token a server refused. A failure to remove is only a
+    /// fetch the next process does not save.
+    pub(crate) fn forget(&self, refused: Option<&str>) {
+        let Ok(dir) = dir::private_dir() else {
+            return;
+        };
+        let entry = dir.join(format!("{}.json", self.key));
+        if let Some(refused) = refused {
+            match record::read(&entry, &self.key, self.kind) {
+                Ok(Some(stored)) if stored.lease.value.secret() == refused => {}
+                _ => return,
+            }
+        }
+        let _ = std::fs::remove_file(&entry);
     }
 
     /// A fresh entry; else the lock, and then once more a fresh entry (another process may have

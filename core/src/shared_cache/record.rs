@@ -63,6 +63,7 @@ fn parse(text: &[u8], key: &str, kind: ProviderKind) -> Option<Stored> {
             value: token,
             expires_at_ms: Some(expires_at_ms),
             short_lived: v["short_lived"].as_bool()?,
+            refresh_at_ms: None,
         },
         fetched_at_ms: v["fetched_at_ms"].as_i64()?,
     })

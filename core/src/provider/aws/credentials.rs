@@ -68,6 +68,7 @@ pub(super) fn lease(creds: Credentials) -> Lease<Credentials> {
         value: creds,
         expires_at_ms,
         short_lived: false,
+        refresh_at_ms: None,
     }
 }
 

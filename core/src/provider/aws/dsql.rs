@@ -19,6 +19,9 @@ const DEFAULT_EXPIRES_IN: u64 = 900;
 pub(crate) const DSQL: Scheme = Scheme {
     kind: ProviderKind::Dsql,
     authority: &["host"],
+    path: false,
+    role_hint: "the database role the IAM policy allows",
+    rotates: false,
     params: &["region", "user", "expires_in", "profile"],
     example: "dsql://<cluster>?region=<region>",
     server_ca_bundle: None,

@@ -133,6 +133,7 @@ impl Target {
             ),
             expires_at_ms: Some(expires_ms),
             short_lived: expires_in < 60,
+            refresh_at_ms: None,
         })
     }
 }

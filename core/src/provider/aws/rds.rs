@@ -26,6 +26,9 @@ pub(crate) const CA_BUNDLE_URL: &str =
 pub(crate) const RDS: Scheme = Scheme {
     kind: ProviderKind::Rds,
     authority: &["host", "port"],
+    path: false,
+    role_hint: "the database role the IAM policy allows",
+    rotates: false,
     params: &["region", "user", "profile"],
     example: "rds://<host>:<port>?user=<role>&region=<region>",
     server_ca_bundle: Some(CA_BUNDLE_URL),

@@ -33,6 +33,9 @@ use crate::url::{PgTarget, Query};
 pub(crate) const AZURE: Scheme = Scheme {
     kind: ProviderKind::Azure,
     authority: &[],
+    path: false,
+    role_hint: "the role Azure Database for PostgreSQL made for this identity (the name given to pgaadauth_create_principal; `select rolname from pg_roles` on the server lists them)",
+    rotates: false,
     params: config::PARAMS,
     example: "azure://",
     server_ca_bundle: None,
@@ -231,6 +234,7 @@ fn lease(token: AccessToken, user: Option<String>, now_ms: i64) -> Result<Lease<
         value: Token::new(secret.to_string(), expires, username, ProviderKind::Azure),
         expires_at_ms: Some(expires.saturating_mul(1000)),
         short_lived: false,
+        refresh_at_ms: None,
     })
 }
 

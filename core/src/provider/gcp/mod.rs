@@ -36,6 +36,9 @@ use crate::url::{PgTarget, Query};
 pub(crate) const GCP: Scheme = Scheme {
     kind: ProviderKind::Gcp,
     authority: &[],
+    path: false,
+    role_hint: "the IAM database user (a user account's e-mail; a service account's e-mail without `.gserviceaccount.com`), as `gcloud sql users list` shows it",
+    rotates: false,
     params: config::PARAMS,
     example: "gcp://?user=<iam-user>",
     server_ca_bundle: None,
@@ -390,5 +393,6 @@ fn lease(minted: Minted, user: Option<String>, now: i64) -> Result<Lease<Token>>
         value: Token::new(minted.token.secret, expires, username, ProviderKind::Gcp),
         expires_at_ms: Some(expires.saturating_mul(1000)),
         short_lived: false,
+        refresh_at_ms: None,
     })
 }
