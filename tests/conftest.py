@@ -13,6 +13,7 @@ from harness.ca import make_ca
 from harness.env import hermetic_env as _hermetic_env
 from harness.mock import MockIdentityServer
 from harness.pg import PostgresServer
+from harness.secretsmanager import SecretsManagerServer
 
 
 def pytest_report_header(config):
@@ -87,3 +88,24 @@ def azure_clis(tmp_path):
     clis = FakeAzureClis(tmp_path / "azure-clis")
     yield clis
     hygiene.record(clis.issued_secrets())
+
+
+@pytest.fixture(scope="session")
+def secretsmanager(ca):
+    """moto's Secrets Manager on loopback (harness.secretsmanager): ``.env()`` for a client,
+    ``.create_rds_secret()``, ``.rotate()``, ``.requests()``. Signatures are checked."""
+    with SecretsManagerServer(ca) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _fresh_secretsmanager(request):
+    # As _fresh_mock: only tests that use it pay for (or start) it. Each starts with no secrets,
+    # no recorded requests and a new key, so take env() inside the test.
+    if "secretsmanager" not in request.fixturenames:
+        yield
+        return
+    server = request.getfixturevalue("secretsmanager")
+    server.reset()
+    yield
+    server.reset()
