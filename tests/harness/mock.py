@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import aws, azure, gcp, hygiene
+from . import aws, azure, gcp, hygiene, vault
 from .ca import CA, make_ca
 from .wire import NOT_SET, OMIT, Reply, Request
 
@@ -39,14 +39,17 @@ DEFAULT_ROLE = "passmint-mock-role"
 __all__ = ["OMIT", "ROUTES", "MockIdentityServer"]
 
 # Every route name faults, lifetimes and expirations can be keyed by.
-ROUTES = aws.ROUTES + azure.ROUTES + gcp.ROUTES
+ROUTES = aws.ROUTES + azure.ROUTES + gcp.ROUTES + vault.ROUTES
 # Google's metadata probe is a GET / with its header: asked before AWS's STS, which owns "/".
-_ROUTE_MODULES = (gcp, aws, azure)
+# Vault owns /v1/, which no other module's paths start with.
+_ROUTE_MODULES = (gcp, vault, aws, azure)
 
 
 def _module_for(route: str | None):
     if route in gcp.ROUTES:
         return gcp
+    if route in vault.ROUTES:
+        return vault
     return azure if route in azure.ROUTES else aws
 
 
@@ -113,6 +116,9 @@ class MockIdentityServer:
         self.gcp = gcp.new_state()
         # Every Google secret ever made (keys, refresh tokens, subject tokens), for leak scans.
         self._gcp_secrets: list[str] = []
+        # HashiCorp Vault (vault.py): tokens, auth roles, leases, KV; its secrets outlive resets too.
+        self.vault = vault.new_state()
+        self._vault_secrets: list[str] = []
         self._counter = 0
         self._request_seq = 0
         self._servers: list[_Server] = []
@@ -150,6 +156,8 @@ class MockIdentityServer:
         return self
 
     def stop(self) -> None:
+        # Drops the PostgreSQL roles of leases still live, while the server may still be up.
+        self.vault.close()
         hygiene.record(self.issued_secrets())
         # Wakes delayed and hanging handlers so they let go of their sockets.
         self._stopping.set()
@@ -184,8 +192,13 @@ class MockIdentityServer:
     # --- controls ----------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget requests, faults and overrides; issued secrets are kept."""
+        """Forget requests, faults and overrides; issued secrets are kept. Vault's live leases
+        are revoked (their PostgreSQL roles dropped) and it starts over, sealed no more."""
+        old_vault = self.vault
+        old_vault.close()
         with self._lock:
+            self._vault_secrets += old_vault.secrets
+            self.vault = vault.new_state()
             self._requests.clear()
             self._faults.clear()
             self._lifetimes.clear()
@@ -387,11 +400,17 @@ class MockIdentityServer:
 
     def issued_secrets(self) -> list[str]:
         """Every secret handed out so far: AWS secret keys, session and IMDS tokens;
-        Azure access tokens, client secrets, federated assertions, identity headers."""
+        Azure access tokens, client secrets, federated assertions, identity headers; Vault
+        tokens, database passwords, service account JWTs and AppRole secret ids."""
         with self._lock:
             out = [c[k] for c in self._issued for k in ("SecretAccessKey", "Token", "access_token") if k in c]
             google = self._gcp_secrets + self.gcp.secrets
-            return out + list(self._imds_all) + [s for s in self._azure_secrets if s] + google
+            hashicorp = self._vault_secrets + list(self.vault.secrets)
+            return out + list(self._imds_all) + [s for s in self._azure_secrets if s] + google + hashicorp
+
+    def vault_issued(self) -> list[dict[str, Any]]:
+        """Vault's leases since the last reset (vault.VaultState.leases)."""
+        return self.vault.leases()
 
     # --- state used by the routes -----------------------------------------
 
@@ -510,6 +529,11 @@ class MockIdentityServer:
                 return _json_reply(200, {"issued": self.issued(), "secrets": self.issued_secrets()})
             if req.method == "GET" and op == "azure":
                 return _json_reply(200, self.azure_info())
+            if op == "vault" or op.startswith("vault-"):
+                data = json.loads(req.body or b"{}") if req.method == "POST" else {}
+                if not isinstance(data, dict):
+                    raise TypeError("body must be a JSON object")
+                return _json_reply(200, vault.control(self, req.method, op, data))
             if req.method != "POST":
                 return _json_reply(404, {"error": f"no control {req.method} {op}"})
             data = json.loads(req.body or b"{}")
