@@ -1,5 +1,5 @@
 /**
- * The typed builders `azure()`, `gcp()`, `dsql()` and `rds()`: the provider URL's parameters as an
+ * The typed builders `azure()`, `gcp()`, `awssm()`, `dsql()` and `rds()`: the provider URL's parameters as an
  * options object (camelCase). The core checks the names and values and builds the provider;
  * no URL is written here. Mirrors the Python package's `passmint.azure/dsql/rds`.
  */
@@ -21,7 +21,7 @@ const ALIASES: Record<string, string> = { hostname: 'host', username: 'user', to
 /** `options` with the signers' names renamed; both spellings at once is an error naming both. */
 function unaliased(kind: string, options: object): Record<string, unknown> {
   const out: Record<string, unknown> = { ...(options ?? {}) }
-  if (kind === 'azure' || kind === 'gcp') return out
+  if (kind !== 'dsql' && kind !== 'rds') return out
   for (const [alias, own] of Object.entries(ALIASES)) {
     if (out[alias] === undefined) continue
     if (out[own] !== undefined) throw invalid(`${kind}(): give ${own} or ${alias} (the AWS signers' name for it), not both`)
@@ -109,6 +109,30 @@ export interface GcpOptions {
 /** A Google Cloud SQL / AlloyDB IAM provider. */
 export function gcp(options: GcpOptions = {}): Provider {
   return build('gcp', options)
+}
+
+/** Options of {@link awssm}: the `awssm://` URL parameters. */
+export interface AwssmOptions {
+  /** The secret's name (`prod/app/db`) or ARN. */
+  secretId: string
+  /** Required unless the ARN or the AWS settings name one. */
+  region?: string
+  profile?: string
+  /** Seconds between reads (default 300): a secret states no expiry. */
+  refresh?: number
+  /** `AWSCURRENT` (default), `AWSPENDING`, or any staging label. */
+  versionStage?: string
+  /** The database role; by default the secret's `username`. */
+  user?: string
+  /** AWS credentials you hold, as for {@link DsqlOptions.credentials}. */
+  credentials?: AwsCredentialsSource
+}
+
+/** A database secret in AWS Secrets Manager: its `username` and `password`, read again every
+ * `refresh` seconds and at once after a refused password. */
+export function awssm(options: AwssmOptions): Provider {
+  if (typeof options?.secretId !== 'string') throw invalid('awssm(): secretId must be a string')
+  return build('awssm', options)
 }
 
 /** Options of {@link dsql}: the `dsql://` URL parameters. */

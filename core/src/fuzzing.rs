@@ -4,6 +4,7 @@
 //! Not part of the API.
 
 pub use crate::provider::aws::fuzzing::{AwsSource, DSQL_URL, aws_answer};
+pub use crate::provider::awssm::fuzzing as awssm;
 pub use crate::provider::azure::fuzzing::{
     AzureSource, CLIENT_SECRET, azure_answer, endpoint_error, jwt_username, scrub,
 };

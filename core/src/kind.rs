@@ -16,6 +16,8 @@ pub enum ProviderKind {
     Rds,
     /// Google Cloud SQL and AlloyDB IAM, from Application Default Credentials (`gcp://`).
     Gcp,
+    /// A database secret in AWS Secrets Manager (`awssm://`).
+    Awssm,
     /// A password file an agent keeps current (`file://`).
     File,
     /// A token command (`exec:`).
@@ -27,17 +29,18 @@ pub enum ProviderKind {
 
 impl ProviderKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ProviderKind; 7] = [
+    pub const ALL: [ProviderKind; 8] = [
         ProviderKind::Azure,
         ProviderKind::Dsql,
         ProviderKind::Rds,
         ProviderKind::Gcp,
+        ProviderKind::Awssm,
         ProviderKind::File,
         ProviderKind::Exec,
         ProviderKind::Callback,
     ];
 
-    /// The name every binding uses (`"azure"`, `"dsql"`, `"rds"`, `"gcp"`, `"file"`, `"exec"`,
+    /// The name every binding uses (`"azure"`, `"dsql"`, `"rds"`, `"gcp"`, `"awssm"`, `"file"`, `"exec"`,
     /// `"callback"`): also the URL
     /// scheme, for the kinds that have one.
     pub const fn name(self) -> &'static str {
@@ -46,6 +49,7 @@ impl ProviderKind {
             ProviderKind::Dsql => "dsql",
             ProviderKind::Rds => "rds",
             ProviderKind::Gcp => "gcp",
+            ProviderKind::Awssm => "awssm",
             ProviderKind::File => "file",
             ProviderKind::Exec => "exec",
             ProviderKind::Callback => "callback",

@@ -69,6 +69,10 @@ def hermetic_env(base_dir: PathLike, ca_pem: PathLike | None = None, **overrides
         "GCE_METADATA_IP": CLOSED,
         "PASSMINT_GCP_TOKEN_URL": f"https://{CLOSED}/token",
         "PASSMINT_GCP_IAM_ENDPOINT": f"https://{CLOSED}",
+        # Secret stores: Secrets Manager and Vault refused at once unless a test points these at
+        # its emulator (harness/secretsmanager.py, harness/vault.py).
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://{CLOSED}",
+        "VAULT_ADDR": f"https://{CLOSED}",
         # A proxy would turn loopback calls into calls elsewhere.
         "NO_PROXY": "*",
         "no_proxy": "*",

@@ -40,6 +40,7 @@ __all__ = [
     "TimeoutError",
     "Token",
     "__version__",
+    "awssm",
     "azure",
     "azure_identity",
     "dsql",
@@ -117,6 +118,23 @@ def gcp(
         "allow_custom_scope": allow_custom_scope, "quota_project": quota_project, "user": user,
         "shared_cache": shared_cache,
     })
+
+
+def awssm(
+    secret_id: str,
+    *,
+    region: str | None = None,
+    profile: str | None = None,
+    refresh: int | None = None,
+    version_stage: str | None = None,
+    user: str | None = None,
+    credentials: object = None,
+) -> Provider:
+    """A database secret in AWS Secrets Manager (the ``awssm://`` parameters): its ``username`` and
+    ``password``, read again every ``refresh`` seconds (300) and at once after a refused password.
+    ``credentials``: a boto3 ``Session``, botocore credentials, or a callable, as for ``dsql``."""
+    return _build("awssm", {"secret_id": secret_id, "region": region, "profile": profile, "refresh": refresh,
+                            "version_stage": version_stage, "user": user}, credentials)
 
 
 def dsql(

@@ -3,6 +3,7 @@
 //! postgres URL or a typed builder's fields.
 
 pub(crate) mod aws;
+pub(crate) mod awssm;
 pub(crate) mod azure;
 pub(crate) mod callback;
 pub(crate) mod exec;
@@ -551,13 +552,13 @@ impl fmt::Debug for Provider {
 
 /// `value`, when `kind` is one that signs with AWS credentials; else the error that says so.
 fn only_aws<T>(kind: &str, value: T) -> Result<T> {
-    if matches!(kind, "dsql" | "rds") {
+    if matches!(kind, "dsql" | "rds" | "awssm") {
         Ok(value)
     } else {
         Err(Error::new(
             ErrorKind::InvalidArgument,
             format!(
-                "AWS credentials apply to dsql and rds, not `{}`",
+                "AWS credentials apply to dsql, rds and awssm, not `{}`",
                 crate::url::shorten(kind)
             ),
         ))

@@ -11,14 +11,15 @@ use crate::kind::ProviderKind;
 use crate::token::Token;
 use crate::url::{PgTarget, Query};
 
-use super::{aws, azure, exec, file, gcp};
+use super::{aws, awssm, azure, exec, file, gcp};
 
 /// The registry: adding a source is its folder under `provider/` and one line here.
-pub(crate) const SCHEMES: [&Scheme; 6] = [
+pub(crate) const SCHEMES: [&Scheme; 7] = [
     &aws::DSQL,
     &aws::RDS,
     &azure::AZURE,
     &gcp::GCP,
+    &awssm::AWSSM,
     &file::FILE,
     &exec::EXEC,
 ];

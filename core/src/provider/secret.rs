@@ -28,6 +28,16 @@ pub(crate) struct Secret {
     pub expires_at: Option<i64>,
 }
 
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secret")
+            .field("username", &self.username)
+            .field("expires_at", &self.expires_at)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
 /// `format=raw|json`; `None` when not given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Format {

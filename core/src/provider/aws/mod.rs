@@ -154,11 +154,7 @@ impl Source for AwsSource {
 
     /// Which provider of the chain (or the caller) supplied the signing credentials.
     fn credential(&self) -> Option<String> {
-        let creds = self.credentials.health().value?;
-        Some(match credentials::provider_name(&creds) {
-            Some(name) => format!("AWS credentials ({name})"),
-            None => "AWS credentials".to_string(),
-        })
+        Some(describe_credentials(&self.credentials.health().value?))
     }
 }
 
@@ -194,8 +190,50 @@ fn from_chain(target: Target, ctx: &Ctx) -> Built {
     built(target, creds, ctx)
 }
 
+/// The default chain's credentials (or the caller's, when the builder was given them) for
+/// another AWS service in `region`, cached as DSQL's and RDS's are: Secrets Manager's.
+pub(crate) fn credentials_for(
+    region: &str,
+    profile: Option<&str>,
+    ctx: &Ctx,
+) -> Cache<Credentials> {
+    let creds = match &ctx.aws_credentials {
+        Some(fetch) => CredentialSource::Caller(fetch.clone()),
+        None => CredentialSource::DefaultChain {
+            region: region.to_string(),
+            profile: profile.map(str::to_owned),
+        },
+    };
+    credentials::cache(
+        creds,
+        ctx.clock.clone(),
+        crate::cache::nested_deadline(ctx.deadline),
+    )
+}
+
+/// `AWS credentials (<chain provider>)`, for `Provider::status()`.
+pub(crate) fn describe_credentials(creds: &Credentials) -> String {
+    match credentials::provider_name(creds) {
+        Some(name) => format!("AWS credentials ({name})"),
+        None => "AWS credentials".to_string(),
+    }
+}
+
+/// The region for `what` (`awssm://<secret>`): `explicit` and `stated` (an ARN's) agree, else the
+/// AWS settings, as DSQL's and RDS's are found.
+pub(crate) fn resolve_region(
+    scheme: &str,
+    what: &str,
+    explicit: Option<String>,
+    stated: Option<String>,
+    profile: Option<&str>,
+) -> Result<String> {
+    let explicit = explicit.map(|r| validate_region(&r)).transpose()?;
+    region::resolve(scheme, what, explicit, stated, profile)
+}
+
 /// An AWS region code, such as `us-east-1`.
-fn validate_region(region: &str) -> Result<String> {
+pub(crate) fn validate_region(region: &str) -> Result<String> {
     let ok = !region.is_empty()
         && region.len() <= 32
         && region.contains('-')

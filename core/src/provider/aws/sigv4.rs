@@ -83,14 +83,17 @@ pub(crate) fn presign(p: &Presign<'_>, creds: &Credentials, time: SystemTime) ->
     Ok(token)
 }
 
-/// The headers that sign `method url` (with `headers`, which must include `host`) for
-/// `service` in `region`: `x-amz-date`, `authorization` and, with a session token,
-/// `x-amz-security-token`, all three signed with the given ones. The body is empty. What
-/// Google's AWS workload identity federation sends as its subject token.
+/// The headers that sign `method url` (with `headers`, which must include `host`, and `body`)
+/// for `service` in `region`: `x-amz-date`, `authorization` and, with a session token,
+/// `x-amz-security-token`, all three signed with the given ones. What Google's AWS workload
+/// identity federation sends as its subject token (an empty body), and Secrets Manager's
+/// requests.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn sign_headers(
     method: &str,
     url: &str,
     headers: &[(&str, &str)],
+    body: &[u8],
     service: &str,
     region: &str,
     creds: &Credentials,
@@ -112,7 +115,7 @@ pub(crate) fn sign_headers(
         method,
         url,
         headers.iter().copied(),
-        SignableBody::Bytes(&[]),
+        SignableBody::Bytes(body),
     )
     .map_err(signing_error)?;
     let (instructions, _) = sign(request, &params).map_err(signing_error)?.into_parts();

@@ -189,6 +189,7 @@ pub(super) async fn subject(
         "POST",
         &url,
         &[("host", &host)],
+        &[],
         service,
         &region,
         &creds,
