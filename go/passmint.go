@@ -91,7 +91,7 @@ type Token struct {
 	Secret    string
 	ExpiresAt time.Time
 	Username  string // the database role the token is for; "" when unknown
-	Provider  string // "azure", "dsql", "rds", "gcp", "awssm", "file", "exec" or "callback"
+	Provider  string // "azure", "dsql", "rds", "gcp", "vault", "awssm", "file", "exec" or "callback"
 }
 
 // String shows everything but the secret.

@@ -1,5 +1,5 @@
 /**
- * The typed builders `azure()`, `gcp()`, `awssm()`, `dsql()` and `rds()`: the provider URL's parameters as an
+ * The typed builders `azure()`, `gcp()`, `vault()`, `awssm()`, `dsql()` and `rds()`: the provider URL's parameters as an
  * options object (camelCase). The core checks the names and values and builds the provider;
  * no URL is written here. Mirrors the Python package's `passmint.azure/dsql/rds`.
  */
@@ -133,6 +133,36 @@ export interface AwssmOptions {
 export function awssm(options: AwssmOptions): Provider {
   if (typeof options?.secretId !== 'string') throw invalid('awssm(): secretId must be a string')
   return build('awssm', options)
+}
+
+/** Options of {@link vault}: the `vault://` URL parameters. */
+export interface VaultOptions {
+  /** `<mount>/creds/<role>`, `<mount>/static-creds/<role>` or a KV v2 `<mount>/data/<path>`. */
+  path: string
+  /** The server; without it, `VAULT_ADDR` (default `https://127.0.0.1:8200`). */
+  host?: string
+  port?: number
+  /** `'token'` (default: `VAULT_TOKEN` or `~/.vault-token`), `'kubernetes'` or `'approle'`. */
+  auth?: 'token' | 'kubernetes' | 'approle'
+  /** The Vault role to log in as (kubernetes). */
+  role?: string
+  authMount?: string
+  /** The service account token (default: the kubelet's mount). */
+  jwtFile?: string
+  roleId?: string
+  secretIdFile?: string
+  /** Default `VAULT_NAMESPACE`. */
+  namespace?: string
+  /** KV secrets only: the role, when the secret names none. */
+  user?: string
+  /** KV secrets only: seconds between reads (default 300). */
+  refresh?: number
+}
+
+/** HashiCorp Vault / OpenBao credentials: each lease's username comes with its password. */
+export function vault(options: VaultOptions): Provider {
+  if (typeof options?.path !== 'string') throw invalid('vault(): path must be a string')
+  return build('vault', options)
 }
 
 /** Options of {@link dsql}: the `dsql://` URL parameters. */

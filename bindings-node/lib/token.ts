@@ -8,7 +8,7 @@ import { type NativeToken } from './native'
 export const inspectCustom = Symbol.for('nodejs.util.inspect.custom')
 
 /** Where a provider's tokens come from. */
-export type ProviderKind = 'azure' | 'dsql' | 'rds' | 'gcp' | 'awssm' | 'file' | 'exec' | 'callback'
+export type ProviderKind = 'azure' | 'dsql' | 'rds' | 'gcp' | 'vault' | 'awssm' | 'file' | 'exec' | 'callback'
 
 /**
  * A token and what is known about it (immutable: a warm cache hands every caller the same

@@ -16,6 +16,8 @@ pub enum ProviderKind {
     Rds,
     /// Google Cloud SQL and AlloyDB IAM, from Application Default Credentials (`gcp://`).
     Gcp,
+    /// HashiCorp Vault or OpenBao credentials (`vault://`).
+    Vault,
     /// A database secret in AWS Secrets Manager (`awssm://`).
     Awssm,
     /// A password file an agent keeps current (`file://`).
@@ -29,18 +31,19 @@ pub enum ProviderKind {
 
 impl ProviderKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ProviderKind; 8] = [
+    pub const ALL: [ProviderKind; 9] = [
         ProviderKind::Azure,
         ProviderKind::Dsql,
         ProviderKind::Rds,
         ProviderKind::Gcp,
+        ProviderKind::Vault,
         ProviderKind::Awssm,
         ProviderKind::File,
         ProviderKind::Exec,
         ProviderKind::Callback,
     ];
 
-    /// The name every binding uses (`"azure"`, `"dsql"`, `"rds"`, `"gcp"`, `"awssm"`, `"file"`, `"exec"`,
+    /// The name every binding uses (`"azure"`, `"dsql"`, `"rds"`, `"gcp"`, `"vault"`, `"awssm"`, `"file"`, `"exec"`,
     /// `"callback"`): also the URL
     /// scheme, for the kinds that have one.
     pub const fn name(self) -> &'static str {
@@ -49,6 +52,7 @@ impl ProviderKind {
             ProviderKind::Dsql => "dsql",
             ProviderKind::Rds => "rds",
             ProviderKind::Gcp => "gcp",
+            ProviderKind::Vault => "vault",
             ProviderKind::Awssm => "awssm",
             ProviderKind::File => "file",
             ProviderKind::Exec => "exec",

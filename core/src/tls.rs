@@ -92,6 +92,32 @@ fn build_rustls_config() -> Result<Arc<rustls::ClientConfig>> {
             ));
         }
     }
+    client_config(roots)
+}
+
+/// rustls settings trusting only the PEM certificates in `pems` (a service's own CA, as
+/// `VAULT_CACERT` names it); `shown` names where they came from in messages.
+pub(crate) fn rustls_config_trusting(
+    pems: &[Vec<u8>],
+    shown: &str,
+) -> Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for pem in pems {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+            .filter_map(std::result::Result::ok)
+            .collect();
+        roots.add_parsable_certificates(certs);
+    }
+    if roots.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidConfig,
+            format!("{shown} holds no usable PEM CA certificate"),
+        ));
+    }
+    client_config(roots)
+}
+
+fn client_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -41,6 +41,7 @@ const PROVIDER_NAMES: [&[u8]; ProviderKind::ALL.len()] = [
     b"dsql\0",
     b"rds\0",
     b"gcp\0",
+    b"vault\0",
     b"awssm\0",
     b"file\0",
     b"exec\0",

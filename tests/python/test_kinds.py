@@ -19,7 +19,7 @@ def test_the_core_lists_are_the_contract():
     assert native.ERROR_KINDS == ["INVALID_ARGUMENT", "INVALID_CONFIG", "CREDENTIAL_UNAVAILABLE",
                                   "AUTHENTICATION_FAILED", "TIMEOUT", "NETWORK", "PROVIDER_RESPONSE", "PANIC",
                                   "INTERNAL"]
-    assert native.PROVIDER_KINDS == ["azure", "dsql", "rds", "gcp", "awssm", "file", "exec", "callback"]
+    assert native.PROVIDER_KINDS == ["azure", "dsql", "rds", "gcp", "vault", "awssm", "file", "exec", "callback"]
 
 
 def test_python_has_a_class_per_kind():

@@ -46,6 +46,7 @@ __all__ = [
     "dsql",
     "gcp",
     "rds",
+    "vault",
 ]
 
 
@@ -135,6 +136,33 @@ def awssm(
     ``credentials``: a boto3 ``Session``, botocore credentials, or a callable, as for ``dsql``."""
     return _build("awssm", {"secret_id": secret_id, "region": region, "profile": profile, "refresh": refresh,
                             "version_stage": version_stage, "user": user}, credentials)
+
+
+def vault(
+    path: str,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    auth: str | None = None,
+    role: str | None = None,
+    auth_mount: str | None = None,
+    jwt_file: str | None = None,
+    role_id: str | None = None,
+    secret_id_file: str | None = None,
+    namespace: str | None = None,
+    user: str | None = None,
+    refresh: int | None = None,
+) -> Provider:
+    """HashiCorp Vault / OpenBao credentials (the ``vault://`` parameters): ``path`` is
+    ``<mount>/creds/<role>``, ``<mount>/static-creds/<role>`` or a KV v2 ``<mount>/data/<path>``; the
+    server is ``host``/``port``, else ``VAULT_ADDR``. ``auth``: ``token`` (``VAULT_TOKEN`` or
+    ``~/.vault-token``), ``kubernetes`` (``role``, ``jwt_file``) or ``approle`` (``role_id``,
+    ``secret_id_file``). Each lease's username is the token's."""
+    return _build("vault", {
+        "path": path, "host": host, "port": port, "auth": auth, "role": role, "auth_mount": auth_mount,
+        "jwt_file": jwt_file, "role_id": role_id, "secret_id_file": secret_id_file, "namespace": namespace,
+        "user": user, "refresh": refresh,
+    })
 
 
 def dsql(

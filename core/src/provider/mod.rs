@@ -11,6 +11,7 @@ pub(crate) mod file;
 pub(crate) mod gcp;
 pub(crate) mod registry;
 pub(crate) mod secret;
+pub(crate) mod vault;
 
 use std::fmt;
 use std::sync::Arc;

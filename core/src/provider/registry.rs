@@ -11,14 +11,15 @@ use crate::kind::ProviderKind;
 use crate::token::Token;
 use crate::url::{PgTarget, Query};
 
-use super::{aws, awssm, azure, exec, file, gcp};
+use super::{aws, awssm, azure, exec, file, gcp, vault};
 
 /// The registry: adding a source is its folder under `provider/` and one line here.
-pub(crate) const SCHEMES: [&Scheme; 7] = [
+pub(crate) const SCHEMES: [&Scheme; 8] = [
     &aws::DSQL,
     &aws::RDS,
     &azure::AZURE,
     &gcp::GCP,
+    &vault::VAULT,
     &awssm::AWSSM,
     &file::FILE,
     &exec::EXEC,
