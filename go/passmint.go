@@ -216,6 +216,39 @@ func (p *Provider) TokenContext(ctx context.Context) (Token, error) {
 	}
 }
 
+// Invalidate drops the cached token, so the next Token fetches a new one: for a secret rotated
+// before the expiry passmint knew of.
+func (p *Provider) Invalidate() error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.p == nil {
+		return errClosed
+	}
+	var e *C.passmint_error
+	return takeError(Status(C.passmint_provider_invalidate(p.p, &e)), e)
+}
+
+// PasswordRefused tells the provider a server refused password (SQLSTATE 28P01). For the
+// sources whose secrets rotate early (vault, awssm, file, exec) it drops the cached token if it
+// is still that one and returns true: connect again once. For IAM tokens it returns false: a
+// retry would only hide a wrong role or policy. pgx reports the refusal from pool.Acquire (a
+// *pgconn.PgError with Code "28P01"); call this with the password the hook gave, then acquire again.
+func (p *Provider) PasswordRefused(password string) (bool, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.p == nil {
+		return false, errClosed
+	}
+	cpw := C.CString(password)
+	defer C.free(unsafe.Pointer(cpw))
+	var retry C.int
+	var e *C.passmint_error
+	if err := takeError(Status(C.passmint_provider_password_refused(p.p, cpw, &retry, &e)), e); err != nil {
+		return false, err
+	}
+	return retry != 0, nil
+}
+
 // Close frees the provider once calls in progress have returned. Async calls already
 // started still call back (passmint keeps what they need). Close is idempotent.
 func (p *Provider) Close() {

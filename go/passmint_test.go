@@ -5,6 +5,7 @@ package passmint
 import (
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -194,5 +195,44 @@ func TestPoolOfTwentyLogsInWithTheTokensRole(t *testing.T) {
 	}
 	if s := pool.Stat(); s.NewConnsCount() != 20 {
 		t.Fatalf("%d new connections", s.NewConnsCount())
+	}
+}
+
+// A token command that prints a new password each run: a refused password is dropped once (a
+// pool refused at once makes one run), Invalidate drops it too, and IAM tokens are never retried.
+func TestPasswordRefusedDropsASecretOnce(t *testing.T) {
+	counter := t.TempDir() + "/n"
+	cmd := "n=$(cat " + counter + " 2>/dev/null || echo 0); n=$((n+1)); echo $n > " + counter + "; echo go-pw-$n"
+	// %20, not QueryEscape's "+": passmint's query values are percent-decoded only.
+	p, err := New("exec:?shell=true&cmd=" + strings.ReplaceAll(url.QueryEscape(cmd), "+", "%20"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	first, err := p.Token()
+	if err != nil || first.Secret != "go-pw-1" || first.Provider != "exec" {
+		t.Fatalf("%v %v", first, err)
+	}
+	for i := 0; i < 5; i++ {
+		if retry, err := p.PasswordRefused(first.Secret); !retry || err != nil {
+			t.Fatalf("retry=%v err=%v", retry, err)
+		}
+	}
+	if tok, _ := p.Token(); tok.Secret != "go-pw-2" {
+		t.Fatalf("after a refusal: %v", tok)
+	}
+	if err := p.Invalidate(); err != nil {
+		t.Fatal(err)
+	}
+	if tok, _ := p.Token(); tok.Secret != "go-pw-3" {
+		t.Fatalf("after Invalidate: %v", tok)
+	}
+	iam, err := New(offline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer iam.Close()
+	if retry, err := iam.PasswordRefused("x"); retry || err != nil {
+		t.Fatalf("an IAM token was retried: %v %v", retry, err)
 	}
 }

@@ -408,6 +408,21 @@ static void api(const char *expected_version) {
     check(calls == 0, "a refused async call never calls back");
     async_ctx_free(c);
 
+    /* Rotation: NULL arguments; an IAM provider is never told to retry. */
+    e = NULL;
+    check(passmint_provider_invalidate(NULL, &e) == PASSMINT_INVALID_ARGUMENT, "invalidate(provider=NULL) -> INVALID_ARGUMENT");
+    check_error(e, PASSMINT_INVALID_ARGUMENT, "invalidate(provider=NULL)", NULL);
+    check(passmint_provider_invalidate(p, NULL) == PASSMINT_OK, "invalidate of a cold provider is OK");
+    int retry = 7;
+    check(passmint_provider_password_refused(NULL, "pw", &retry, NULL) == PASSMINT_INVALID_ARGUMENT,
+          "password_refused(provider=NULL) -> INVALID_ARGUMENT");
+    check(passmint_provider_password_refused(p, NULL, &retry, NULL) == PASSMINT_INVALID_ARGUMENT,
+          "password_refused(password=NULL) -> INVALID_ARGUMENT");
+    check(passmint_provider_password_refused(p, "pw", NULL, NULL) == PASSMINT_INVALID_ARGUMENT,
+          "password_refused(out_retry=NULL) -> INVALID_ARGUMENT");
+    check(passmint_provider_password_refused(p, "pw", &retry, NULL) == PASSMINT_OK && retry == 0,
+          "password_refused on an IAM provider: no retry (%d)", retry);
+
     /* Status: NULL arguments, and a provider that has fetched nothing yet. */
     char *json = SENTINEL(char);
     e = NULL;
@@ -1367,7 +1382,7 @@ static void aws_callbacks(void) {
     check(passmint_provider_with_aws_credentials("azure://?credential=managed", c_aws_source, NULL, &p, &e) ==
               PASSMINT_INVALID_ARGUMENT,
           "AWS credentials for an azure:// URL -> INVALID_ARGUMENT");
-    check(e && strstr(passmint_error_message(e), "dsql and rds"), "the message says which kinds take them");
+    check(e && strstr(passmint_error_message(e), "dsql, rds and awssm"), "the message says which kinds take them");
     passmint_error_free(e);
     check(passmint_aws_completion_credentials(NULL, "a", "b", NULL, 0) == PASSMINT_INVALID_ARGUMENT,
           "aws_completion_credentials(NULL) -> INVALID_ARGUMENT");
