@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -35,10 +36,12 @@ from harness.env import hermetic_env
 from harness.mock import MockIdentityServer
 from harness.native import LIBDIR, PKG_CONFIG_PATH, go_env, tool
 from harness.pg import PostgresServer
+from harness.secretsmanager import SecretsManagerServer
 
 README = TOP / "README.md"
 HOSTS = ("mydb.postgres.database.azure.com", "abc123example.dsql.us-east-1.on.aws",
-         "mydb.abc123example.eu-west-1.rds.amazonaws.com", "a1b2c3d4e5f6.a1b2c3d4e5f6.us-central1.sql.goog")
+         "mydb.abc123example.eu-west-1.rds.amazonaws.com", "a1b2c3d4e5f6.a1b2c3d4e5f6.us-central1.sql.goog",
+         "db.example.com")
 INSTALL_COMMANDS = ("pip install", "npm pack", "npm install", "make", "cargo install")
 
 
@@ -79,12 +82,27 @@ def docs(tmp_path_factory):
                     "`PASSMINT_HOSTS=tests/docs/hosts tests/run` (tests/all does)")
     work = tmp_path_factory.mktemp("readme")
     ca = make_ca(work / "ca", names=HOSTS)
-    with MockIdentityServer(ca) as mock, PostgresServer(ca) as pg:
+    # Secrets Manager takes any signature here: the blocks sign with the mock's AWS credentials,
+    # which the IAM blocks need too (test_awssm.py checks signatures).
+    with (MockIdentityServer(ca) as mock, PostgresServer(ca) as pg,
+          SecretsManagerServer(ca, verify_signatures=False) as sm):
         pg.sql("CREATE DATABASE app")
         for role in ("app", "admin", f"app@{gcp.PROJECT}.iam"):
             pg.create_login_role(role)
         mock.configure(azure_app_name="app")  # the App Service identity is named like its role
-        with CloudAuthFront(pg, ca, mock.issued, mock.issued_secrets, port=5432) as front:
+        # The secret stores: Vault makes a role per lease in this PostgreSQL; Secrets Manager
+        # holds `app`'s password.
+        mock.vault.attach_postgres(pg)
+        mock.vault.add_db_role("app")
+        app_password = secrets.token_urlsafe(24)
+        pg.set_password("app", app_password)
+        sm.create_rds_secret("prod/app/db", "app", app_password, "db.example.com", 5432, "app")
+
+        def passwords():
+            leases = [(le["username"], le["password"]) for le in mock.vault_issued() if not le["revoked"]]
+            return [*leases, ("app", app_password)]
+
+        with CloudAuthFront(pg, ca, mock.issued, mock.issued_secrets, port=5432, passwords=passwords) as front:
             cwd = work / "cwd"
             cwd.mkdir()
             shutil.copyfile(ca.ca_pem, cwd / "global-bundle.pem")  # "the AWS bundle"
@@ -103,6 +121,9 @@ def docs(tmp_path_factory):
                 NODE_PATH=f"{node_path}:{TOP / 'tests' / 'node_modules'}",
                 PKG_CONFIG_PATH=str(PKG_CONFIG_PATH),
                 GOOGLE_APPLICATION_CREDENTIALS=str(google_key),
+                VAULT_ADDR=mock.https_url,
+                VAULT_TOKEN=mock.vault.root_token,
+                AWS_ENDPOINT_URL_SECRETS_MANAGER=sm.url,
             )
             yield {"env": env, "cwd": cwd, "front": front, "mock": mock}
 

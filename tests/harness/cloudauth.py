@@ -173,8 +173,12 @@ class CloudAuthFront:
         azure_tokens: Callable[[], list[str]],
         port: int = 0,
         keep_log: bool = True,
+        passwords: Callable[[], Iterable[tuple[str, str]]] | None = None,
     ) -> None:
         self.pg, self.ca = pg, ca
+        # Secret stores' (user, password) pairs (Vault leases, Secrets Manager secrets): what a
+        # server with password authentication would accept.
+        self._passwords = passwords or (lambda: ())
         self._aws_credentials, self._azure_tokens = aws_credentials, azure_tokens
         self.port: int = port
         # Every login, or (keep_log=False, for long runs whose memory is measured) only the
@@ -232,6 +236,8 @@ class CloudAuthFront:
     def check(self, user: str, password: str) -> tuple[str | None, str]:
         """(refusal reason or None, token kind)."""
         now = time.time()
+        if (user, password) in set(self._passwords()):
+            return None, "password"
         if password.startswith("ya29."):
             return check_gcp(password, user, self._aws_credentials(), now), "gcp"
         if password.startswith("ey") and password.count(".") == 2:
