@@ -9,6 +9,7 @@ pub use crate::provider::azure::fuzzing::{
     AzureSource, CLIENT_SECRET, azure_answer, endpoint_error, jwt_username, scrub,
 };
 pub use crate::provider::gcp::fuzzing as gcp;
+pub use crate::provider::secret::fuzz_secret as secret;
 pub use crate::provider::vault::fuzzing as vault;
 
 /// A canned program's answer: its stdout, or `stdout\n--stderr--\nstderr` for a program

@@ -11,7 +11,9 @@
 //! - JWT claim decoding;
 //! - identity endpoints' error bodies;
 //! - the message scrubber, which must never let a known secret through;
-//! - Google's token, STS, IAM and metadata answers, credential files and subject tokens.
+//! - Google's token, STS, IAM and metadata answers, credential files and subject tokens;
+//! - the secret sources' input: password files and commands' output (raw and JSON), Vault's and
+//!   Secrets Manager's answers.
 
 mod fuzzer;
 
@@ -204,6 +206,42 @@ fn google_credential_files() {
                 input,
                 Some("access_token"),
             ));
+        }) > 0
+            || fuzzer::replaying()
+    );
+}
+
+/// A password file or a token command's output, read raw and as JSON: a secret or a reason,
+/// and a reason never quotes the input's password-looking values.
+#[test]
+fn secret_files_and_command_output() {
+    assert!(
+        fuzz("secret_file", |input| {
+            for read in passmint::fuzzing::secret(input) {
+                match read {
+                    Ok((password, _, _)) => assert!(!password.is_empty()),
+                    Err(why) => assert!(why.len() < 200, "{why}"),
+                }
+            }
+        }) > 0
+            || fuzzer::replaying()
+    );
+}
+
+/// Vault's and Secrets Manager's answers: a value or a typed error, never a panic, and never
+/// the token or the secret in the message.
+#[test]
+fn secret_store_answers() {
+    assert!(
+        fuzz("secret_store_answer", |input| {
+            for status in [200, 204, 400, 403, 404, 503] {
+                if let Err(e) = passmint::fuzzing::vault::answer(status, input) {
+                    assert!(!e.message().contains("fuzz-token"), "{}", e.message());
+                }
+                if let Ok((password, _)) = passmint::fuzzing::awssm::answer(status, input) {
+                    assert!(!password.is_empty());
+                }
+            }
         }) > 0
             || fuzzer::replaying()
     );

@@ -182,6 +182,17 @@ pub(crate) fn lease(
     }
 }
 
+/// What a password file or a command's output becomes, raw and as JSON: for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_secret(
+    bytes: &[u8],
+) -> [std::result::Result<(String, Option<String>, Option<i64>), String>; 2] {
+    let out = |r: std::result::Result<Secret, String>| {
+        r.map(|s| (s.password.clone(), s.username.clone(), s.expires_at))
+    };
+    [out(raw(bytes)), out(json(bytes, 1_800_000_000))]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
