@@ -182,11 +182,13 @@ pub(crate) fn lease(
     }
 }
 
+/// A secret as the fuzz targets see it: password, username, expiry; or the reason.
+#[cfg(feature = "fuzzing")]
+pub type FuzzRead = std::result::Result<(String, Option<String>, Option<i64>), String>;
+
 /// What a password file or a command's output becomes, raw and as JSON: for the fuzz targets.
 #[cfg(feature = "fuzzing")]
-pub fn fuzz_secret(
-    bytes: &[u8],
-) -> [std::result::Result<(String, Option<String>, Option<i64>), String>; 2] {
+pub fn fuzz_secret(bytes: &[u8]) -> [FuzzRead; 2] {
     let out = |r: std::result::Result<Secret, String>| {
         r.map(|s| (s.password.clone(), s.username.clone(), s.expires_at))
     };
