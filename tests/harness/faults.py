@@ -81,6 +81,12 @@ SOURCES = [
            lambda m, tmp: {"GCE_METADATA_HOST": m.http_url.removeprefix("http://")},
            {"GCE_METADATA_HOST": CLOSED},
            b'{"access_token": "ya29.', b'{"access_token": 5, "expires_in": "soon", "token_type": []}', False),
+    Source("Vault database credentials", "vault:///database/creds/app", "vault-creds",
+           lambda m, tmp: _vault(m),
+           {"VAULT_ADDR": f"https://{CLOSED}"},
+           b'{"lease_id": "database/creds/app/x", "lease_duration": 3600, "data": {"username": "v-',
+           b'{"lease_id": 5, "renewable": "yes", "lease_duration": 3600, "data": {"username": 1, "password": []}}',
+           False),
     Source("Azure workload identity (AKS)", "azure://?credential=workload", "azure-token",
            lambda m, tmp: {"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": WORKLOAD_CLIENT, "AZURE_AUTHORITY_HOST": m.https_url,
                            "AZURE_FEDERATED_TOKEN_FILE": str(_file(tmp / "federated", m.federated_assertion))},
@@ -88,6 +94,13 @@ SOURCES = [
            b'{"token_type": "Bearer", "access_token": "eyJ0', b'{"token_type": "Bearer", "access_token": 5, "expires_in": "soon"}',
            False),
 ]
+
+
+def _vault(mock: MockIdentityServer) -> dict[str, str]:
+    """Vault with a database role whose leases are not renewable: every refresh is a new read of
+    the faulted route, not a renewal at another."""
+    mock.vault.add_db_role("app", renewable=False)
+    return {"VAULT_ADDR": mock.https_url, "VAULT_CACERT": str(mock.ca_pem), "VAULT_TOKEN": mock.vault.root_token}
 
 
 def _google_key(mock: MockIdentityServer, tmp: Path) -> dict[str, str]:
@@ -122,10 +135,11 @@ def _expiry(aws: Callable[[float], Any], azure_on: Callable[[float], Any],
             azure_in: Callable[[float], Any]) -> Callable[[MockIdentityServer, Source], None]:
     """The expiry field each source sends, replaced: AWS `Expiration` (a date), managed identity
     `expires_on` (epoch seconds), the Entra and Google token endpoints' and Google's metadata
-    server's `expires_in` (seconds from now)."""
+    server's `expires_in` and Vault's `lease_duration` (seconds from now)."""
     def apply(m: MockIdentityServer, s: Source) -> None:
         now = time.time()
-        make = aws if s.aws else azure_in if s.route in ("azure-token", "gcp-token", "gcp-metadata") else azure_on
+        in_seconds = ("azure-token", "gcp-token", "gcp-metadata", "vault-creds")
+        make = aws if s.aws else azure_in if s.route in in_seconds else azure_on
         m.set_expiration(s.route, make(now))
     return apply
 

@@ -444,6 +444,12 @@ class MockIdentityServer:
             override = self._expirations.get(route, self._expirations.get(None, NOT_SET))
         return time.time(), lifetime, override
 
+    def explicit_lifetime(self, route: str) -> float | None:
+        """The lifetime set for ``route`` (or every route) by set_credential_lifetime, if any: for
+        routes whose answers carry a lifetime of their own unless a test sets one."""
+        with self._lock:
+            return self._lifetimes.get(route, self._lifetimes.get(None))
+
     def record_issued(self, record: dict[str, Any]) -> None:
         with self._lock:
             self._issued.append(copy.deepcopy(record))

@@ -36,7 +36,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .wire import Reply, Request
+from .wire import NOT_SET, OMIT, Reply, Request
 
 if TYPE_CHECKING:
     from .mock import MockIdentityServer
@@ -794,10 +794,27 @@ def handle(mock: MockIdentityServer, route: str | None, req: Request) -> Reply:
     state.reap()
     namespace, path = _resolve(state, req)
     reply = _answer(state, route, req, namespace, path)
+    if route == "vault-creds" and reply.status == 200:
+        reply = _lease_duration_as_set(mock, reply)
     state._record({"time": time.time(), "route": route, "method": req.method, "path": req.path,
                    "namespace": namespace, "rel_path": path, "status": reply.status,
                    "accessor": getattr(_token_of(state, req), "accessor", None)})
     return reply
+
+
+def _lease_duration_as_set(mock: MockIdentityServer, reply: Reply) -> Reply:
+    """The fault matrix's expiry faults and lifetimes, applied to a credentials answer's
+    ``lease_duration`` (seconds from now) as the other routes apply them to their expiry."""
+    _, _, override = mock.expiry_settings("vault-creds")
+    lifetime = mock.explicit_lifetime("vault-creds")
+    if override is NOT_SET and lifetime is None:
+        return reply
+    body = json.loads(reply.body)
+    if override is OMIT:
+        body.pop("lease_duration", None)
+    else:
+        body["lease_duration"] = int(lifetime) if override is NOT_SET else override
+    return _json(200, body)
 
 
 def _answer(state: VaultState, route: str | None, req: Request, namespace: str, path: str) -> Reply:

@@ -12,7 +12,7 @@ use hyper::body::Bytes;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{HyperClient, send_with};
+use crate::http::{HyperClient, SendError, send_with};
 use crate::provider::secret::{self, Secret};
 
 const TARGET: &str = "secretsmanager.GetSecretValue";
@@ -108,15 +108,22 @@ pub(super) async fn get_secret_value(
         Bytes::from(body),
     )
     .await
-    .map_err(|e| {
-        Error::new(
+    .map_err(|e| match e {
+        SendError::TooLarge => Error::new(
+            ErrorKind::ProviderResponse,
+            format!(
+                "Secrets Manager answered with a body over {} KiB",
+                crate::http::MAX_BODY / 1024
+            ),
+        ),
+        e => Error::new(
             ErrorKind::Network,
             format!(
                 "Secrets Manager at {} could not be reached: {}",
                 url.host_str().unwrap_or_default(),
                 e.message()
             ),
-        )
+        ),
     })?;
     read_answer(answer.status, &answer.body, req, now_ms.div_euclid(1000))
 }

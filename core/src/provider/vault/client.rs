@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::fork::ProcessLocal;
-use crate::http::{HyperClient, build_client, process_client, send_with};
+use crate::http::{HyperClient, SendError, build_client, process_client, send_with};
 
 pub(super) struct Client {
     addr: String,
@@ -68,15 +68,22 @@ impl Client {
         };
         let answer = send_with(self.client()?, method, &url, &headers, payload)
             .await
-            .map_err(|e| {
-                Error::new(
+            .map_err(|e| match e {
+                SendError::TooLarge => Error::new(
+                    ErrorKind::ProviderResponse,
+                    format!(
+                        "Vault answered {what} with a body over {} KiB",
+                        crate::http::MAX_BODY / 1024
+                    ),
+                ),
+                e => Error::new(
                     ErrorKind::Network,
                     format!(
                         "Vault at {} could not be reached while {what}: {}",
                         self.addr,
                         e.message()
                     ),
-                )
+                ),
             })?;
         // A login's credentials are as secret as the token.
         let mut secrets: Vec<&str> = token.into_iter().collect();

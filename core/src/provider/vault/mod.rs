@@ -162,7 +162,7 @@ impl VaultSource {
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::ProviderResponse,
-                    "Vault's credentials answer has no lease_duration",
+                    "Vault's credentials answer has no positive lease_duration (seconds)",
                 )
             })?;
         let held = Held {
