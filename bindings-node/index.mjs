@@ -2,5 +2,7 @@
 // `import` and `require` shares one provider cache and one PassmintError class.
 import passmint from './index.js'
 
-export const { PassmintError, Provider, Token, azure, configureSequelize, dsql, postgresOptions, rds, version } = passmint
+export const {
+  PassmintError, Provider, Token, awssm, azure, configureSequelize, dsql, gcp, postgresOptions, rds, vault, version,
+} = passmint
 export default passmint

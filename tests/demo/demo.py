@@ -4,7 +4,9 @@ It starts a mock identity service for both clouds, fake `az`/`azd`, and a throwa
 PostgreSQL. In front of PostgreSQL sits a door that checks each login the way the cloud does
 (harness/cloudauth.py):
 - SigV4 signature, expiry and user for DSQL and RDS;
-- an Entra token the identity service issued to that role, for Azure.
+- an Entra token the identity service issued to that role, for Azure;
+- the passwords the secret stores handed out (Vault's leases, Secrets Manager's secret, a file
+  and a token command's), as a server with password authentication would.
 
 Then, for each provider, each integration mints its own token in its own process and logs in:
 - psql with `passmint token`;
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -33,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import bins, gcp
+from harness import bins, gcp, hygiene
 from harness.azcli import FakeAzureClis
 from harness.ca import make_ca
 from harness.cloudauth import CloudAuthFront
@@ -41,6 +44,7 @@ from harness.env import hermetic_env
 from harness.mock import MockIdentityServer
 from harness.native import go_env
 from harness.pg import PostgresServer, find_psql
+from harness.secretsmanager import SecretsManagerServer
 
 TOP = bins.TOP
 INSTALL = Path(os.environ.get("PASSMINT_INSTALL_DIR") or TOP / "build" / "install").resolve()
@@ -52,8 +56,11 @@ GO_CACHES = ("GOPATH", "GOMODCACHE", "GOCACHE", "GOROOT")  # the demo's own HOME
 class Target:
     name: str
     url: str
-    role: str
+    role: str  # ends with `*`: a prefix (Vault makes a role per lease)
     env: dict[str, str]
+
+    def matches(self, user: str) -> bool:
+        return user.startswith(self.role[:-1]) if self.role.endswith("*") else user == self.role
 
 
 @dataclass
@@ -101,7 +108,7 @@ def drivers(front_port: int, ca_pem: Path, c_connect: Path, go_pgx: Path, psql: 
             out = last_json(r.stdout)
             if r.returncode != 0 or "user" not in out:
                 return Cell(False, (out.get("error") or r.stderr.strip().splitlines() or ["no output"])[-1])
-            return Cell(out["user"] == t.role, out["user"], out.get("ms"))
+            return Cell(t.matches(out["user"]), out["user"], out.get("ms"))
         return go
 
     def psql_(t: Target, env: dict[str, str]) -> Cell:
@@ -110,12 +117,13 @@ def drivers(front_port: int, ca_pem: Path, c_connect: Path, go_pgx: Path, psql: 
         if minted.returncode != 0:
             return Cell(False, minted.stderr.strip())
         token = json.loads(minted.stdout)
-        conninfo = f"host=localhost port={front_port} dbname=postgres user={t.role} sslmode=verify-full sslrootcert={ca_pem}"
+        user = token.get("username") or t.role
+        conninfo = f"host=localhost port={front_port} dbname=postgres user={user} sslmode=verify-full sslrootcert={ca_pem}"
         r = run([psql, "-X", "-w", "-A", "-t", "-d", conninfo, "-c", "select current_user"], {**env, "PGPASSWORD": token["token"]})
         ms = (time.perf_counter() - started) * 1000
         if r.returncode != 0:
             return Cell(False, r.stderr.strip())
-        return Cell(r.stdout.strip() == t.role, r.stdout.strip(), ms)
+        return Cell(t.matches(r.stdout.strip()), r.stdout.strip(), ms)
 
     def c_(t: Target, env: dict[str, str]) -> Cell:
         started = time.perf_counter()
@@ -124,7 +132,7 @@ def drivers(front_port: int, ca_pem: Path, c_connect: Path, go_pgx: Path, psql: 
         user = next((ln.split(": ", 1)[1] for ln in r.stdout.splitlines() if ln.startswith("current_user: ")), None)
         if r.returncode != 0 or user is None:
             return Cell(False, r.stderr.strip() or r.stdout.strip())
-        return Cell(user == t.role, user, ms)
+        return Cell(t.matches(user), user, ms)
 
     def go_(t: Target, env: dict[str, str]) -> Cell:
         started = time.perf_counter()
@@ -135,7 +143,7 @@ def drivers(front_port: int, ca_pem: Path, c_connect: Path, go_pgx: Path, psql: 
         conns = out.get("conns") or []
         if r.returncode != 0 or not conns:
             return Cell(False, "; ".join(out.get("errors") or []) or r.stderr.strip())
-        return Cell(conns[0]["user"] == t.role, conns[0]["user"], ms)
+        return Cell(t.matches(conns[0]["user"]), conns[0]["user"], ms)
 
     return [
         ("psql (passmint token)", psql_),
@@ -152,7 +160,8 @@ def drivers(front_port: int, ca_pem: Path, c_connect: Path, go_pgx: Path, psql: 
     ]
 
 
-def targets(mock: MockIdentityServer, clis: FakeAzureClis, work: Path, ca_pem: Path) -> list[Target]:
+def targets(mock: MockIdentityServer, clis: FakeAzureClis, work: Path, ca_pem: Path,
+            stores: SecretStores) -> list[Target]:
     def env(name: str, **extra: str) -> dict[str, str]:
         e = hermetic_env(work / "env" / name, ca_pem, **extra)
         e.update({k: os.environ[k] for k in GO_CACHES if os.environ.get(k)})
@@ -178,7 +187,47 @@ def targets(mock: MockIdentityServer, clis: FakeAzureClis, work: Path, ca_pem: P
                env("gcp-key", GOOGLE_APPLICATION_CREDENTIALS=str(google_key))),
         Target("Google Cloud SQL (metadata server: GKE, Cloud Run)", "gcp://", gcp.db_user(gcp.METADATA_EMAIL),
                env("gcp-metadata", GCE_METADATA_HOST=metadata, GCE_METADATA_IP=metadata, NO_GCE_CHECK="false")),
+        Target("HashiCorp Vault (dynamic credentials, a role per lease)", "vault:///database/creds/demo", "v-token-demo-*",
+               env("vault", VAULT_ADDR=mock.https_url, VAULT_CACERT=str(ca_pem), VAULT_TOKEN=stores.vault_token)),
+        Target("AWS Secrets Manager (RDS-shaped secret)", "awssm://demo/db?region=eu-west-2", "demo_awssm",
+               env("awssm", AWS_ENDPOINT_URL_SECRETS_MANAGER=stores.sm.url,
+                   AWS_CONTAINER_CREDENTIALS_FULL_URI=mock.http_url + "/aws/container-credentials")),
+        Target("Password file (Kubernetes secret volume)", f"file://{stores.password_file}?user=demo_file", "demo_file",
+               env("file")),
+        Target("Token command (exec:)", f"exec:?cmd=cat%20{stores.command_output}", "demo_exec", env("exec")),
     ]
+
+
+@dataclass
+class SecretStores:
+    """The secret stores' side: Vault's database engine on this PostgreSQL, a Secrets Manager
+    secret, a password file and a command's output, and every (user, password) they hand out."""
+    sm: SecretsManagerServer
+    vault_token: str
+    password_file: Path
+    command_output: Path
+    fixed: list[tuple[str, str]]
+
+    @classmethod
+    def start(cls, mock: MockIdentityServer, pg: PostgresServer, sm: SecretsManagerServer, work: Path) -> SecretStores:
+        mock.vault.attach_postgres(pg)
+        mock.vault.add_db_role("demo")
+        mock.vault.add_policy("demo-creds", {"database/creds/demo": ["read"]})
+        vault_token = mock.vault.add_token(["demo-creds"])
+        fixed = [(role, secrets.token_urlsafe(24)) for role in ("demo_awssm", "demo_file", "demo_exec")]
+        hygiene.record([pw for _, pw in fixed])
+        (awssm, awssm_pw), (_, file_pw), (exec_user, exec_pw) = fixed
+        sm.create_rds_secret("demo/db", awssm, awssm_pw, "localhost", pg.port, "postgres")
+        volume = work / "secret-volume"
+        volume.mkdir()
+        (volume / "password").write_text(file_pw + "\n")
+        output = work / "token-command.json"
+        output.write_text(json.dumps({"username": exec_user, "password": exec_pw}))
+        return cls(sm, vault_token, volume / "password", output, fixed)
+
+    def passwords(self, mock: MockIdentityServer) -> list[tuple[str, str]]:
+        leases = [(le["username"], le["password"]) for le in mock.vault_issued() if not le["revoked"]]
+        return leases + self.fixed
 
 
 def expiry(t: Target) -> str:
@@ -201,19 +250,24 @@ def main() -> int:
         c_connect, go_pgx = build_c(work), build_go(work)
         ca = make_ca(work / "ca")
         clis = FakeAzureClis(work / "azure-clis")
-        with MockIdentityServer(ca) as mock, PostgresServer(ca) as pg:
+        # Secrets Manager takes the mock's AWS credentials' signatures as they come.
+        with (MockIdentityServer(ca) as mock, PostgresServer(ca) as pg,
+              SecretsManagerServer(ca, verify_signatures=False) as sm):
             def aws_credentials() -> list[dict]:
                 return mock.issued()
 
             def azure_tokens() -> list[str]:
                 return mock.issued_secrets() + clis.issued_secrets()
 
-            with CloudAuthFront(pg, ca, aws_credentials, azure_tokens) as front:
+            stores = SecretStores.start(mock, pg, sm, work)
+            with CloudAuthFront(pg, ca, aws_credentials, azure_tokens,
+                                passwords=lambda: stores.passwords(mock)) as front:
                 print(f"mock identity service {mock.http_url}; PostgreSQL behind a cloud-style token check on "
                       f"127.0.0.1:{front.port} (TLS)\n", flush=True)
                 columns = drivers(front.port, ca.ca_pem, c_connect, go_pgx, find_psql())
-                for t in targets(mock, clis, work, ca.ca_pem):
-                    pg.create_login_role(t.role)
+                for t in targets(mock, clis, work, ca.ca_pem, stores):
+                    if not t.role.endswith("*"):
+                        pg.create_login_role(t.role)
                     t.env.update(PASSMINT_PROVIDER=t.url, PGHOST="localhost", PGPORT=str(front.port),
                                  PGDATABASE="postgres", PGSSLROOTCERT=str(ca.ca_pem))
                     cells = [(name, fn(t, t.env)) for name, fn in columns]

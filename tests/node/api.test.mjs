@@ -5,6 +5,8 @@
 import { test, beforeEach, after } from 'node:test'
 import assert from 'node:assert/strict'
 import util from 'node:util'
+import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
@@ -29,7 +31,8 @@ function rejectsWith(code) {
 
 test('the ES module entry point exports the very objects require() does', async () => {
   const esm = await import(pathToFileURL(path.join(PACKAGE_DIR, 'index.mjs')).href)
-  for (const name of ['Provider', 'PassmintError', 'Token', 'azure', 'dsql', 'rds', 'configureSequelize', 'version']) {
+  for (const name of ['Provider', 'PassmintError', 'Token', 'azure', 'dsql', 'rds', 'gcp', 'vault', 'awssm',
+    'configureSequelize', 'postgresOptions', 'version']) {
     assert.equal(esm[name], passmint[name], name)
   }
   assert.equal(esm.default, passmint)
@@ -284,4 +287,33 @@ test('host, fromEnv, the AWS signers\' option names, and token({ signal })', asy
   assert.ok(Date.now() - started < 1000)
   assert.equal(typeof (await slow.token()), 'string', 'the shared fetch went on')
   await assert.rejects(slow.tokenInfo({ signal: AbortSignal.abort(new Error('already')) }), /already/)
+})
+
+test('vault() and awssm() build what their URLs would; a refused password is retried only for secret sources', () => {
+  const v = passmint.vault({ path: 'database/creds/app', host: 'vault.example.com', port: 8200, auth: 'kubernetes', role: 'web' })
+  assert.equal(v.kind, 'vault')
+  const s = passmint.awssm({ secretId: 'prod/app/db', region: 'eu-west-2', versionStage: 'AWSPENDING' })
+  assert.equal(s.kind, 'awssm')
+  assert.throws(() => passmint.vault({ path: 'database/app' }), rejectsWith('PASSMINT_INVALID_CONFIG'))
+  assert.throws(() => passmint.vault({}), rejectsWith('PASSMINT_INVALID_ARGUMENT'))
+  assert.throws(() => passmint.awssm({ secretId: 'x', region: 'eu-west-2', refresh: 0 }), rejectsWith('PASSMINT_INVALID_CONFIG'))
+  assert.equal(v.passwordRefused('anything'), true)
+  assert.equal(passmint.rds({ host: RDS_HOST, user: 'app' }).passwordRefused('anything'), false)
+  v.invalidate()
+  assert.equal(v.status().cached, false)
+})
+
+test('an exec: token is dropped once when refused, and invalidate() drops it', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'passmint-node-exec-'))
+  const counter = path.join(dir, 'n')
+  const cmd = `n=$(cat ${counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > ${counter}; echo node-pw-$n`
+  const p = new Provider(`exec:?shell=true&cmd=${encodeURIComponent(cmd)}`)
+  const first = await p.token()
+  assert.equal(first, 'node-pw-1')
+  assert.deepEqual([1, 2, 3].map(() => p.passwordRefused(first)), [true, true, true])
+  assert.equal(await p.token(), 'node-pw-2')
+  p.invalidate()
+  assert.equal(await p.token(), 'node-pw-3')
+  assert.equal((await p.tokenInfo()).provider, 'exec')
+  fs.rmSync(dir, { recursive: true, force: true })
 })
