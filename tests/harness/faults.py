@@ -37,6 +37,8 @@ class Source:
     truncated: bytes
     wrong_types: bytes
     aws: bool
+    # False: a source only a cached token can reach (a lease renewal), run in the warm matrix only.
+    cold: bool = True
 
 
 def _aws(mock: MockIdentityServer, base: dict[str, str]) -> dict[str, str]:
@@ -87,6 +89,12 @@ SOURCES = [
            b'{"lease_id": "database/creds/app/x", "lease_duration": 3600, "data": {"username": "v-',
            b'{"lease_id": 5, "renewable": "yes", "lease_duration": 3600, "data": {"username": 1, "password": []}}',
            False),
+    Source("Vault lease renewal", "vault:///database/creds/app", "vault-renew",
+           lambda m, tmp: _vault(m, renewable=True),
+           {"VAULT_ADDR": f"https://{CLOSED}"},
+           b'{"lease_id": "database/creds/app/x", "lease_duration": 3',
+           b'{"lease_id": 5, "renewable": "yes", "lease_duration": "long"}',
+           False, cold=False),
     Source("Azure workload identity (AKS)", "azure://?credential=workload", "azure-token",
            lambda m, tmp: {"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": WORKLOAD_CLIENT, "AZURE_AUTHORITY_HOST": m.https_url,
                            "AZURE_FEDERATED_TOKEN_FILE": str(_file(tmp / "federated", m.federated_assertion))},
@@ -96,10 +104,10 @@ SOURCES = [
 ]
 
 
-def _vault(mock: MockIdentityServer) -> dict[str, str]:
-    """Vault with a database role whose leases are not renewable: every refresh is a new read of
-    the faulted route, not a renewal at another."""
-    mock.vault.add_db_role("app", renewable=False)
+def _vault(mock: MockIdentityServer, renewable: bool = False) -> dict[str, str]:
+    """Vault with a database role. Not renewable: every refresh is a new read of the credentials
+    route. Renewable: the refresh is a renewal, at the renewal route."""
+    mock.vault.add_db_role("app", renewable=renewable)
     return {"VAULT_ADDR": mock.https_url, "VAULT_CACERT": str(mock.ca_pem), "VAULT_TOKEN": mock.vault.root_token}
 
 

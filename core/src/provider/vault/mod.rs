@@ -140,11 +140,12 @@ impl VaultSource {
         if let Some(held) = self.held.load_full().filter(|h| h.renewable) {
             match self.renew(&held, token).await {
                 Ok(Some(granted)) => return Ok(self.lease(&held, granted, token, clock)),
-                // Capped by the max TTL, or gone: new credentials.
-                Ok(None) => {}
-                Err(e) if e.kind() == ErrorKind::ProviderResponse => {}
-                // Vault unreachable or refusing: the cache keeps serving what it has.
-                Err(e) => return Err(e),
+                // Vault unreachable: the cache keeps serving what it has, until 30 s before
+                // the lease ends.
+                Err(e) if e.kind() == ErrorKind::Network => return Err(e),
+                // Capped by the max TTL, gone, or refused (a token that may read credentials
+                // but not renew them): new credentials.
+                _ => {}
             }
         }
         let answer = self.get(token).await?;
@@ -197,9 +198,9 @@ impl VaultSource {
             .await;
         let answer = match answer {
             Ok(a) => a,
-            // 400: unknown lease, past its max TTL, not renewable.
-            Err(e) if e.kind() == ErrorKind::ProviderResponse => return Ok(None),
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == ErrorKind::Network => return Err(e),
+            // 400: unknown lease, past its max TTL, not renewable; 403: no renew policy.
+            Err(_) => return Ok(None),
         };
         let granted = client::seconds(&answer, &["lease_duration"]).unwrap_or(0);
         Ok((granted >= held.duration_s).then_some(granted))
