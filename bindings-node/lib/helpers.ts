@@ -1,7 +1,7 @@
 /**
  * What the driver helpers (Sequelize, Postgres.js) share besides TLS: what they need of a
- * provider, and whose role a connection logs in as. Mirrors the Python package's
- * `passmint/_helpers.py`.
+ * provider, whose role a connection logs in as, and when a refused password is worth one more
+ * try. Mirrors the Python package's `passmint/_helpers.py`.
  */
 
 import { translated } from './errors'
@@ -18,6 +18,48 @@ export interface TokenSource {
   readonly kind?: string
   /** The host tokens are signed for (a DSQL cluster id with its region comes back as the endpoint). */
   readonly host?: string | null
+  /**
+   * A server refused `password`: true when a fresh token can differ (vault, awssm, file, exec),
+   * after dropping it from the cache (see `Provider.passwordRefused`). A provider without it is
+   * never retried.
+   */
+  passwordRefused?(password: string): boolean
+}
+
+/** PostgreSQL's SQLSTATE for a password the server refused (`invalid_password`). */
+export const INVALID_PASSWORD = '28P01'
+
+/**
+ * Whether `error` is the server refusing the password: node-postgres's and Postgres.js's errors
+ * carry the SQLSTATE as `code`; an ORM's wrapping error is looked through (`cause`, else
+ * `original` and `parent`).
+ */
+export function passwordRefusedByServer(error: unknown): boolean {
+  const seen = new Set<unknown>()
+  const todo: unknown[] = [error]
+  while (todo.length > 0) {
+    const e = todo.pop()
+    if (typeof e !== 'object' || e === null || seen.has(e)) continue
+    seen.add(e)
+    const x = e as { code?: unknown, original?: unknown, parent?: unknown, cause?: unknown }
+    if (x.code === INVALID_PASSWORD) return true
+    // Sequelize 7 wraps in `cause` and warns on its deprecated `original`/`parent`: read those
+    // only where there is no `cause` (Sequelize 6).
+    if (x.cause !== undefined) todo.push(x.cause)
+    else todo.push(x.original, x.parent)
+  }
+  return false
+}
+
+/**
+ * After a connect that sent `password` failed with `error`: whether to connect once more with a
+ * fresh token. Only for a password the server refused, and only when the provider says a fresh
+ * one can differ; it has then dropped `password` from its cache if still there, so many
+ * connections refused at once cause one new fetch. IAM tokens and callbacks: never.
+ */
+export function retryAfterRefusal(provider: TokenSource, error: unknown, password: unknown): boolean {
+  return typeof password === 'string' && typeof provider.passwordRefused === 'function' &&
+    passwordRefusedByServer(error) && provider.passwordRefused(password) === true
 }
 
 /** The provider's kind as the core names it; a provider of another copy may lack one. */

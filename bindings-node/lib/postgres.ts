@@ -104,6 +104,13 @@ function firstString(...values: unknown[]): string | undefined {
  *   unless `allowUnverifiedTls`. Refusals come before any token is minted.
  *
  * `allowPlaintext` and `allowUnverifiedTls` are read from `options` and not passed on.
+ *
+ * Rotation: Postgres.js only calls `pass` and has no hook that sees a refused login, so these
+ * options do not retry one. A connection refused with `code === '28P01'` fails; the next one asks
+ * `pass` again, which gets a fresh token once the provider dropped the cached one (the source's
+ * `refresh`, a changed `file://`, or `provider.passwordRefused(password)`). Postgres.js takes one
+ * `user` for all its connections: it is read here, once, so a source whose username changes
+ * (Vault dynamic credentials) needs new options and a new `postgres()` after a new lease.
  */
 export function postgresOptions<O extends object = Record<string, never>>(provider: PostgresTokenSource,
   options?: O & HelperOptions): Promise<PostgresOptions<O>>

@@ -38,5 +38,5 @@ test('the error codes and provider kinds are the core\'s', () => {
   const codes = native.errorKinds().map((k) => `PASSMINT_${k}`)
   // Every code the core can report is one PassmintError knows (none becomes INTERNAL).
   for (const code of codes) assert.equal(new passmint.PassmintError(code, 'x').code, code)
-  assert.deepEqual(native.providerKinds(), ['azure', 'dsql', 'rds', 'gcp', 'callback'])
+  assert.deepEqual(native.providerKinds(), ['azure', 'dsql', 'rds', 'gcp', 'vault', 'awssm', 'file', 'exec', 'callback'])
 })

@@ -1,6 +1,6 @@
 """What every driver helper shares (docs/DESIGN.md §7): reading the caller's
-TLS choice out of a driver's settings, and the user default. Private: the public API is the
-per-driver modules.
+TLS choice out of a driver's settings, the user default, and the one retry after a refused
+password. Private: the public API is the per-driver modules.
 
 Each helper first decides from the caller's settings alone (no network) what it will add, so
 a mistake is an error before any token is minted; then it mints and fills in the password
@@ -9,6 +9,12 @@ a mistake is an error before any token is minted; then it mints and fills in the
 Whether a choice is plaintext, unverified or verified, what is refused without which opt-in,
 and every message, are decided by the core (``passmint._native.decide_tls``; the cases are
 ``tests/vectors/driver_tls.json``, run in Rust, Python and Node alike).
+
+A helper that makes the connection itself does it through :func:`connect_with_token` (or
+:func:`connect_with_token_async`): when the server refuses the password, the provider is told
+(``Provider.password_refused``); for a source whose secrets rotate early (vault, awssm, file,
+exec) the core says to try once more, and the helper connects again with a fresh token and its
+username. Which kinds rotate is the core's decision, not the helpers'.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ import functools
 import os
 import pathlib
 import ssl as ssl_module
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ._native import decide_tls, missing_user
@@ -29,6 +35,14 @@ if TYPE_CHECKING:
 
 #: What the helpers add when the caller chose nothing: encrypted, certificate and host name verified.
 VERIFIED = "verify-full"
+
+#: PostgreSQL's SQLSTATE for a password the server refused (``invalid_password``).
+INVALID_PASSWORD = "28P01"
+#: The server's message for it. libpq reports a failed connection as text only, without its
+#: SQLSTATE, so psycopg and psycopg2 raise a plain ``OperationalError`` that carries this.
+INVALID_PASSWORD_TEXT = "password authentication failed for user"
+
+T = TypeVar("T")
 
 
 def _text(value: object) -> str | None:
@@ -169,3 +183,62 @@ def dsn_settings(dsn: object) -> dict[str, str | None]:
 
     user = unquote(parts.username) if parts.username else last("user")
     return {"user": user, "sslmode": last("sslmode"), "sslrootcert": last("sslrootcert")}
+
+
+def password_refused_by_server(exc: BaseException) -> bool:
+    """Whether ``exc``, raised by a connect, is the server refusing the password (SQLSTATE 28P01).
+
+    asyncpg (``InvalidPasswordError``) and SQLAlchemy's asyncpg adapter carry the SQLSTATE
+    (``sqlstate``, ``pgcode``); so would a psycopg ``errors.InvalidPassword``. libpq gives no
+    SQLSTATE for a failed connection, so psycopg's and psycopg2's ``OperationalError`` is known by
+    the server's message, in English: a server whose ``lc_messages`` is another language is not
+    recognised, and its refusals are raised without a retry. Wrappers (SQLAlchemy's ``orig``,
+    ``__cause__``) are looked through."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        code = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
+        if code == INVALID_PASSWORD or (code is None and INVALID_PASSWORD_TEXT in str(e)):
+            return True
+        orig = getattr(e, "orig", None)
+        todo += [orig if isinstance(orig, BaseException) else None, e.__cause__]
+    return False
+
+
+def _retry_with_fresh_token(provider: Provider, exc: Exception, refused: Token) -> bool:
+    """After a failed connect with ``refused``: whether to connect once more with a fresh token.
+    Only for a password the server refused, and only when the provider says a fresh one can
+    differ (it then dropped ``refused`` from its cache, if still there: many connections refused
+    at once cause one new fetch). IAM tokens and callbacks: never, and nothing is dropped."""
+    return password_refused_by_server(exc) and provider.password_refused(refused.secret)
+
+
+def connect_with_token(provider: Provider, connect: Callable[[Token], T],
+                       token: Callable[[], Token] | None = None) -> T:
+    """``connect(token)``; when the server refuses that password and the provider's secrets rotate
+    early (``Provider.password_refused``), ``connect`` once more with a fresh token. The error of
+    the second attempt, or the first error unchanged, is raised. ``token`` fetches a token
+    (default ``provider.token_info``)."""
+    fetch = token or provider.token_info
+    info = fetch()
+    try:
+        return connect(info)
+    except Exception as exc:
+        if not _retry_with_fresh_token(provider, exc, info):
+            raise
+    return connect(fetch())
+
+
+async def connect_with_token_async(provider: Provider, connect: Callable[[Token], Awaitable[T]]) -> T:
+    """:func:`connect_with_token` for asyncio: tokens are awaited, never blocking the loop."""
+    info = await provider.token_info_async()
+    try:
+        return await connect(info)
+    except Exception as exc:
+        if not _retry_with_fresh_token(provider, exc, info):
+            raise
+    return await connect(await provider.token_info_async())

@@ -23,6 +23,15 @@ identity request. The async variants never block the event loop. A pool retries 
 connects in the background until its timeout, so call ``provider.token()`` once before opening
 it to see a credential problem as a ``passmint.Error`` rather than a ``PoolTimeout``.
 
+Rotation: when the server answers ``password authentication failed``, the connection classes
+tell the provider (``provider.password_refused``). For a source whose secrets rotate before
+any expiry passmint knew (vault, awssm, file, exec) they connect once more with a fresh token
+(and its username); a second refusal is raised. IAM tokens and callbacks are never retried.
+libpq reports a refused connection as text only, so this is recognised by the server's English
+message. ``kwargs``/``async_kwargs`` cannot retry: the pool connects with what they return and
+they never see the refusal, so the pool keeps trying the cached password until the source's
+``refresh``. With a source that rotates, prefer ``connection_class=``.
+
 Defaults (docs/DESIGN.md §7): when neither the conninfo, the keyword arguments nor PGSSLMODE choose an
 sslmode, ``sslmode=verify-full`` is added (give libpq the server's CA with ``sslrootcert=``,
 PGSSLROOTCERT, ``~/.postgresql/root.crt``, or ``sslrootcert=system`` on libpq >= 16).
@@ -47,6 +56,8 @@ from psycopg.rows import TupleRow
 from ._helpers import (
     TlsPolicy,
     caller_named_user,
+    connect_with_token,
+    connect_with_token_async,
     require_version,
     token_user,
     version_tuple,
@@ -117,7 +128,9 @@ def connection_class(
 ) -> type[psycopg.Connection[TupleRow]]:
     """A ``psycopg.Connection`` subclass whose ``connect(conninfo, **kwargs)`` logs in with a token
     from ``provider`` (blocking on a cold cache, with the GIL released). For ``psycopg_pool``
-    ``connection_class=`` (any version) and SQLAlchemy ``creator=``."""
+    ``connection_class=`` (any version) and SQLAlchemy ``creator=``. A password the server
+    refuses is retried once with a fresh token when the provider's secrets rotate early (see
+    the module docstring)."""
     tls = TlsPolicy("passmint.psycopg.connection_class()", provider, allow_plaintext=allow_plaintext,
                     allow_unverified_tls=allow_unverified_tls)
 
@@ -127,7 +140,8 @@ def connection_class(
         @classmethod
         def connect(cls, conninfo: str = "", **kwargs: Any) -> PassmintConnection:
             plan = _Plan(conninfo, kwargs, tls)
-            return super().connect(conninfo, **plan.apply(kwargs, provider.token_info(), provider))
+            connect = super().connect
+            return connect_with_token(provider, lambda info: connect(conninfo, **plan.apply(kwargs, info, provider)))
 
     return PassmintConnection
 
@@ -137,7 +151,8 @@ def async_connection_class(
 ) -> type[psycopg.AsyncConnection[TupleRow]]:
     """A ``psycopg.AsyncConnection`` subclass whose ``await connect(conninfo, **kwargs)`` logs in
     with a token from ``provider``, awaited without blocking the event loop. For
-    ``psycopg_pool.AsyncConnectionPool(connection_class=...)``."""
+    ``psycopg_pool.AsyncConnectionPool(connection_class=...)``. A refused password is retried
+    once, as by :func:`connection_class`."""
     tls = TlsPolicy("passmint.psycopg.async_connection_class()", provider, allow_plaintext=allow_plaintext,
                     allow_unverified_tls=allow_unverified_tls)
 
@@ -147,8 +162,12 @@ def async_connection_class(
         @classmethod
         async def connect(cls, conninfo: str = "", **kwargs: Any) -> PassmintAsyncConnection:
             plan = _Plan(conninfo, kwargs, tls)
-            info = await provider.token_info_async()
-            return await super().connect(conninfo, **plan.apply(kwargs, info, provider))
+            connect = super().connect
+
+            async def attempt(info: Token) -> PassmintAsyncConnection:
+                return await connect(conninfo, **plan.apply(kwargs, info, provider))
+
+            return await connect_with_token_async(provider, attempt)
 
     return PassmintAsyncConnection
 
@@ -160,7 +179,8 @@ def kwargs(
     """A callable for psycopg_pool >= 3.3 ``ConnectionPool(conninfo, kwargs=...)``: each call
     returns ``base`` plus the token as ``password`` (and the TLS and user defaults). Pass the
     pool's ``conninfo`` here too, so the caller's sslmode and user are seen. A plaintext or
-    unverified choice in ``conninfo`` or ``base`` raises here, at once."""
+    unverified choice in ``conninfo`` or ``base`` raises here, at once. The pool connects with
+    what this returns, so a refused password is not retried here (see the module docstring)."""
     tls = TlsPolicy("passmint.psycopg.kwargs()", provider, allow_plaintext=allow_plaintext,
                     allow_unverified_tls=allow_unverified_tls)
     _pool_takes_callable_kwargs("passmint.psycopg.kwargs()")
@@ -178,7 +198,8 @@ def async_kwargs(
     **base: Any,
 ) -> Callable[[], Awaitable[dict[str, Any]]]:
     """``kwargs`` for psycopg_pool >= 3.3 ``AsyncConnectionPool(conninfo, kwargs=...)``: an async
-    callable, so a cold cache never blocks the event loop."""
+    callable, so a cold cache never blocks the event loop. No retry of a refused password, as
+    for :func:`kwargs`."""
     tls = TlsPolicy("passmint.psycopg.async_kwargs()", provider, allow_plaintext=allow_plaintext,
                     allow_unverified_tls=allow_unverified_tls)
     _pool_takes_callable_kwargs("passmint.psycopg.async_kwargs()")

@@ -13,6 +13,15 @@ rewrites the DSN it is given (``psycopg2.extensions.make_dsn``) with the token a
 each physical connection (including a pool replacing a closed one) asks the provider; the
 cache makes that a memory read and concurrent connects share one identity request.
 
+Rotation: when the server answers ``password authentication failed``, the factory tells the
+provider (``provider.password_refused``). For a source whose secrets rotate before any expiry
+passmint knew (vault, awssm, file, exec) it connects once more with a fresh token (and its
+username); a second refusal is raised. IAM tokens and callbacks are never retried. libpq
+reports a refused connection as text only, so this is recognised by the server's English
+message. The connection is made when the object is created (``__new__``), so that the retry is
+a new object: psycopg2 cannot set one up twice. An asynchronous connection (``async_=True``)
+fails later, in ``poll()``, and is not retried.
+
 Defaults (docs/DESIGN.md §7): when neither the DSN nor PGSSLMODE choose an sslmode,
 ``sslmode=verify-full`` is added (give libpq the server's CA with ``sslrootcert=``,
 PGSSLROOTCERT, ``~/.postgresql/root.crt``, or ``sslrootcert=system`` on libpq >= 16).
@@ -24,15 +33,23 @@ PGUSER), the token's role is used (``Token.username``, else ``provider.username`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg2
 import psycopg2.extensions
 
-from ._helpers import TlsPolicy, caller_named_user, require_version, token_user
+from ._helpers import (
+    TlsPolicy,
+    caller_named_user,
+    connect_with_token,
+    require_version,
+    token_user,
+)
 
 if TYPE_CHECKING:
-    from ._native import Provider
+    from typing import Self
+
+    from ._native import Provider, Token
 
 __all__ = ["connection_factory"]
 
@@ -46,22 +63,33 @@ def connection_factory(
     provider: Provider, *, allow_plaintext: bool = False, allow_unverified_tls: bool = False
 ) -> type[psycopg2.extensions.connection]:
     """A ``psycopg2.extensions.connection`` subclass for ``connection_factory=`` whose connections
-    log in with a token from ``provider`` (blocking on a cold cache, with the GIL released)."""
+    log in with a token from ``provider`` (blocking on a cold cache, with the GIL released). A
+    password the server refuses is retried once with a fresh token when the provider's secrets
+    rotate early (see the module docstring)."""
     tls = TlsPolicy("passmint.psycopg2.connection_factory()", provider, allow_plaintext=allow_plaintext,
                     allow_unverified_tls=allow_unverified_tls)
 
     class PassmintConnection(psycopg2.extensions.connection):
         passmint_provider = provider
 
-        def __init__(self, dsn: str, *args: Any, **kwargs: Any) -> None:
+        def __new__(cls, dsn: str, *args: Any, **kwargs: Any) -> Self:
+            # Connected here rather than in __init__: a retry needs a new object.
             params = psycopg2.extensions.parse_dsn(dsn)
             extra: dict[str, Any] = tls.libpq(params)
-            info = provider.token_info()
-            extra["password"] = info.secret
-            if not caller_named_user(params.get("user")):
-                user = token_user(info, provider, "passmint.psycopg2")
-                if user:
-                    extra["user"] = user
-            super().__init__(psycopg2.extensions.make_dsn(dsn, **extra), *args, **kwargs)
+            need_user = not caller_named_user(params.get("user"))
+            base = psycopg2.extensions.connection
+
+            def attempt(info: Token) -> PassmintConnection:
+                with_token = {**extra, "password": info.secret}
+                if need_user:
+                    with_token["user"] = token_user(info, provider, "passmint.psycopg2")
+                conn = base.__new__(cls)
+                base.__init__(conn, psycopg2.extensions.make_dsn(dsn, **with_token), *args, **kwargs)
+                return conn
+
+            return cast("Self", connect_with_token(provider, attempt))
+
+        def __init__(self, dsn: str, *args: Any, **kwargs: Any) -> None:
+            """Already connected, by ``__new__``."""
 
     return PassmintConnection

@@ -8,9 +8,20 @@
 
 ``attach`` adds a ``do_connect`` listener (SQLAlchemy's documented place for dynamic
 authentication tokens) to the engine, or to ``AsyncEngine.sync_engine``. The URL, the query
-string and ``connect_args`` keep working; the listener sets ``password`` for each new
-connection the pool opens. Supported dialects: ``postgresql+psycopg``, ``+psycopg2`` (libpq) and
-``+asyncpg``, and ``+psycopg`` under ``create_async_engine``.
+string and ``connect_args`` keep working; for each new connection the pool opens, the listener
+connects with the token as ``password`` (``dialect.connect``, what SQLAlchemy itself would call)
+and returns the connection, as ``do_connect`` allows. ``do_connect`` listeners run in the order
+they were added and the first to return a connection ends the round: add yours before
+``attach`` (or with ``insert=True``), or it is not called. Supported dialects:
+``postgresql+psycopg``, ``+psycopg2`` (libpq) and ``+asyncpg``, and ``+psycopg`` under
+``create_async_engine``.
+
+Rotation: when the server answers ``password authentication failed``, the listener tells the
+provider (``provider.password_refused``). For a source whose secrets rotate before any expiry
+passmint knew (vault, awssm, file, exec) it connects once more with a fresh token (and its
+username); a second refusal is raised, as SQLAlchemy's ``OperationalError`` (or ``DBAPIError``).
+IAM tokens and callbacks are never retried. libpq reports a refused connection as text only, so
+on the libpq dialects this is recognised by the server's English message.
 
 On an ``AsyncEngine`` the token is awaited (``provider.token_info_async()``, through SQLAlchemy's
 greenlet bridge), so a cold cache never blocks the event loop; on a sync engine
@@ -23,8 +34,8 @@ your CA file, else the system's roots). A plaintext-capable choice
 (``disable``, ``allow``, ``prefer``, asyncpg ``ssl=False``) raises ``passmint.InvalidConfigError``
 on connect unless ``allow_plaintext=True``; TLS that checks no server name (``require``,
 ``verify-ca`` without a CA file of yours, an ``SSLContext`` with ``check_hostname=False``) unless
-``allow_unverified_tls=True``. When the URL names no user (nor PGUSER), the token's
-role is used (``Token.username``, else ``provider.username``).
+``allow_unverified_tls=True``. When the URL names no user (nor PGUSER), the role of the token
+each connection logs in with is used (``Token.username``, else ``provider.username``).
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from sqlalchemy import event
 from ._helpers import (
     TlsPolicy,
     caller_named_user,
+    connect_with_token,
     dsn_settings,
     require_version,
     token_user,
@@ -45,6 +57,7 @@ from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect, Engine
+    from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.ext.asyncio import AsyncEngine
     from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -105,29 +118,39 @@ def attach(
     is_asyncpg = driver == "asyncpg"
     tls = TlsPolicy(_HELPER, provider, allow_plaintext=allow_plaintext, allow_unverified_tls=allow_unverified_tls)
 
-    def do_connect(dialect: Dialect, conn_rec: ConnectionPoolEntry, cargs: list[Any], cparams: dict[str, Any]) -> None:
+    def token() -> Token:
+        return _async_token(provider) or provider.token_info()
+
+    def do_connect(
+        dialect: Dialect, conn_rec: ConnectionPoolEntry, cargs: list[Any], cparams: dict[str, Any],
+    ) -> DBAPIConnection:
+        # A copy: SQLAlchemy 2.0.0 hands every connect the same dict, and a user set here for one
+        # token must not read as the caller's choice on the next connect.
+        params = dict(cparams)
         if is_asyncpg:
-            dsn = cargs[0] if cargs and isinstance(cargs[0], str) else cparams.get("dsn")
+            dsn = cargs[0] if cargs and isinstance(cargs[0], str) else params.get("dsn")
             settings = dsn_settings(dsn)
-            if cparams.get("ssl") is None and cparams.get("sslmode") is not None:
+            if params.get("ssl") is None and params.get("sslmode") is not None:
                 # ?sslmode= in the URL: asyncpg takes no such keyword, its value is the ssl choice.
-                cparams["ssl"] = cparams.pop("sslmode")
-            settings["sslrootcert"] = settings["sslrootcert"] or cparams.get("sslrootcert")
-            cparams.update(tls.asyncpg(cparams.get("ssl"), settings))
-            need_user = not caller_named_user(cparams.get("user") or settings["user"])
+                params["ssl"] = params.pop("sslmode")
+            settings["sslrootcert"] = settings["sslrootcert"] or params.get("sslrootcert")
+            params.update(tls.asyncpg(params.get("ssl"), settings))
+            need_user = not caller_named_user(params.get("user") or settings["user"])
         else:
-            params: dict[str, Any] = {}
-            for conninfo in (cargs[0] if cargs and isinstance(cargs[0], str) else None, cparams.get("dsn")):
+            chosen: dict[str, Any] = {}
+            for conninfo in (cargs[0] if cargs and isinstance(cargs[0], str) else None, params.get("dsn")):
                 if conninfo:
-                    params.update(_parse_libpq(conninfo))
-            params.update({k: v for k, v in cparams.items() if v is not None})
-            cparams.update(tls.libpq(params))
-            need_user = not caller_named_user(params.get("user"))
-        info = _async_token(provider) or provider.token_info()
-        cparams["password"] = info.secret
-        if need_user:
-            user = token_user(info, provider, "passmint.sqlalchemy")
-            if user:
-                cparams["user"] = user
+                    chosen.update(_parse_libpq(conninfo))
+            chosen.update({k: v for k, v in params.items() if v is not None})
+            params.update(tls.libpq(chosen))
+            need_user = not caller_named_user(chosen.get("user"))
+
+        def attempt(info: Token) -> DBAPIConnection:
+            with_token = {**params, "password": info.secret}
+            if need_user:
+                with_token["user"] = token_user(info, provider, "passmint.sqlalchemy")
+            return dialect.connect(*cargs, **with_token)
+
+        return connect_with_token(provider, attempt, token)
 
     event.listen(sync_engine, "do_connect", do_connect)
