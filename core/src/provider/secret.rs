@@ -152,7 +152,9 @@ fn expiry(fields: &Map<String, Value>, now: i64) -> std::result::Result<Option<i
     if let Some(v) = at("expires_in") {
         return crate::when::unix_seconds(v)
             .filter(|s| *s > 0)
-            .map(|s| Some(now + s))
+            // A lifetime past the end of time is nonsense, not a panic (found by fuzz_smoke).
+            .and_then(|s| now.checked_add(s))
+            .map(Some)
             .ok_or_else(|| "`expires_in` is not a positive number of seconds".into());
     }
     Ok(None)

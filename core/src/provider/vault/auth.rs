@@ -153,13 +153,13 @@ async fn login(auth: &Auth, client: &Client, clock: &Clock) -> Result<Lease<Vaul
     let now_ms = clock.now_ms();
     let expires_at = client::seconds(&answer, &["auth", "lease_duration"])
         .filter(|s| *s > 0)
-        .map(|s| now_ms.div_euclid(1000) + s);
+        .map(|s| now_ms.div_euclid(1000).saturating_add(s));
     Ok(Lease {
         value: VaultToken {
             token: Arc::new(Zeroizing::new(token.to_string())),
             expires_at,
         },
-        expires_at_ms: expires_at.map(|s| s * 1000),
+        expires_at_ms: expires_at.map(|s| s.saturating_mul(1000)),
         short_lived: false,
         refresh_at_ms: None,
     })

@@ -215,7 +215,8 @@ impl VaultSource {
         clock: &Clock,
     ) -> Lease<Token> {
         let now = clock.now_ms().div_euclid(1000);
-        let mut expires_at = now + granted_s;
+        // Saturating: a lease_duration of 2^63 is an answer to survive, not to trust.
+        let mut expires_at = now.saturating_add(granted_s);
         if let Some(token_end) = token.expires_at {
             expires_at = expires_at.min(token_end);
         }
@@ -226,7 +227,7 @@ impl VaultSource {
                 Some(held.username.clone()),
                 ProviderKind::Vault,
             ),
-            expires_at_ms: Some(expires_at * 1000),
+            expires_at_ms: Some(expires_at.saturating_mul(1000)),
             // A lease shorter than a minute (a test's, a cautious operator's) is served until
             // half its life, as a short DSQL token is.
             short_lived: expires_at - now < 60,
