@@ -47,8 +47,11 @@ fn kill_group(pgid: i32) {
 #[cfg(not(unix))]
 fn kill_group(_pgid: i32) {}
 
-/// Runs `command` to completion with stdin closed and both outputs captured.
-pub(crate) async fn output(mut command: tokio::process::Command) -> io::Result<Output> {
+/// Starts `command` with stdin closed and both outputs piped, leading its own process group,
+/// which is recorded (for `kill_running_helpers`) and killed if the guard is dropped.
+fn spawn_in_group(
+    mut command: tokio::process::Command,
+) -> io::Result<(tokio::process::Child, Option<i32>, KillGroupOnDrop)> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -65,7 +68,12 @@ pub(crate) async fn output(mut command: tokio::process::Command) -> io::Result<O
     if let Some(pgid) = pgid {
         running().push(pgid);
     }
-    let group = KillGroupOnDrop(pgid);
+    Ok((child, pgid, KillGroupOnDrop(pgid)))
+}
+
+/// Runs `command` to completion with stdin closed and both outputs captured.
+pub(crate) async fn output(command: tokio::process::Command) -> io::Result<Output> {
+    let (child, pgid, group) = spawn_in_group(command)?;
     let output = child.wait_with_output().await;
     // Finished: whatever the program left running on purpose (az's telemetry upload) stays.
     std::mem::forget(group);
@@ -86,26 +94,11 @@ pub(crate) struct Capped {
 /// command): past `max` bytes on stdout it is killed with its group; stderr keeps its
 /// first `max` bytes and the rest is drained, so a chatty program never blocks on a pipe.
 pub(crate) async fn output_capped(
-    mut command: tokio::process::Command,
+    command: tokio::process::Command,
     max: usize,
 ) -> io::Result<Capped> {
     use tokio::io::AsyncReadExt;
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    #[cfg(unix)]
-    command.process_group(0);
-    let mut child = command.spawn()?;
-    let pgid = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .filter(|_| cfg!(unix));
-    if let Some(pgid) = pgid {
-        running().push(pgid);
-    }
-    let group = KillGroupOnDrop(pgid);
+    let (mut child, pgid, group) = spawn_in_group(command)?;
     let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(io::Error::other("the program's outputs were not captured"));
     };

@@ -165,6 +165,17 @@ pub(crate) fn decode(s: &str, what: &str) -> Result<String> {
 
 /// A DNS host name: letters, digits, `-` and `.`. The host is signed into AWS tokens, where
 /// `&`, `=`, `%`, `/` or `?` would change what the signature covers.
+/// Whether `url` names this machine (`localhost`, 127.0.0.0/8, `::1`): the one place a secret
+/// store's answer may travel as plain http (a dev server, an emulator).
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 pub(crate) fn validate_host(host: &str) -> Result<()> {
     let ok = host.len() <= 253
         && host.split('.').all(|label| {

@@ -49,12 +49,7 @@ pub(super) fn endpoint(region: &str) -> Result<url::Url> {
             "{var} is not a URL (https://secretsmanager.example)"
         ))
     })?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
+    let loopback = crate::url::is_loopback(&url);
     match url.scheme() {
         "https" => Ok(url),
         // The answer is the database password: plaintext only to this machine (an emulator).

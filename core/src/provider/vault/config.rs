@@ -122,12 +122,7 @@ pub(super) fn parse(location: &str, q: &Query) -> Result<Config> {
 fn checked_addr(raw: &str, shown: &str) -> Result<String> {
     let url = url::Url::parse(raw.trim())
         .map_err(|_| Error::config(format!("{shown} `{}` is not a URL", shorten(raw))))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
+    let loopback = crate::url::is_loopback(&url);
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
