@@ -343,4 +343,15 @@ impl Provider {
     fn __repr__(&self) -> String {
         format!("passmint.{:?}", self.inner)
     }
+
+    /// A provider is a shared handle to one cache: a copy is the same provider. Settings that
+    /// hold one (Django's `DATABASES`, which `DatabaseWrapper.copy()` deep-copies) stay
+    /// copyable, and the copy keeps sharing the cache instead of failing to pickle it.
+    fn __copy__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __deepcopy__(slf: Py<Self>, _memo: &Bound<'_, PyAny>) -> Py<Self> {
+        slf
+    }
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import copy
 import json
 import logging
 import multiprocessing
@@ -141,6 +142,16 @@ def test_constructor_properties():
     assert (p.kind, p.username) == ("dsql", "reader")
     p = passmint.Provider.for_postgres_url("postgresql://my-app@srv.postgres.database.azure.com/app")
     assert (p.kind, p.username) == ("azure", "my-app")
+
+
+def test_a_copy_of_a_provider_is_the_provider(aws):
+    """Settings that hold a provider stay copyable (Django's DatabaseWrapper.copy() deep-copies
+    DATABASES), and a copy shares the one cache: no second identity request."""
+    p = passmint.dsql(DSQL_HOST)
+    settings = {"OPTIONS": {"provider": p}}
+    assert copy.copy(p) is p and copy.deepcopy(p) is p
+    assert copy.deepcopy(settings)["OPTIONS"]["provider"] is p
+    assert copy.deepcopy(settings)["OPTIONS"]["provider"].token() == p.token()
 
 
 @pytest.mark.parametrize("make", [
