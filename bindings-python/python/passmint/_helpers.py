@@ -169,6 +169,26 @@ def token_user(info: Token, provider: Provider, helper: str = "passmint") -> str
     return user
 
 
+class LibpqLogin:
+    """What a libpq-based helper adds to one connect, decided from the caller's libpq parameters
+    (``params``: conninfo keywords and keyword arguments, merged) before any token is minted: the
+    TLS default or refusal, and whether the token's role becomes ``user``."""
+
+    __slots__ = ("extra", "helper", "need_user")
+
+    def __init__(self, params: Mapping[str, Any], tls: TlsPolicy) -> None:
+        self.extra: dict[str, str] = tls.libpq(params)
+        self.need_user = not caller_named_user(params.get("user"))
+        self.helper = tls.helper
+
+    def apply(self, kwargs: Mapping[str, Any], info: Token, provider: Provider) -> dict[str, Any]:
+        """``kwargs`` with the token as ``password``, plus what was decided."""
+        out = {**kwargs, **self.extra, "password": info.secret}
+        if self.need_user:
+            out["user"] = token_user(info, provider, self.helper)
+        return out
+
+
 def dsn_settings(dsn: object) -> dict[str, str | None]:
     """``user``, ``sslmode`` and ``sslrootcert`` from an asyncpg DSN (a postgres URL), as asyncpg
     reads them."""

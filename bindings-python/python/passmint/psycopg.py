@@ -47,19 +47,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 
 from ._helpers import (
+    LibpqLogin,
     TlsPolicy,
-    caller_named_user,
     connect_with_token,
     connect_with_token_async,
     require_version,
-    token_user,
     version_tuple,
 )
 from .errors import InvalidConfigError
@@ -102,25 +101,29 @@ def _parse(conninfo: str) -> Mapping[str, Any]:
     return MappingProxyType(conninfo_to_dict(conninfo))
 
 
-class _Plan:
+def _login(conninfo: str, kwargs: dict[str, Any], tls: TlsPolicy) -> LibpqLogin:
     """What one connect adds, decided from the caller's settings before any token is minted."""
+    # As conninfo_to_dict(conninfo, **kwargs): keyword arguments win, None ones are dropped.
+    params = {**_parse(conninfo)}
+    params.update((k, v) for k, v in kwargs.items() if v is not None and k not in _PSYCOPG_OPTIONS)
+    return LibpqLogin(params, tls)
 
-    __slots__ = ("extra", "need_user")
 
-    def __init__(self, conninfo: str, kwargs: dict[str, Any], tls: TlsPolicy) -> None:
-        # As conninfo_to_dict(conninfo, **kwargs): keyword arguments win, None ones are dropped.
-        params = {**_parse(conninfo)}
-        params.update((k, v) for k, v in kwargs.items() if v is not None and k not in _PSYCOPG_OPTIONS)
-        self.extra: dict[str, Any] = tls.libpq(params)
-        self.need_user = not caller_named_user(params.get("user"))
+def _connection_class(provider: Provider, tls: TlsPolicy,
+                      base: type[psycopg.Connection[TupleRow]] = psycopg.Connection) -> type[psycopg.Connection[TupleRow]]:
+    """``base`` whose ``connect`` logs in with a token (passmint.django gives its pool's class)."""
 
-    def apply(self, kwargs: dict[str, Any], info: Token, provider: Provider) -> dict[str, Any]:
-        out = {**kwargs, **self.extra, "password": info.secret}
-        if self.need_user:
-            user = token_user(info, provider, "passmint.psycopg")
-            if user:
-                out["user"] = user
-        return out
+    class PassmintConnection(base):  # type: ignore[valid-type,misc]
+        passmint_provider = provider
+
+        @classmethod
+        def connect(cls, conninfo: str = "", **kwargs: Any) -> PassmintConnection:
+            login = _login(conninfo, kwargs, tls)
+            connect = super().connect
+            conn = connect_with_token(provider, lambda info: connect(conninfo, **login.apply(kwargs, info, provider)))
+            return cast("PassmintConnection", conn)
+
+    return PassmintConnection
 
 
 def connection_class(
@@ -133,17 +136,7 @@ def connection_class(
     the module docstring)."""
     tls = TlsPolicy("passmint.psycopg.connection_class()", provider, allow_plaintext=allow_plaintext,
                     allow_unverified_tls=allow_unverified_tls)
-
-    class PassmintConnection(psycopg.Connection[TupleRow]):
-        passmint_provider = provider
-
-        @classmethod
-        def connect(cls, conninfo: str = "", **kwargs: Any) -> PassmintConnection:
-            plan = _Plan(conninfo, kwargs, tls)
-            connect = super().connect
-            return connect_with_token(provider, lambda info: connect(conninfo, **plan.apply(kwargs, info, provider)))
-
-    return PassmintConnection
+    return _connection_class(provider, tls)
 
 
 def async_connection_class(
@@ -161,11 +154,11 @@ def async_connection_class(
 
         @classmethod
         async def connect(cls, conninfo: str = "", **kwargs: Any) -> PassmintAsyncConnection:
-            plan = _Plan(conninfo, kwargs, tls)
+            login = _login(conninfo, kwargs, tls)
             connect = super().connect
 
             async def attempt(info: Token) -> PassmintAsyncConnection:
-                return await connect(conninfo, **plan.apply(kwargs, info, provider))
+                return await connect(conninfo, **login.apply(kwargs, info, provider))
 
             return await connect_with_token_async(provider, attempt)
 
@@ -184,11 +177,10 @@ def kwargs(
     tls = TlsPolicy("passmint.psycopg.kwargs()", provider, allow_plaintext=allow_plaintext,
                     allow_unverified_tls=allow_unverified_tls)
     _pool_takes_callable_kwargs("passmint.psycopg.kwargs()")
-    _Plan(conninfo, base, tls)  # fail now, not on the pool's first connect
+    _login(conninfo, base, tls)  # fail now, not on the pool's first connect
 
     def pool_kwargs() -> dict[str, Any]:
-        plan = _Plan(conninfo, base, tls)
-        return plan.apply(base, provider.token_info(), provider)
+        return _login(conninfo, base, tls).apply(base, provider.token_info(), provider)
 
     return pool_kwargs
 
@@ -203,10 +195,9 @@ def async_kwargs(
     tls = TlsPolicy("passmint.psycopg.async_kwargs()", provider, allow_plaintext=allow_plaintext,
                     allow_unverified_tls=allow_unverified_tls)
     _pool_takes_callable_kwargs("passmint.psycopg.async_kwargs()")
-    _Plan(conninfo, base, tls)
+    _login(conninfo, base, tls)
 
     async def pool_kwargs() -> dict[str, Any]:
-        plan = _Plan(conninfo, base, tls)
-        return plan.apply(base, await provider.token_info_async(), provider)
+        return _login(conninfo, base, tls).apply(base, await provider.token_info_async(), provider)
 
     return pool_kwargs

@@ -38,13 +38,7 @@ from typing import TYPE_CHECKING, Any, cast
 import psycopg2
 import psycopg2.extensions
 
-from ._helpers import (
-    TlsPolicy,
-    caller_named_user,
-    connect_with_token,
-    require_version,
-    token_user,
-)
+from ._helpers import LibpqLogin, TlsPolicy, connect_with_token, require_version
 
 if TYPE_CHECKING:
     from typing import Self
@@ -74,17 +68,12 @@ def connection_factory(
 
         def __new__(cls, dsn: str, *args: Any, **kwargs: Any) -> Self:
             # Connected here rather than in __init__: a retry needs a new object.
-            params = psycopg2.extensions.parse_dsn(dsn)
-            extra: dict[str, Any] = tls.libpq(params)
-            need_user = not caller_named_user(params.get("user"))
+            login = LibpqLogin(psycopg2.extensions.parse_dsn(dsn), tls)
             base = psycopg2.extensions.connection
 
             def attempt(info: Token) -> PassmintConnection:
-                with_token = {**extra, "password": info.secret}
-                if need_user:
-                    with_token["user"] = token_user(info, provider, "passmint.psycopg2")
                 conn = base.__new__(cls)
-                base.__init__(conn, psycopg2.extensions.make_dsn(dsn, **with_token), *args, **kwargs)
+                base.__init__(conn, psycopg2.extensions.make_dsn(dsn, **login.apply({}, info, provider)), *args, **kwargs)
                 return conn
 
             return cast("Self", connect_with_token(provider, attempt))
