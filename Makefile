@@ -7,6 +7,11 @@ VENV := build/venv
 PY := $(VENV)/bin/python
 # The oldest driver versions the Python helpers support (tests/python-oldest/requirements.txt).
 VENV_OLDEST := build/venv-oldest
+# The newest Django (tests/django/requirements.txt) needs a newer CPython than the machine's
+# python3: the newest 3.12+ on PATH or under pyenv (a pyenv shim that has no such version fails `-c ''`).
+VENV_DJANGO := build/venv-django
+PY_NEWEST := $(shell for v in 3.14 3.13 3.12; do for p in $$(command -v python$$v) $$HOME/.pyenv/versions/$$v*/bin/python$$v; do \
+  [ -x "$$p" ] && "$$p" -c '' 2>/dev/null && echo "$$p" && exit 0; done; done)
 CARGO ?= cargo
 
 .PHONY: all deps build python node lint test demo bench reliability fuzz-smoke soak clean install uninstall header \
@@ -42,6 +47,12 @@ tests/node_modules/.installed: tests/package.json tests/package-lock.json
 $(VENV_OLDEST)/.installed: tests/python-oldest/requirements.txt
 	python3 -m venv $(VENV_OLDEST)
 	$(VENV_OLDEST)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python-oldest/requirements.txt
+	touch $@
+
+$(VENV_DJANGO)/.installed: tests/django/requirements.txt
+	@[ -n "$(PY_NEWEST)" ] || { echo "the Django suite needs Python >= 3.12 for Django 6 and found none on PATH or under ~/.pyenv: install one (pyenv install 3.13)" >&2; exit 1; }
+	$(PY_NEWEST) -m venv $(VENV_DJANGO)
+	$(VENV_DJANGO)/bin/python -m pip install --quiet --disable-pip-version-check -r tests/django/requirements.txt
 	touch $@
 
 # Wheels the release suite installs offline into a fresh venv beside the built wheel.
@@ -84,7 +95,7 @@ build/.go-modules: go/go.mod go/go.sum examples/go/go.mod examples/go/go.sum bui
 	touch $@
 
 deps: build/.system-deps build/.system-deps-native $(VENV)/.installed tests/node_modules/.installed \
-      bindings-node/node_modules/.installed build/.go-modules $(VENV_OLDEST)/.installed tests/node-oldest/node_modules/.installed \
+      bindings-node/node_modules/.installed build/.go-modules $(VENV_OLDEST)/.installed $(VENV_DJANGO)/.installed tests/node-oldest/node_modules/.installed \
       build/wheelhouse/.downloaded
 	$(CARGO) fetch --locked
 
@@ -101,6 +112,8 @@ python: deps
 	PATH="$(abspath $(VENV))/bin:$$PATH" MATURIN_PEP517_ARGS="--profile dev" $(PY) -m pip install --quiet --disable-pip-version-check \
 	  --no-build-isolation --no-deps --force-reinstall ./bindings-python
 	PATH="$(abspath $(VENV_OLDEST))/bin:$$PATH" MATURIN_PEP517_ARGS="--profile dev" $(VENV_OLDEST)/bin/python -m pip install \
+	  --quiet --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall ./bindings-python
+	PATH="$(abspath $(VENV_DJANGO))/bin:$$PATH" MATURIN_PEP517_ARGS="--profile dev" $(VENV_DJANGO)/bin/python -m pip install \
 	  --quiet --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall ./bindings-python
 
 # The npm package `passmint` in place (bindings-node/): the addon, its loader and types from

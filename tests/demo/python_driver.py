@@ -1,6 +1,6 @@
 """`make demo`: one Python driver logs in through passmint's helper and prints one JSON line.
 
-    python python_driver.py psycopg|psycopg_pool|asyncpg|sqlalchemy
+    python python_driver.py psycopg|psycopg_pool|asyncpg|sqlalchemy|django
 
 The provider URL is $PASSMINT_PROVIDER; the server the usual PG* variables. No user is given:
 the helpers take the role from the token. Prints {"user", "ms"}: the role the server says this
@@ -65,7 +65,26 @@ def sqlalchemy_(provider: passmint.Provider) -> str:
         engine.dispose()
 
 
-DRIVERS = {"psycopg": psycopg_, "psycopg_pool": psycopg_pool_, "asyncpg": asyncpg_, "sqlalchemy": sqlalchemy_}
+def django_(provider: passmint.Provider) -> str:
+    import django
+    from django.conf import settings
+
+    settings.configure(DATABASES={"default": {
+        "ENGINE": "passmint.django", "HOST": os.environ["PGHOST"], "PORT": os.environ["PGPORT"],
+        "NAME": os.environ["PGDATABASE"], "OPTIONS": {"provider": provider}}})
+    django.setup()
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(QUERY)
+            return cursor.fetchone()[0]
+    finally:
+        connection.close()
+
+
+DRIVERS = {"psycopg": psycopg_, "psycopg_pool": psycopg_pool_, "asyncpg": asyncpg_, "sqlalchemy": sqlalchemy_,
+           "django": django_}
 
 
 def main(driver: str) -> int:

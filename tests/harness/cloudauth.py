@@ -27,7 +27,8 @@ Per connection, it:
    relays bytes both ways.
 
 Refusals are the server's usual `28P01 password authentication failed`, with the reason
-recorded in `.log` (never the token).
+recorded in `.log` (never the token: each entry has its SHA-256 prefix, `digest`, so a test can
+tell which of the tokens it knows a login used).
 """
 
 from __future__ import annotations
@@ -164,6 +165,11 @@ def check_gcp(token: str, user: str, issued: Iterable[dict[str, Any]], now: floa
 # --- the server ---------------------------------------------------------------------------
 
 
+def digest(password: str) -> str:
+    """What the log keeps of a password: enough to tell which token a login used, never the token."""
+    return hashlib.sha256(password.encode()).hexdigest()[:16]
+
+
 class CloudAuthFront:
     def __init__(
         self,
@@ -274,7 +280,8 @@ class CloudAuthFront:
             if tag != b"p":
                 return
             reason, kind = self.check(user, password)
-            self._record(user=user, kind=kind, ok=reason is None, reason=reason, tls=client.version())
+            self._record(user=user, kind=kind, ok=reason is None, reason=reason, tls=client.version(),
+                         digest=digest(password))
             if reason is not None:
                 client.sendall(_error(f'password authentication failed for user "{user}"'))
                 return

@@ -9,7 +9,8 @@ import sys
 from harness.bins import TOP
 
 HELPERS = [f"bindings-python/python/passmint/{m}.py" for m in ("_helpers", "psycopg", "psycopg2", "asyncpg",
-                                                               "sqlalchemy")]
+                                                               "sqlalchemy", "django/__init__", "django/base",
+                                                               "django/client")]
 
 
 def mypy(tmp_path, *targets: str) -> subprocess.CompletedProcess:

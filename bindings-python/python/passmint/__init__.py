@@ -4,7 +4,8 @@
     provider = passmint.Provider.for_postgres_url("postgresql://app@mydb.postgres.database.azure.com/app")
     password = provider.token()            # or: await provider.token_async()
 
-Driver helpers: passmint.psycopg, passmint.psycopg2, passmint.asyncpg, passmint.sqlalchemy.
+Driver helpers: passmint.psycopg, passmint.psycopg2, passmint.asyncpg, passmint.sqlalchemy; the
+Django database backend ``ENGINE: "passmint.django"``.
 """
 
 from __future__ import annotations
