@@ -4,7 +4,7 @@ docstring): Django's PostgreSQL backend, with a token as the password of each ne
 from __future__ import annotations
 
 import os
-import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import django
@@ -31,15 +31,15 @@ OWN_OPTIONS = ("provider", "allow_plaintext", "allow_unverified_tls")
 
 # One provider per URL for the whole process, so every thread's connection shares one cache.
 _providers: dict[str, Provider] = {}
-_providers_lock = threading.Lock()
 
 
-def _shared(url: str, build: Any) -> Provider:
-    with _providers_lock:
-        provider = _providers.get(url)
-        if provider is None:
-            provider = _providers[url] = build()
-        return provider
+def _shared(url: str, build: Callable[[], Provider]) -> Provider:
+    provider = _providers.get(url)
+    if provider is None:
+        # No lock (a fork() in another thread's critical section would leave it held in the
+        # child): threads racing here each build one (cheap, no I/O), and setdefault keeps the first.
+        provider = _providers.setdefault(url, build())
+    return provider
 
 
 def _settings_url(settings: dict[str, Any]) -> str:
