@@ -3,6 +3,7 @@
 import passmint from './index.js'
 
 export const {
-  PassmintError, Provider, Token, awssm, azure, configureSequelize, dsql, gcp, postgresOptions, rds, vault, version,
+  PassmintError, Provider, Token, awssm, azure, configureSequelize, dsql, gcp, mikroOrm6DriverOptions, pgOptions, postgresOptions,
+  rds, vault, version,
 } = passmint
 export default passmint

@@ -9,7 +9,8 @@
  *
  * These files only translate: the native module (the Rust core) owns the cache, single-flight,
  * refresh-ahead, deadlines, the parameter checks and the TLS policy. One file per job, as in
- * the Python package: errors, token, provider, callback, builders, tls, helpers, sequelize, postgres.
+ * the Python package: errors, token, provider, callback, builders, tls, helpers, sequelize, postgres,
+ * pg (node-postgres config, for pg and the ORMs on its Pool: Drizzle, Kysely, TypeORM, MikroORM).
  *
  * @packageDocumentation
  */
@@ -25,6 +26,10 @@ export { type HelperOptions } from './tls'
 export { type TokenSource } from './helpers'
 export { configureSequelize, type SequelizeLike, type SequelizeConnectionConfig } from './sequelize'
 export { postgresOptions, type PostgresOptions, type PostgresTokenSource } from './postgres'
+export {
+  mikroOrm6DriverOptions, pgOptions, type ConnectionStringSsl, type DynamicPassword, type MikroOrm6DriverOptions, type PgOptions,
+  type PgTokenSource,
+} from './pg'
 
 /** The package version (the Rust core's). */
 export const version: string = nativeVersion()

@@ -4,8 +4,8 @@ import pg from 'pg'
 import postgres from 'postgres'
 import { Sequelize } from 'sequelize'
 import {
-  PassmintError, Provider, Token, azure, configureSequelize, dsql, postgresOptions, rds, version,
-  type AzureOptions, type DsqlOptions, type ErrorCode, type HelperOptions, type RdsOptions,
+  PassmintError, Provider, Token, azure, configureSequelize, dsql, mikroOrm6DriverOptions, pgOptions, postgresOptions, rds, version,
+  type AzureOptions, type DsqlOptions, type DynamicPassword, type ErrorCode, type HelperOptions, type RdsOptions,
 } from 'passmint'
 
 // Typed constructors mirror the provider URL parameters; nothing is fetched until a token is asked for.
@@ -53,9 +53,19 @@ async function main(): Promise<void> {
   const [viaPostgresJs] = await sql<{ user: string }[]>`SELECT current_user AS user`
   await sql.end()
 
+  // node-postgres (and Drizzle, Kysely, TypeORM's `extra`): password, user and TLS filled in.
+  const viaPgOptions = new pg.Pool(await pgOptions(provider, { ...common, ssl, max: 1 }, helper))
+  const { rows: again } = await viaPgOptions.query<{ user: string }>('SELECT current_user AS user')
+  await viaPgOptions.end()
+  // MikroORM 6 reads `connection`; its password, called other than by node-postgres, answers as
+  // MikroORM's dynamic password.
+  const knexPassword: () => Promise<string | DynamicPassword> = (await mikroOrm6DriverOptions(provider, { ...common, ssl }, helper)).connection.password
+  const dynamic = await knexPassword()
+
   const same: boolean = provider.tokenSync() === (await provider.token()) && provider.tokenInfoSync().secret === info.secret
   console.log(JSON.stringify({
-    driver: 'typescript', user: rows[0].user === viaPostgresJs.user ? rows[0].user : null, same, version, kind: provider.kind, provider: info.provider,
+    driver: 'typescript', user: rows[0].user === viaPostgresJs.user && again[0].user === rows[0].user ? rows[0].user : null,
+    same: same && typeof dynamic !== 'string' && dynamic.password === info.secret, version, kind: provider.kind, provider: info.provider,
     expiresAt: info.expiresAt.toISOString(), configured: configured.map((p) => p.kind), bundle,
     invalid: codeOf(() => new Provider('bogus://')),
   }))

@@ -10,8 +10,9 @@ PostgreSQL. In front of PostgreSQL sits a door that checks each login the way th
 
 Then, for each provider, each integration mints its own token in its own process and logs in:
 - psql with `passmint token`;
-- psycopg, psycopg_pool, asyncpg and SQLAlchemy through passmint's Python helpers;
-- node-postgres, Postgres.js, Sequelize and Knex through the Node package;
+- psycopg, psycopg_pool, asyncpg, SQLAlchemy and Django through passmint's Python helpers;
+- node-postgres, Postgres.js, Sequelize, Knex, Drizzle, Kysely, TypeORM and MikroORM through the
+  Node package;
 - examples/c (libpq) and examples/go (pgx) through libpassmint.
 
 The table shows who the server says each session is, when the provider's tokens expire, and
@@ -151,10 +152,15 @@ def drivers(front_port: int, ca_pem: Path, c_connect: Path, go_pgx: Path, psql: 
         ("psycopg_pool", via_json([py, str(DEMO / "python_driver.py"), "psycopg_pool"])),
         ("asyncpg", via_json([py, str(DEMO / "python_driver.py"), "asyncpg"])),
         ("SQLAlchemy", via_json([py, str(DEMO / "python_driver.py"), "sqlalchemy"])),
+        ("Django", via_json([py, str(DEMO / "python_driver.py"), "django"])),
         ("node-postgres", via_json([node, str(DEMO / "node_driver.js"), "pg"])),
         ("Postgres.js", via_json([node, str(DEMO / "node_driver.js"), "postgres"])),
         ("Sequelize", via_json([node, str(DEMO / "node_driver.js"), "sequelize"])),
         ("Knex", via_json([node, str(DEMO / "node_driver.js"), "knex"])),
+        ("Drizzle", via_json([node, str(DEMO / "node_driver.js"), "drizzle"])),
+        ("Kysely", via_json([node, str(DEMO / "node_driver.js"), "kysely"])),
+        ("TypeORM", via_json([node, str(DEMO / "node_driver.js"), "typeorm"])),
+        ("MikroORM", via_json([node, str(DEMO / "node_driver.js"), "mikroorm"])),
         ("C / libpq", c_),
         ("Go / pgx", go_),
     ]

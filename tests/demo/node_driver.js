@@ -1,15 +1,17 @@
 // `make demo`: one Node driver logs in with passmint and prints one JSON line.
 //
-//   node node_driver.js pg|postgres|sequelize|knex
+//   node node_driver.js pg|postgres|sequelize|knex|drizzle|kysely|typeorm|mikroorm
 //
 // The provider URL is $PASSMINT_PROVIDER; the server the usual PG* variables; the role the one
-// the token names. Prints {"user", "ms"} (ms: from building the provider to the answer).
+// the token names. The ORMs get their TLS from the helper's default (verified, Node's roots plus
+// NODE_EXTRA_CA_CERTS) and their user from the token. Prints {"user", "ms"} (ms: from building
+// the provider to the answer).
 const path = require('node:path')
 const fs = require('node:fs')
 
 const top = path.resolve(__dirname, '..', '..')
 const need = (id) => require(require.resolve(id, { paths: [path.join(top, 'tests')] }))
-const { Provider, configureSequelize } = require(process.env.PASSMINT_NODE_PACKAGE ?? path.join(top, 'bindings-node'))
+const { Provider, configureSequelize, mikroOrm6DriverOptions, pgOptions } = require(process.env.PASSMINT_NODE_PACKAGE ?? path.join(top, 'bindings-node'))
 
 const QUERY = 'SELECT current_user AS user'
 const host = process.env.PGHOST
@@ -49,6 +51,43 @@ const drivers = {
       return (await db.raw(QUERY)).rows[0].user
     } finally {
       await db.destroy()
+    }
+  },
+  async drizzle(p) {
+    const db = need('drizzle-orm/node-postgres').drizzle({ client: new (need('pg').Pool)(await pgOptions(p, { host, port, database, max: 2 })) })
+    try {
+      return (await db.execute(need('drizzle-orm').sql.raw(QUERY))).rows[0].user
+    } finally {
+      await db.$client.end()
+    }
+  },
+  async kysely(p) {
+    const { Kysely, PostgresDialect, sql } = need('kysely')
+    const db = new Kysely({ dialect: new PostgresDialect({ pool: new (need('pg').Pool)(await pgOptions(p, { host, port, database, max: 2 })) }) })
+    try {
+      return (await sql.raw(QUERY).execute(db)).rows[0].user
+    } finally {
+      await db.destroy()
+    }
+  },
+  async typeorm(p) {
+    const { DataSource } = need('typeorm')
+    const ds = new DataSource({ type: 'postgres', extra: await pgOptions(p, { host, port, database, max: 2 }), logging: false })
+    await ds.initialize()
+    try {
+      return (await ds.query(QUERY))[0].user
+    } finally {
+      await ds.destroy()
+    }
+  },
+  async mikroorm(p) {
+    const { MikroORM } = need('@mikro-orm/postgresql')
+    const orm = await MikroORM.init({ dbName: database, entities: [], discovery: { warnWhenNoEntities: false }, ensureDatabase: false,
+      pool: { min: 0, max: 2 }, driverOptions: await mikroOrm6DriverOptions(p, { host, port, database }) })
+    try {
+      return (await orm.em.getConnection().execute(QUERY))[0].user
+    } finally {
+      await orm.close()
     }
   },
 }

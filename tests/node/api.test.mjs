@@ -32,7 +32,7 @@ function rejectsWith(code) {
 test('the ES module entry point exports the very objects require() does', async () => {
   const esm = await import(pathToFileURL(path.join(PACKAGE_DIR, 'index.mjs')).href)
   for (const name of ['Provider', 'PassmintError', 'Token', 'azure', 'dsql', 'rds', 'gcp', 'vault', 'awssm',
-    'configureSequelize', 'postgresOptions', 'version']) {
+    'configureSequelize', 'postgresOptions', 'pgOptions', 'mikroOrm6DriverOptions', 'version']) {
     assert.equal(esm[name], passmint[name], name)
   }
   assert.equal(esm.default, passmint)

@@ -1,6 +1,7 @@
 // The Node drivers with a passmint token over verified TLS (issue 6): node-postgres Client and
-// Pool, Postgres.js, Sequelize (configureSequelize) and Knex (connection.password as a function),
-// for DSQL-, RDS- and Azure-style providers backed by the mock; a cold pool fill; rotation.
+// Pool (also through pgOptions, whose ORMs are in orms.test.mjs), Postgres.js, Sequelize
+// (configureSequelize) and Knex (connection.password as a function), for DSQL-, RDS- and
+// Azure-style providers backed by the mock; a cold pool fill; rotation.
 //
 // The server must know a token before a driver sends it: AWS tokens are signed locally, so a test
 // first mints through the very provider it hands the driver (its cache then gives the driver that
@@ -40,6 +41,14 @@ const drivers = {
   },
   async 'pg.Pool'(p, role) {
     const pool = new pg.Pool(pgConfig(role, { password: p.password, max: 2 }))
+    try {
+      return (await pool.query(CHECK)).rows[0]
+    } finally {
+      await pool.end()
+    }
+  },
+  async 'pg.Pool (pgOptions)'(p, role) {
+    const pool = new pg.Pool({ ...(await passmint.pgOptions(p, pgConfig(role))), max: 2 })
     try {
       return (await pool.query(CHECK)).rows[0]
     } finally {
