@@ -172,9 +172,11 @@ soak: build
 	PASSMINT_FORKS=5000 tests/run $(PY) -m pytest -q -s -p no:cacheprovider tests/c/test_c_abi.py tests/python/test_python_api.py \
 	  -k first_fetch
 
-# Each fuzz target (core/tests/fuzz_smoke.rs, fuzz_sdk.rs) for 60 s; a failing input lands in core/fuzz/artifacts/.
+# Each fuzz target (core/tests/fuzz_smoke.rs, fuzz_sdk.rs) for FUZZ_SECONDS; a failing input lands in
+# core/fuzz/artifacts/.
+FUZZ_SECONDS ?= 30
 fuzz-smoke: deps
-	PASSMINT_FUZZ_SECONDS=60 tests/run $(CARGO) test --locked --offline -p passmint --features fuzzing --test fuzz_smoke --test fuzz_sdk -- --nocapture
+	PASSMINT_FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run $(CARGO) test --locked --offline -p passmint --features fuzzing --test fuzz_smoke --test fuzz_sdk -- --nocapture
 
 install:
 	$(if $(NO_BUILD),,$(CARGO) build --locked -p passmint-ffi $(if $(filter release,$(PROFILE)),--release,))

@@ -1,6 +1,6 @@
 //! Mutational fuzzing of passmint's own parsers of untrusted input (harness: `fuzzer/`).
 //! Each target mutates its committed corpus (`core/fuzz/corpus/<target>/`) for
-//! `PASSMINT_FUZZ_SECONDS` (2 s under `cargo test`, 60 s under `make fuzz-smoke`). Every input
+//! `PASSMINT_FUZZ_SECONDS` (2 s under `cargo test`, 30 s under `make fuzz-smoke`). Every input
 //! must return without a panic, within 1 s, and without allocating more than 64 MiB at once.
 //! A failing input is written to `core/fuzz/artifacts/<target>/`. The SDKs' parsers are
 //! fuzzed by `fuzz_sdk.rs`.
