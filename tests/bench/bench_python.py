@@ -12,7 +12,9 @@ script it prints them as JSON):
   per-connection hook does) vs passmint's cached Google ``token()``, against the harness mock;
 - boto3 ``generate_db_connect_admin_auth_token`` vs passmint's cached DSQL ``token()``;
 - aurora-dsql-python-connector's per-connect work (parse, new boto3 session and client, sign)
-  vs passmint.psycopg's (parse the conninfo, cached token), both without the TCP connect.
+  vs passmint.psycopg's (parse the conninfo, cached token), both without the TCP connect;
+- django-iam-dbauth's per-connect work (a new boto3 session and client, sign) vs the
+  passmint.django backend's (a cached token), both without the driver's connect.
 
 Static AWS credentials come from the environment (a 1.5 KB token with a session token, as
 with a role); nothing leaves loopback, so it runs under tests/run:
@@ -44,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # harness.mock, wh
 
 DSQL_HOST = "abc123example.dsql.us-east-1.on.aws"
 REGION = "us-east-1"
+RDS_HOST, RDS_REGION = "mydb.abc123example.eu-west-1.rds.amazonaws.com", "eu-west-1"
 SESSION = "IQoJb3JpZ2luX2VjE/+abc==//xyz+def=ghi" * 20  # ~800 characters, like a role's
 CREDS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
          "AWS_SESSION_TOKEN": SESSION, "AWS_REGION": REGION}
@@ -121,6 +124,46 @@ def import_cost(module: str | None, runs: int) -> dict[str, float]:
             samples.append((float(out[0]), int(out[1])))
     return {"ms": round(statistics.median(s[0] for s in samples) * 1000, 2),
             "peak_rss_mib": round(statistics.median(s[1] for s in samples) / 1024, 1)}
+
+
+def django_per_connect(quick: bool, repeat: int) -> dict[str, Any]:
+    """Each Django backend's work for one new connection before the driver's connect (replaced
+    here by returning its arguments): ``get_connection_params`` then ``get_new_connection``.
+    django-iam-dbauth makes a boto3 session and client and signs, for every connection;
+    passmint.django reads its provider's cached token. Both for the same RDS host and user."""
+    try:
+        import django_iam_dbauth  # noqa: F401 - only whether it is there
+    except ImportError as e:
+        return {"django_iam_dbauth_per_connect": {"skipped": f"django-iam-dbauth not installed: {e}"}}
+    import django
+    import passmint.django  # noqa: F401 - the backend module Django loads
+    from django.conf import settings
+    from django.db.backends.postgresql import base as postgresql
+
+    common = {"HOST": RDS_HOST, "PORT": "5432", "NAME": "app", "USER": "app"}
+    settings.configure(DATABASES={
+        "default": {**common, "ENGINE": "passmint.django", "OPTIONS": {"provider": f"rds://{RDS_HOST}:5432?user=app"}},
+        # No CNAME lookup: the host is an RDS name already (and nothing may leave loopback).
+        "peer": {**common, "ENGINE": "django_iam_dbauth.aws.postgresql",
+                 "OPTIONS": {"use_iam_auth": True, "region_name": RDS_REGION, "resolve_cname_enabled": False}},
+    })
+    django.setup()
+    from django.db import connections
+
+    driver_connect = postgresql.Database.connect
+    postgresql.Database.connect = lambda **kwargs: kwargs  # type: ignore[assignment]
+    try:
+        def per_connect(alias: str) -> Callable[[], object]:
+            wrapper = connections[alias]
+            return lambda: wrapper.get_new_connection(wrapper.get_connection_params())
+
+        ours = timed(per_connect("default"), 200 if quick else 20_000, repeat)
+        theirs = timed(per_connect("peer"), 3 if quick else 200, repeat)
+    finally:
+        postgresql.Database.connect = driver_connect
+    return {"passmint_django_per_connect": ours,
+            "django_iam_dbauth_per_connect": {**theirs, "ratio": ratio(theirs, ours),
+                                              "version": metadata.version("django-iam-dbauth")}}
 
 
 def main(quick: bool = False) -> dict[str, Any]:
@@ -207,8 +250,7 @@ def main(quick: bool = False) -> dict[str, Any]:
 
     def passmint_connect_prep() -> object:
         # What PassmintConnection.connect does before psycopg's own connect.
-        plan = passmint.psycopg._Plan(conninfo, {}, tls)
-        return plan.apply({}, dsql.token_info(), dsql)
+        return passmint.psycopg._login(conninfo, {}, tls).apply({}, dsql.token_info(), dsql)
 
     ours = timed(passmint_connect_prep, number // 10, repeat)
     out["passmint_psycopg_per_connect"] = {**ours, "class": cls.__name__}
@@ -224,6 +266,8 @@ def main(quick: bool = False) -> dict[str, Any]:
         theirs = timed(connector_prep, 3 if quick else 20, repeat)
         out["aurora_dsql_connector_per_connect"] = {
             **theirs, "ratio": ratio(theirs, ours), "version": metadata.version("aurora-dsql-python-connector")}
+
+    out.update(django_per_connect(quick, repeat))
 
     # --- import time and peak RSS, each in a fresh interpreter -----------------------------------
     runs = 3 if quick else 7

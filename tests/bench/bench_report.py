@@ -106,6 +106,13 @@ def python_section() -> list[str]:
     else:
         lines.append(f"| per-connect work before TCP (psycopg helper) | {cell(ours)} | — | aurora-dsql-python-connector "
                      f"{conn['version']}: {cell(conn)} | {times(conn['ratio'])} |")
+    django_peer = r["django_iam_dbauth_per_connect"]
+    if "skipped" in django_peer:
+        lines.append(f"| per-connect work before the driver's connect (Django backend) | — | — | {django_peer['skipped']} | — |")
+    else:
+        lines.append(f"| per-connect work before the driver's connect (Django backend, RDS) | "
+                     f"{cell(r['passmint_django_per_connect'])} | — | django-iam-dbauth {django_peer['version']}: "
+                     f"{cell(django_peer)} | {times(django_peer['ratio'])} |")
     imp = r["import"]
     p = imp["passmint"]
     lines += [
