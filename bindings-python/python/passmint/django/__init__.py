@@ -37,6 +37,8 @@ token is the password.
 Rotation: when the server refuses a password, the provider is told; for a source whose secrets
 rotate early (vault, awssm, file, exec) the connection is made once more with a fresh token.
 
+``manage.py dbshell`` runs psql with a token in PGPASSWORD and the same TLS default and user.
+
 dj-database-url: importing this module registers the ``postgres+passmint`` scheme, so
 ``dj_database_url.parse("postgres+passmint://app@abc123.dsql.us-east-1.on.aws/postgres")``
 gives this backend; the URL's query becomes ``OPTIONS`` (``?provider=`` with a percent-encoded
