@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from collections.abc import Iterable
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db.backends.postgresql import client as postgresql
@@ -19,13 +17,11 @@ class DatabaseClient(postgresql.DatabaseClient):
     PGPASSWORD, the backend's TLS default in PGSSLMODE and the token's role when USER is unset."""
 
     def runshell(self, parameters: Iterable[str]) -> None:
-        settings = cast("DatabaseWrapper", self.connection).passmint_shell_settings()
-        args, env = self.settings_to_cmd_args_env(settings, list(parameters))
-        child_env: dict[str, Any] = {**os.environ, **(env or {})}
-        # As Django's own client: psql takes SIGINT, to cancel a query, and this process ignores it.
-        sigint_handler = signal.getsignal(signal.SIGINT)
+        wrapper = cast("DatabaseWrapper", self.connection)
+        # Django's runshell (SIGINT to psql, the environment merged) reads the settings off
+        # self.connection: for this one run, it sees the ones with the token.
+        self.connection = cast("Any", SimpleNamespace(settings_dict=wrapper.passmint_shell_settings()))
         try:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            subprocess.run(args, env=child_env, check=True)
+            super().runshell(parameters)
         finally:
-            signal.signal(signal.SIGINT, sigint_handler)
+            self.connection = wrapper
