@@ -1,5 +1,5 @@
 /**
- * What the driver helpers (Sequelize, Postgres.js) share besides TLS: what they need of a
+ * What the driver helpers (Sequelize, Postgres.js, node-postgres) share besides TLS: what they need of a
  * provider, whose role a connection logs in as, and when a refused password is worth one more
  * try. Mirrors the Python package's `passmint/_helpers.py`.
  */
@@ -86,4 +86,21 @@ export function tokenUser(info: Token, provider: TokenSource, helper: string): s
     throw translated(e)
   }
   throw new Error(`${helper}: missingUser returned`) // unreachable: the core always throws
+}
+
+/**
+ * What a driver calls for each new connection's password: the provider's bound `password`, or,
+ * for a token source without one, a getter of its token's secret.
+ */
+export function passwordGetter(provider: TokenSource & { readonly password?: () => Promise<string> }): () => Promise<string> {
+  return provider.password ?? (async () => (await provider.tokenInfo()).secret)
+}
+
+/**
+ * The role for a driver that takes one `user` for all its connections (Postgres.js, node-postgres
+ * through pgOptions), when the caller named none: the provider's configured role, else the one
+ * its token names (this may mint the first token now), else the core's INVALID_CONFIG error.
+ */
+export async function oneUser(provider: TokenSource, helper: string): Promise<string> {
+  return provider.username ?? tokenUser(await provider.tokenInfo(), provider, helper)
 }

@@ -8,7 +8,7 @@
  */
 
 import { invalid } from './errors'
-import { callerNamedUser, kindOf, tokenUser, type TokenSource } from './helpers'
+import { callerNamedUser, kindOf, oneUser, passwordGetter, type TokenSource } from './helpers'
 import { type HelperOptions, type TlsSetting, type VerifiedTls, decide, objectSetting, pgTls, verifiedTls } from './tls'
 
 declare const process: { env: Record<string, string | undefined> }
@@ -215,12 +215,12 @@ async function build(provider: PgTokenSource, config: unknown, options: unknown,
     addTls = pgTls(rest.ssl, helper, kind, opts)
   }
 
-  out.password = provider.password ?? (async () => (await provider.tokenInfo()).secret)
+  out.password = passwordGetter(provider)
   const named = [out.host, process.env.PGHOST].find((h): h is string => typeof h === 'string' && h !== '')
   if (named === undefined && provider.host) out.host = provider.host
   if (addTls) out.ssl = verifiedTls(named ?? out.host)
   if (!callerNamedUser(out.user)) {
-    out.user = provider.username ?? tokenUser(await provider.tokenInfo(), provider, helper)
+    out.user = await oneUser(provider, helper)
   }
   return out
 }

@@ -5,7 +5,7 @@
  */
 
 import { invalid } from './errors'
-import { callerNamedUser, kindOf, tokenUser, type TokenSource } from './helpers'
+import { callerNamedUser, kindOf, oneUser, passwordGetter, type TokenSource } from './helpers'
 import { type HelperOptions, type TlsSetting, type VerifiedTls, decide, objectSetting, verifiedTls } from './tls'
 
 declare const process: { env: Record<string, string | undefined> }
@@ -134,7 +134,7 @@ export async function postgresOptions(provider: PostgresTokenSource, url?: strin
   const kind = kindOf(provider)
   const addTls = decide('postgres.js', tlsChoice(rest, parts), HELPER, kind, { allowPlaintext, allowUnverifiedTls })
 
-  const out: Record<string, unknown> = { ...rest, pass: provider.password ?? (async () => (await provider.tokenInfo()).secret) }
+  const out: Record<string, unknown> = { ...rest, pass: passwordGetter(provider) }
   const named = firstString(rest.host, rest.hostname, parts?.hostname, process.env.PGHOST)
   if (named === undefined && !Array.isArray(rest.host) && provider.host) out.host = provider.host
   if (addTls) {
@@ -142,7 +142,7 @@ export async function postgresOptions(provider: PostgresTokenSource, url?: strin
     out.ssl = verifiedTls(host)
   }
   if (!callerNamedUser(rest.user, rest.username, parts?.username, process.env.PGUSERNAME)) {
-    out.user = provider.username ?? tokenUser(await provider.tokenInfo(), provider, HELPER)
+    out.user = await oneUser(provider, HELPER)
   }
   return out
 }
