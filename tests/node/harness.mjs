@@ -1,6 +1,7 @@
 // What the Node suite shares: the passmint package under test, the mock's control API and the
 // harness PostgreSQL (tests/harness/serve.py starts both and describes them in the environment).
 
+import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -145,6 +146,18 @@ export async function login(provider, role) {
 /** node-postgres settings for the harness server over verified TLS, without a password. */
 export function pgConfig(role, extra = {}) {
   return { host: 'localhost', port: PG_PORT, database: 'postgres', user: role, ssl: { ca: CA, rejectUnauthorized: true }, ...extra }
+}
+
+/**
+ * Runs `script` in a new Node process whose environment lacks NODE_EXTRA_CA_CERTS, so that nothing
+ * trusts the harness CA; fails unless it exits 0, and returns what it printed.
+ */
+export function runWithoutHarnessCa(script) {
+  const env = { ...process.env }
+  delete env.NODE_EXTRA_CA_CERTS
+  const r = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8', timeout: 60_000 })
+  if (r.status !== 0) throw new Error(`the script exited ${r.status}: ${r.stderr}`)
+  return r.stdout
 }
 
 /** Fails when any token or secret the mock issued occurs in `text`. */
