@@ -583,9 +583,11 @@ impl<T: Clone + Send + Sync + 'static> Cache<T> {
         rt.spawn(async move {
             let started = Instant::now();
             tracing::debug!(what = inner.what, "passmint: fetching");
-            // Gated: no fork lands inside one of the fetch's polls (crate::fork). The SDKs it
-            // runs log through a guard that keeps their secrets out of the application's logs.
-            let fetch = SdkLogs(Box::pin(Gated::new(CatchPanic::Start(
+            // Gated: no fork lands inside one of the fetch's polls (crate::fork), the log
+            // guard's included: swapping tracing's dispatcher can take its process-wide locks.
+            // The SDKs it runs log through that guard, which keeps their secrets out of the
+            // application's logs.
+            let fetch = Gated::new(SdkLogs(Box::pin(CatchPanic::Start(
                 inner.fetch.clone(),
                 inner.what,
             ))));

@@ -27,8 +27,10 @@ pub(crate) fn runtime() -> Result<&'static Runtime> {
     if let Some(rt) = CURRENT.get() {
         return Ok(rt);
     }
-    // Gated: tokio initialises process-wide statics (its signal registry) while building.
+    // Gated: tokio initialises process-wide statics (its signal registry) while building, and
+    // so does the SDKs' log guard, which every fetch needs.
     let built = crate::fork::gated(|| {
+        crate::sdk_log::prepare();
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("passmint-rt")

@@ -155,8 +155,15 @@ impl Visit for Flatten {
     }
 }
 
-/// The guard's dispatcher: made once (making one takes a process-wide lock in tracing, so it
-/// is made inside a fetch's gated poll, never where a fork could interrupt it) and shared.
+/// Makes the guard's dispatcher now. Making one takes tracing's process-wide locks (its
+/// dispatcher list, written, and its callsite list): a child forked while a parent thread held
+/// them would block for ever making its own. So it is made where no fork can land, in the
+/// runtime's gated start, once for the process and the children it forks afterwards.
+pub(crate) fn prepare() {
+    guard();
+}
+
+/// The guard's dispatcher, made once and shared (see [`prepare`]).
 fn guard() -> &'static Dispatch {
     static GUARD: Racy<Dispatch> = Racy::new();
     GUARD.get_or_init(|| Dispatch::new(Guard))

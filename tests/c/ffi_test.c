@@ -875,8 +875,9 @@ static void *first_fetch(void *arg) {
 /* In the child: the inherited provider (whose fetch was in flight in the parent), blocking
  * then async, then a provider made in the child. Returns an exit code. */
 static int fork_child(passmint_provider *inherited, const char *url) {
-    /* A hang is what this looks for: the alarm turns one into a death by SIGALRM. */
-    alarm(3 * DEADLINE_S);
+    /* A hang is what this looks for: `reap` reports one (with its stacks) at 3 deadlines; the
+     * alarm is the backstop should the reaper itself be gone. */
+    alarm(4 * DEADLINE_S);
     int code = CHILD_OK;
     double t0 = now_s();
     passmint_token *t = NULL;
@@ -908,6 +909,18 @@ static int fork_child(passmint_provider *inherited, const char *url) {
     return st == PASSMINT_OK ? code : CHILD_ERROR;
 }
 
+/* Prints every thread's stack of a hung process to stderr, when gdb is there: a hang seen once
+ * in a CI log must say where it was. */
+static void dump_stacks(pid_t kid) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd,
+             "command -v gdb >/dev/null && gdb -q -batch -p %d -ex 'set print frame-arguments none' -ex 'thread apply all bt 14' 1>&2 2>/dev/null",
+             (int)kid);
+    fprintf(stderr, "# stacks of hung child %d\n", (int)kid);
+    fflush(stderr);
+    if (system(cmd) != 0) fprintf(stderr, "# (no gdb, or it could not attach)\n");
+}
+
 /* Reaps `kid` (born at `born`), killing it 3 deadlines after birth. Returns its exit code,
  * CHILD_HUNG if it had to be killed or died of a signal. */
 static int reap(pid_t kid, double born) {
@@ -915,12 +928,16 @@ static int reap(pid_t kid, double born) {
     for (;;) {
         pid_t r = waitpid(kid, &status, WNOHANG);
         if (r == kid) {
-            if (!WIFEXITED(status)) return CHILD_HUNG;
+            if (!WIFEXITED(status)) {
+                fprintf(stderr, "# child %d died of signal %d\n", (int)kid, WTERMSIG(status));
+                return CHILD_HUNG;
+            }
             int code = WEXITSTATUS(status);
             return code >= CHILD_OK && code <= CHILD_HUNG ? code : CHILD_HUNG;
         }
         if (r < 0) return CHILD_HUNG;
-        if (now_s() - born > 3 * DEADLINE_S + 5) {
+        if (now_s() - born > 3 * DEADLINE_S) {
+            dump_stacks(kid);
             kill(kid, SIGKILL);
             waitpid(kid, &status, 0);
             return CHILD_HUNG;
@@ -977,9 +994,12 @@ static void fork_stress(const char *url, int forks, int window_ms) {
             pid_t r = waitpid(running[k], &status, WNOHANG);
             if (r == 0 && now_s() - born[k] < 6 * DEADLINE_S + 10) continue;
             if (r == 0) {
+                dump_stacks(running[k]);
                 kill(running[k], SIGKILL);
                 waitpid(running[k], &status, 0);
             }
+            if (r > 0 && WIFSIGNALED(status))
+                fprintf(stderr, "# round %d died of signal %d\n", (int)running[k], WTERMSIG(status));
             int code = r > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : CHILD_HUNG;
             outcome[code >= CHILD_OK && code <= CHILD_HUNG ? code : CHILD_HUNG]++;
             running[k] = 0;

@@ -89,7 +89,7 @@ class Run:
 
     def assert_passed(self) -> None:
         failed = [ln for ln in self.stdout.splitlines() if ln.startswith("not ok")]
-        detail = f"{self.flavor}: exit {self.returncode}\n{self.stdout[-6000:]}\n{self.stderr[-6000:]}"
+        detail = f"{self.flavor}: exit {self.returncode}\n{self.stdout[-6000:]}\n{self.stderr[-30000:]}"
         assert self.returncode == 0 and not failed and re.search(r"^1\.\.\d+$", self.stdout, re.MULTILINE), detail
         if self.flavor == "asan":
             assert "ERROR: AddressSanitizer" not in self.stderr and "runtime error:" not in self.stderr, detail
