@@ -10,5 +10,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         token.username(),
         token.expires_at()
     );
-    Ok(()) // then: config.password(token.secret()) for tokio-postgres, sqlx, deadpool, ...
+    Ok(()) // then: the drivers take tokens through passmint-postgres (below)
 }

@@ -25,6 +25,12 @@ pub enum Driver {
     /// Postgres.js, whose `ssl` takes `true`, a `tls.connect` options object or a mode name,
     /// from its options, the URL's `ssl`/`sslmode`, or `PGSSL` (not `PGSSLMODE`).
     PostgresJs,
+    /// tokio-postgres (and deadpool, bb8 on it) with passmint-postgres's rustls connector, which
+    /// checks what libpq's mode names say.
+    TokioPostgres,
+    /// sqlx: libpq's mode names, but its `verify-ca` adds the caller's CA to the system's roots
+    /// rather than replacing them, so no `verify-ca` vouches for one server.
+    Sqlx,
 }
 
 impl Driver {
@@ -34,6 +40,8 @@ impl Driver {
             "asyncpg" => Some(Driver::Asyncpg),
             "node-postgres" => Some(Driver::NodePostgres),
             "postgres.js" => Some(Driver::PostgresJs),
+            "tokio-postgres" => Some(Driver::TokioPostgres),
+            "sqlx" => Some(Driver::Sqlx),
             _ => None,
         }
     }
@@ -178,15 +186,18 @@ fn mode_class(choice: &TlsChoice, mode: &str) -> Class {
             "require" | "allow" => Class::Unverified,
             _ => Class::Verified,
         },
-        Driver::Libpq | Driver::Asyncpg => match mode.to_ascii_lowercase().as_str() {
-            "disable" | "allow" | "prefer" => Class::Plaintext,
-            "require" => Class::Unverified,
-            // Only a CA of the caller's vouches for this server alone: the system's roots
-            // would make any publicly trusted certificate pass.
-            "verify-ca" if !named_ca(choice) => Class::Unverified,
-            // verify-full, verify-ca with the caller's CA, or a name the driver itself refuses.
-            _ => Class::Verified,
-        },
+        Driver::Libpq | Driver::Asyncpg | Driver::TokioPostgres | Driver::Sqlx => {
+            match mode.to_ascii_lowercase().as_str() {
+                "disable" | "allow" | "prefer" => Class::Plaintext,
+                "require" => Class::Unverified,
+                "verify-ca" if choice.driver == Driver::Sqlx => Class::Unverified,
+                // Only a CA of the caller's vouches for this server alone: the system's roots
+                // would make any publicly trusted certificate pass.
+                "verify-ca" if !named_ca(choice) => Class::Unverified,
+                // verify-full, verify-ca with the caller's CA, or a name the driver itself refuses.
+                _ => Class::Verified,
+            }
+        }
     }
 }
 
@@ -222,6 +233,12 @@ fn advice(choice: &TlsChoice) -> String {
             format!("ssl: {{ ca: <global-bundle.pem from {url}> }}")
         }
         (Driver::PostgresJs, None) => "ssl: 'verify-full' (Node's bundled roots)".into(),
+        (Driver::TokioPostgres | Driver::Sqlx, Some(url)) => {
+            format!("sslmode=verify-full&sslrootcert=global-bundle.pem (from {url})")
+        }
+        (Driver::TokioPostgres | Driver::Sqlx, None) => {
+            "sslmode=verify-full (the system's roots)".into()
+        }
     }
 }
 
@@ -230,6 +247,10 @@ fn opt_in(driver: Driver, class: Class) -> &'static str {
     match (driver, class) {
         (Driver::NodePostgres | Driver::PostgresJs, Class::Plaintext) => "{ allowPlaintext: true }",
         (Driver::NodePostgres | Driver::PostgresJs, _) => "{ allowUnverifiedTls: true }",
+        (Driver::TokioPostgres | Driver::Sqlx, Class::Plaintext) => {
+            "Options { allow_plaintext: true, .. }"
+        }
+        (Driver::TokioPostgres | Driver::Sqlx, _) => "Options { allow_unverified_tls: true, .. }",
         (_, Class::Plaintext) => "allow_plaintext=True",
         _ => "allow_unverified_tls=True",
     }

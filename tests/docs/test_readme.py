@@ -12,7 +12,8 @@ How each kind of block is run:
 - python, js, c, go and the non-install sh blocks run as written (js is wrapped in an async
   function for its top-level `await`).
 - The go block is main.go of a module that takes go/ through a `replace`, built offline.
-- The rust block must equal core/examples/readme.rs, whose binary runs.
+- Each rust block must equal its example (core/examples/readme.rs, postgres/examples/
+  readme_drivers.rs), whose binary runs.
 - Install and make blocks are checked without installing: `make -n`, `npm pack --dry-run`, and
   the paths and versions they name. The suites perform the same installs for real.
 """
@@ -176,6 +177,15 @@ def check_install(code: str) -> None:
                 pytest.fail(f"README install command with no check: {command}")
 
 
+# Each README rust block, by its first line: the example it must equal, its binary, what it prints
+# and whether it logs in.
+RUST_EXAMPLES = {
+    "#[tokio::main]": ("core/examples/readme.rs", "readme", ['a token for Some("app")'], False),
+    "use passmint::Provider;": ("postgres/examples/readme_drivers.rs", "readme_drivers",
+                                ["tokio-postgres: admin", "deadpool: admin", "bb8: admin", "sqlx: app"], True),
+}
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=block_id)
 def test_readme_block(block, docs, tmp_path):
     lang, code, _ = block
@@ -184,10 +194,13 @@ def test_readme_block(block, docs, tmp_path):
         check_install(code)
         return
     if lang == "rust":
-        example = (TOP / "core" / "examples" / "readme.rs").read_text().split("\n", 1)[1]
-        assert code == example, "README's rust block and core/examples/readme.rs differ"
-        r = run([str(TARGET / "examples" / "readme")], docs)
-        assert r.returncode == 0 and 'a token for Some("app")' in r.stdout, r.stdout + r.stderr
+        source, binary, shows, logs_in = RUST_EXAMPLES[code.split("\n", 1)[0]]
+        example = (TOP / source).read_text().split("\n", 1)[1]
+        assert code == example, f"README's rust block and {source} differ"
+        r = run([str(TARGET / "examples" / binary)], docs)
+        assert r.returncode == 0 and all(s in r.stdout for s in shows), r.stdout + r.stderr
+        if logs_in:
+            check_logins(docs, before, r)
         return
     if lang == "python":
         path = tmp_path / "block.py"

@@ -31,7 +31,8 @@ from harness.mock import MockIdentityServer
 from harness.pg import PostgresServer
 
 # Passed through from tests/run: where the toolchains keep their caches.
-PASSTHROUGH = ("PASSMINT_TOP", "PASSMINT_LOG", "PASSMINT_NODE_DRIVERS", "CARGO_TARGET_DIR", "CI", "TERM")
+PASSTHROUGH = ("PASSMINT_TOP", "PASSMINT_LOG", "PASSMINT_NODE_DRIVERS", "CARGO_TARGET_DIR", "CARGO_HOME", "RUSTUP_HOME",
+               "CARGO_NET_OFFLINE", "RUST_BACKTRACE", "CI", "TERM")
 
 
 def main(argv: list[str]) -> int:

@@ -11,7 +11,7 @@ import tomllib
 import pytest
 from harness.bins import TOP
 
-CRATES = {"passmint": "core", "passmint-ffi": "ffi", "passmint-cli": "cli"}
+CRATES = {"passmint": "core", "passmint-postgres": "postgres", "passmint-ffi": "ffi", "passmint-cli": "cli"}
 
 
 def packaged(crate: str) -> list[str]:
@@ -40,6 +40,22 @@ def test_each_crate_packages_readme_licenses_and_metadata(crate):
     manifest = tomllib.loads((TOP / CRATES[crate] / "Cargo.toml").read_text())["package"]
     for key in ("description", "license", "repository", "readme", "keywords", "categories"):
         assert key in manifest, f"{crate}: no {key}"
+
+
+def test_the_driver_crate_builds_on_the_cores_one_tls_stack():
+    """passmint-postgres with every driver on (sqlx, tokio-postgres, deadpool, bb8, diesel-async)
+    compiles one rustls, on aws-lc: no ring, no OpenSSL, no native-tls, no second root store.
+    `cargo tree`, not Cargo.lock: a lockfile lists optional crates nothing builds (ring, through
+    rustls-webpki's weak `ring?/alloc` feature)."""
+    r = subprocess.run(["cargo", "tree", "-p", "passmint-postgres", "--all-features", "-e", "normal,build",
+                        "--prefix", "none", "--offline", "--locked"], cwd=TOP, capture_output=True, text=True,
+                       check=False, timeout=300)
+    assert r.returncode == 0, r.stderr
+    built = {tuple(line.split()[:2]) for line in r.stdout.splitlines() if line.strip()}
+    names = {name for name, _ in built}
+    assert {"sqlx-core", "tokio-postgres", "deadpool", "bb8", "diesel-async", "aws-lc-rs"} <= names, names
+    assert len({version for name, version in built if name == "rustls"}) == 1, sorted(built)
+    assert not names & {"ring", "openssl", "openssl-sys", "native-tls", "webpki-roots"}, names
 
 
 def test_make_uninstall_removes_every_file_make_install_put(tmp_path):
