@@ -13,6 +13,8 @@ Then, for each provider, each integration mints its own token in its own process
 - psycopg, psycopg_pool, asyncpg, SQLAlchemy and Django through passmint's Python helpers;
 - node-postgres, Postgres.js, Sequelize, Knex, Drizzle, Kysely, TypeORM and MikroORM through the
   Node package;
+- tokio-postgres, deadpool, bb8, diesel-async and sqlx through passmint-postgres (the Rust
+  example postgres/examples/demo_driver.rs, built by `make build`);
 - examples/c (libpq) and examples/go (pgx) through libpassmint.
 
 The table shows who the server says each session is, when the provider's tokens expire, and
@@ -99,9 +101,14 @@ def build_go(work: Path) -> Path:
     return out
 
 
+# passmint-postgres's integrations, each a column (postgres/examples/demo_driver.rs).
+RUST_DRIVERS = ("tokio-postgres", "deadpool", "bb8", "diesel-async", "sqlx")
+
+
 def drivers(front_port: int, ca_pem: Path, c_connect: Path, go_pgx: Path, psql: str):
     """(column name, function(target, env) -> Cell)."""
     py, node = sys.executable, shutil.which("node") or "node"
+    rust_demo = Path(os.environ.get("CARGO_TARGET_DIR") or TOP / "target") / "debug" / "examples" / "demo_driver"
 
     def via_json(args: list[str]):
         def go(t: Target, env: dict[str, str]) -> Cell:
@@ -161,6 +168,7 @@ def drivers(front_port: int, ca_pem: Path, c_connect: Path, go_pgx: Path, psql: 
         ("Kysely", via_json([node, str(DEMO / "node_driver.js"), "kysely"])),
         ("TypeORM", via_json([node, str(DEMO / "node_driver.js"), "typeorm"])),
         ("MikroORM", via_json([node, str(DEMO / "node_driver.js"), "mikroorm"])),
+        *((f"Rust {name}", via_json([str(rust_demo), name])) for name in RUST_DRIVERS),
         ("C / libpq", c_),
         ("Go / pgx", go_),
     ]
