@@ -35,6 +35,7 @@ impl ::bb8::ManageConnection for Manager {
 
     /// A session stays valid after its token expires; only a broken one is replaced.
     async fn is_valid(&self, client: &mut Client) -> Result<(), Error> {
+        // bb8's connection_timeout (30 s by default) bounds this wait.
         client.simple_query("").await?;
         Ok(())
     }

@@ -79,8 +79,9 @@ fn from_pairs(conninfo: &str) -> Result<Split, Error> {
         let key = &conninfo[start..i];
         i = skip_space(i);
         if i >= bytes.len() || bytes[i] != b'=' {
+            // Not quoted: a stray word may be part of a password.
             return Err(invalid(format!(
-                "the connection string has `{key}` without `=value`"
+                "the connection string has a word without `=value` at byte {start}"
             )));
         }
         i = skip_space(i + 1);
@@ -99,8 +100,9 @@ fn from_pairs(conninfo: &str) -> Result<Split, Error> {
                         break;
                     }
                     Some(b'\\') if i + 1 < bytes.len() => {
-                        value.push(bytes[i + 1] as char);
-                        i += 2;
+                        let c = conninfo[i + 1..].chars().next().unwrap_or_default();
+                        value.push(c);
+                        i += 1 + c.len_utf8();
                     }
                     Some(_) => {
                         let c = conninfo[i..].chars().next().unwrap_or_default();
@@ -174,13 +176,22 @@ mod tests {
             take("options='-c search_path=a' host=h"),
             ("options='-c search_path=a' host=h".into(), None, None)
         );
+        assert_eq!(
+            take("sslrootcert='/certs/\\é\\\\ca.pem' host=h sslmode=v\\ërify"),
+            (
+                "host=h".into(),
+                Some("vërify".into()),
+                Some("/certs/é\\ca.pem".into())
+            )
+        );
     }
 
     #[test]
-    fn malformed_pairs_are_refused_with_the_key_named() {
-        for bad in ["host", "host=h sslmode", "sslmode='verify-full"] {
+    fn malformed_pairs_are_refused_without_quoting_them() {
+        for bad in ["host", "host=h password=abc def", "sslmode='verify-full"] {
             let e = take_tls(bad).unwrap_err().to_string();
-            assert!(e.contains('`'), "{bad}: {e}");
+            assert!(e.contains("the connection string"), "{bad}: {e}");
+            assert!(!e.contains("def") && !e.contains("abc"), "{bad}: {e}");
         }
     }
 }

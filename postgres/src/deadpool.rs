@@ -5,7 +5,7 @@ use ::deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use ::tokio_postgres::Client;
 
 use crate::error::Error;
-use crate::tokio_postgres::Connector;
+use crate::tokio_postgres::{CONNECT_DEADLINE, Connector};
 
 /// Connects through a [`Connector`]: a token per physical connection, none per checkout.
 #[derive(Debug, Clone)]
@@ -39,10 +39,14 @@ impl managed::Manager for Manager {
         if client.is_closed() {
             return Err(RecycleError::message("the connection is closed"));
         }
-        client
-            .simple_query("")
-            .await
-            .map_err(|e| RecycleError::Backend(e.into()))?;
-        Ok(())
+        // deadpool waits as long as a check takes; a stalled server must not hold a checkout.
+        match tokio::time::timeout(CONNECT_DEADLINE, client.simple_query("")).await {
+            Ok(checked) => checked
+                .map(drop)
+                .map_err(|e| RecycleError::Backend(e.into())),
+            Err(_) => Err(RecycleError::message(
+                "the connection did not answer a check",
+            )),
+        }
     }
 }

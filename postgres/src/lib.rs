@@ -15,7 +15,8 @@
 //!
 //! TLS follows the rules of passmint's other driver helpers (`passmint::driver_tls`): nothing
 //! chosen means `verify-full` against the system's roots (or `sslrootcert`); `disable`,
-//! `allow` and `prefer` are refused unless `Options::allow_plaintext`, `require` unless
+//! `allow` and `prefer` are refused unless `Options::allow_plaintext`; `require`, and
+//! `verify-ca` without a CA file of yours (under sqlx any `verify-ca`), unless
 //! `Options::allow_unverified_tls`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -12,8 +12,8 @@ use crate::error::{Error, invalid};
 pub struct Options {
     /// Let `sslmode=disable`, `allow` or `prefer` stand: the token may travel unencrypted.
     pub allow_plaintext: bool,
-    /// Let `sslmode=require` (and, under sqlx, `verify-ca`) stand: TLS that does not check the
-    /// server's name.
+    /// Let `sslmode=require`, and `verify-ca` without a CA file of yours (under sqlx, any
+    /// `verify-ca`), stand: TLS that does not check the server's name.
     pub allow_unverified_tls: bool,
 }
 
@@ -29,6 +29,17 @@ pub(crate) enum Mode {
 }
 
 impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Disable => "disable",
+            Mode::Allow => "allow",
+            Mode::Prefer => "prefer",
+            Mode::Require => "require",
+            Mode::VerifyCa => "verify-ca",
+            Mode::VerifyFull => "verify-full",
+        }
+    }
+
     fn parse(name: &str) -> Option<Mode> {
         Some(match name {
             "disable" => Mode::Disable,
@@ -75,10 +86,21 @@ pub(crate) fn plan(
             .flatten()
             .filter(|v| !v.trim().is_empty())
     };
-    let (pgsslmode, pgsslrootcert) = (env("PGSSLMODE"), env("PGSSLROOTCERT"));
-    let setting = match chosen.mode {
-        Some(value) => Setting::Mode {
-            value: value.to_string(),
+    let pgsslrootcert = env("PGSSLROOTCERT");
+    // A mode is read strictly before the policy sees it: a name the policy does not know counts
+    // as verified there, so ` disable` or `disable\n` must never reach it and then connect as
+    // `disable`. PGSSLMODE is trimmed, as the policy reads it.
+    let explicit = chosen
+        .mode
+        .map(|m| parse(m, &format!("sslmode={m}"), chosen.helper))
+        .transpose()?;
+    let pgsslmode = match (explicit, env("PGSSLMODE")) {
+        (None, Some(m)) => Some(parse(m.trim(), &format!("PGSSLMODE={m}"), chosen.helper)?),
+        _ => None,
+    };
+    let setting = match explicit {
+        Some(mode) => Setting::Mode {
+            value: mode.name().into(),
             from: "sslmode".into(),
         },
         None => Setting::Unset,
@@ -86,7 +108,7 @@ pub(crate) fn plan(
     let decision = driver_tls::decide(&TlsChoice {
         driver: chosen.driver,
         setting,
-        pgsslmode: pgsslmode.clone(),
+        pgsslmode: pgsslmode.map(|m| m.name().to_string()),
         sslrootcert: chosen.root_cert.map(str::to_string),
         pgsslrootcert: pgsslrootcert.clone(),
         provider: provider.provider_kind(),
@@ -94,26 +116,21 @@ pub(crate) fn plan(
         allow_plaintext: options.allow_plaintext,
         allow_unverified_tls: options.allow_unverified_tls,
     })?;
-    let root_cert = chosen.root_cert.map(str::to_string).or(pgsslrootcert);
     let mode = match decision {
         TlsDecision::AddVerified => Mode::VerifyFull,
-        TlsDecision::Keep => {
-            let (name, shown) = match chosen.mode {
-                Some(m) => (m.to_string(), format!("sslmode={m}")),
-                None => {
-                    let m = pgsslmode.unwrap_or_default();
-                    (m.clone(), format!("PGSSLMODE={m}"))
-                }
-            };
-            Mode::parse(name.trim()).ok_or_else(|| {
-                invalid(format!(
-                    "{}: {shown} is not a TLS mode; use one of disable, allow, prefer, require, verify-ca, verify-full",
-                    chosen.helper
-                ))
-            })?
-        }
+        TlsDecision::Keep => explicit.or(pgsslmode).unwrap_or(Mode::VerifyFull),
     };
+    let root_cert = chosen.root_cert.map(str::to_string).or(pgsslrootcert);
     Ok(TlsPlan { mode, root_cert })
+}
+
+fn parse(name: &str, shown: &str, helper: &str) -> Result<Mode, Error> {
+    Mode::parse(name).ok_or_else(|| {
+        invalid(format!(
+            "{helper}: {} is not a TLS mode; use one of disable, allow, prefer, require, verify-ca, verify-full",
+            shown.escape_debug()
+        ))
+    })
 }
 
 /// The role to log in as when the caller named none: the token's, else the provider's. `None`

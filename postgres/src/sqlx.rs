@@ -46,13 +46,21 @@ impl Base {
                 "{HELPER}: the URL is not a postgres:// URL sqlx reads: {e}"
             ))
         })?;
-        if parsed.password().is_some() {
+        let query = |name: &str| {
+            parsed
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        if parsed.password().is_some() || query("password").is_some() {
             return Err(invalid(format!(
                 "{HELPER}: the URL holds a password; passmint supplies a token on each connection, so leave it out"
             )));
         }
-        let user_given =
-            !parsed.username().is_empty() || std::env::var("PGUSER").is_ok_and(|u| !u.is_empty());
+        // The URL's user (`app@`, or `?user=app` as sqlx also reads it), else PGUSER.
+        let user_given = !parsed.username().is_empty()
+            || query("user").is_some_and(|u| !u.is_empty())
+            || std::env::var("PGUSER").is_ok_and(|u| !u.is_empty());
         let mut pg = PgConnectOptions::from_str(&split.rest)?.ssl_mode(match plan.mode {
             Mode::Disable => PgSslMode::Disable,
             Mode::Allow => PgSslMode::Allow,
@@ -95,7 +103,8 @@ pub async fn connect_options(
 
 /// A pool for `url` whose new connections always log in with a valid token: the pool is
 /// opened with one (`PgPoolOptions::connect_with`), and a task on the current tokio runtime
-/// puts each refreshed token into its options until `pool.close()`.
+/// puts each refreshed token into its options. The task holds a handle of the pool, so it and
+/// the pool live until `pool.close().await` (or the runtime's end).
 pub async fn pool(
     pool_options: PgPoolOptions,
     url: &str,
@@ -113,11 +122,15 @@ async fn keep_current(pool: PgPool, base: Base, mut current: Token) {
     let closed = pool.close_event();
     tokio::pin!(closed);
     loop {
-        tokio::select! {
+        // Closing ends the task at once, also while a fetch is in flight.
+        let token = tokio::select! {
             _ = &mut closed => return,
-            _ = tokio::time::sleep(CHECK_EVERY) => {}
-        }
-        let token = match base.provider.token().await {
+            token = async {
+                tokio::time::sleep(CHECK_EVERY).await;
+                base.provider.token().await
+            } => token,
+        };
+        let token = match token {
             Ok(token) => token,
             // Still the token the pool holds, while it lasts; the next check tries again.
             Err(e) => {
@@ -129,11 +142,10 @@ async fn keep_current(pool: PgPool, base: Base, mut current: Token) {
             continue;
         }
         match base.with_token(&token) {
-            Ok(options) => {
-                pool.set_connect_options(options);
-                current = token;
-            }
+            Ok(options) => pool.set_connect_options(options),
             Err(e) => tracing::warn!(error = %e, "passmint-postgres: a new token has no role"),
         }
+        // Said once per token, not every second.
+        current = token;
     }
 }

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use ::tokio_postgres::config::{Config, SslMode};
 use ::tokio_postgres::error::SqlState;
@@ -22,6 +23,10 @@ use crate::tls;
 pub type TlsStream = <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream;
 
 const HELPER: &str = "passmint_postgres::tokio_postgres::Connector";
+
+/// How long a connect may take, TLS and login included, when the settings name no
+/// `connect_timeout`.
+pub const CONNECT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A connection's settings without its password, and the TLS connector they need; each
 /// [`Connector::connect`] adds a token. Cheap to clone (pools keep one).
@@ -120,17 +125,41 @@ impl Connector {
 
     /// Connects with a token. A password the server refuses is tried again once with a fresh
     /// one when the source's secrets rotate (`Provider::password_refused`), never for IAM tokens.
+    /// Each attempt ends by the settings' `connect_timeout` (else [`CONNECT_DEADLINE`]):
+    /// tokio-postgres's own covers only the TCP connect, not a TLS handshake or a login that
+    /// stalls.
     pub async fn connect(&self) -> Result<(Client, Connection<Socket, TlsStream>), Error> {
         let token = self.provider.token().await?;
-        match self.with_token(&token)?.connect(self.tls.clone()).await {
-            Err(e)
+        match self.attempt(&token).await {
+            Err(Error::Postgres(e))
                 if e.code() == Some(&SqlState::INVALID_PASSWORD)
                     && self.provider.password_refused(token.secret()) =>
             {
                 let token = self.provider.token().await?;
-                Ok(self.with_token(&token)?.connect(self.tls.clone()).await?)
+                self.attempt(&token).await
             }
-            connected => Ok(connected?),
+            connected => connected,
+        }
+    }
+
+    async fn attempt(
+        &self,
+        token: &Token,
+    ) -> Result<(Client, Connection<Socket, TlsStream>), Error> {
+        let config = self.with_token(token)?;
+        let deadline = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(CONNECT_DEADLINE);
+        match tokio::time::timeout(deadline, config.connect(self.tls.clone())).await {
+            Ok(connected) => Ok(connected?),
+            Err(_) => Err(Error::Passmint(passmint::Error::new(
+                passmint::ErrorKind::Timeout,
+                format!(
+                    "{HELPER}: no session within {} s (connect, TLS and login)",
+                    deadline.as_secs_f64()
+                ),
+            ))),
         }
     }
 

@@ -204,6 +204,7 @@ async fn each_integration_logs_in_over_verified_tls_with_dsql_rds_and_azure() {
     let _serial = SERIAL.lock().await;
     for kind in ["dsql", "rds", "azure"] {
         let role = new_role().await;
+        let before = requests(route(kind));
         let p = provider(kind, &role);
         set_password(&role, p.token().await.unwrap().secret()).await;
 
@@ -258,7 +259,8 @@ async fn each_integration_logs_in_over_verified_tls_with_dsql_rds_and_azure() {
             .await
             .unwrap();
         assert_eq!(user, role);
-        assert!(requests(route(kind)) > 0);
+        // Every integration took its token from the one provider's cache.
+        assert_eq!(requests(route(kind)) - before, 1, "{kind}");
     }
 }
 
@@ -423,8 +425,16 @@ async fn after_a_refresh_new_connections_use_the_new_token_and_old_sessions_live
     let second = p.token().await.unwrap();
     assert!(!second.same_as(&first));
     set_password(&role, second.secret()).await;
-    // The sqlx pool's task compares its token with the provider's every second.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The sqlx pool's task compares its token with the provider's every second. Options'
+    // Debug shows their password: read here, never printed.
+    let swapped = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !format!("{:?}", sqlx.connect_options()).contains(second.secret()) {
+        assert!(
+            tokio::time::Instant::now() < swapped,
+            "the sqlx pool kept the old token"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     check(&deadpool.get().await.unwrap(), &role).await;
     check(&bb8.get().await.unwrap(), &role).await;
@@ -552,7 +562,48 @@ async fn plaintext_and_unchecked_tls_are_refused_unless_opted_into() {
         Connector::new(&conninfo("password=hunter2"), p.clone(), Options::default()),
         &["hold a password"],
     );
+    // A mode is read as written: a padded `disable` is no mode at all, never plaintext.
+    for padded in [
+        "sslmode=' disable'",
+        "sslmode='disable\n'",
+        "sslmode='Require'",
+    ] {
+        refused_before_any_token(
+            Connector::new(&conninfo(padded), p.clone(), Options::default()),
+            &["is not a TLS mode"],
+        );
+    }
+    for padded in ["%20require", "disable%0A"] {
+        refused_before_any_token(
+            passmint_postgres::sqlx::connect_options(
+                &format!("{}&sslmode={padded}", url()),
+                &p,
+                Options::default(),
+            )
+            .await,
+            &["is not a TLS mode"],
+        );
+    }
+    refused_before_any_token(
+        passmint_postgres::sqlx::connect_options(
+            &format!("{}&password=hunter2", url()),
+            &p,
+            Options::default(),
+        )
+        .await,
+        &["holds a password"],
+    );
     assert_eq!(requests("container"), before, "a refusal minted a token");
+
+    // sqlx reads `?user=` too: that user stands, not the token's.
+    let named = passmint_postgres::sqlx::connect_options(
+        &format!("{}&user=someone_else", url()),
+        &p,
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(named.get_username(), "someone_else");
 
     // Opted in, passmint lets the setting stand: the harness server itself refuses plaintext.
     set_password(&role, p.token().await.unwrap().secret()).await;
@@ -603,6 +654,20 @@ async fn a_certificate_for_another_name_or_an_untrusted_ca_is_refused() {
     .unwrap();
     tokio::spawn(connection);
     check(&client, &role).await;
+
+    // verify-ca checks the chain all the same: the public roots do not vouch for it.
+    let public = "sslrootcert=/etc/ssl/certs/ca-certificates.crt";
+    let e = Connector::new(
+        &format!("host=db.other.test hostaddr=127.0.0.1 port={port} dbname=postgres sslmode=verify-ca {public}"),
+        p.clone(),
+        Options::default(),
+    )
+    .unwrap()
+    .connect()
+    .await
+    .err()
+    .unwrap();
+    assert!(format!("{e:?}").contains("UnknownIssuer"), "{e:?}");
 
     // Public roots only (the harness makes its CA this environment's system roots).
     let system = format!(
@@ -658,4 +723,37 @@ async fn no_token_reaches_debug_or_an_error() {
     for shown in [e.to_string(), format!("{e:?}")] {
         assert!(!shown.contains(token.secret()), "{shown}");
     }
+}
+
+/// A server that takes the TCP connection and never answers: the connect ends by its
+/// `connect_timeout` with a typed timeout, whatever stage it stalls in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the harness: make test runs it under tests/harness/serve.py"]
+async fn a_server_that_stalls_is_a_timeout_at_the_deadline() {
+    let _serial = SERIAL.lock().await;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let p = provider("dsql", "stalled");
+    let connector = Connector::new(
+        &format!(
+            "host=localhost port={port} dbname=postgres connect_timeout=1 sslrootcert={}",
+            need("PASSMINT_TEST_CA")
+        ),
+        p,
+        Options::default(),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let e = connector.connect().await.err().unwrap();
+    let took = started.elapsed();
+    assert_eq!(
+        e.passmint().map(|e| e.kind()),
+        Some(ErrorKind::Timeout),
+        "{e}"
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    drop(silent);
 }
