@@ -150,6 +150,7 @@ build/venv-azcli/.installed:
 
 bench: deps build/venv-azcli/.installed
 	$(CARGO) bench --locked -p passmint --bench token -- --noplot
+	$(CARGO) bench --locked -p passmint-postgres --bench connect -- --noplot
 	$(MAKE) --no-print-directory install PREFIX=build/bench-install PROFILE=release
 	$(CARGO) build --locked --release -p passmint-cli
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pip install --quiet --disable-pip-version-check \
