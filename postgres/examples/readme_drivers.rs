@@ -1,4 +1,5 @@
 // The README's Rust drivers example, verbatim (tests/docs/test_readme.py checks that and runs this).
+use diesel_async::RunQueryDsl;
 use passmint::Provider;
 use passmint_postgres::Options;
 use passmint_postgres::tokio_postgres::Connector;
@@ -27,6 +28,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .query_one("select current_user::text", &[])
         .await?;
     println!("deadpool: {}", row.get::<_, String>(0));
+
+    // diesel-async: never its own establish(), which connects without TLS.
+    let mut conn = passmint_postgres::diesel_async::connect(&connector).await?;
+    let user: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+        "current_user::text",
+    ))
+    .get_result(&mut conn)
+    .await?;
+    println!("diesel-async: {user}");
 
     let manager = passmint_postgres::bb8::Manager::new(connector);
     let pool = bb8::Pool::builder().max_size(16).build(manager).await?;

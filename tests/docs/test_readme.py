@@ -181,8 +181,9 @@ def check_install(code: str) -> None:
 # and whether it logs in.
 RUST_EXAMPLES = {
     "#[tokio::main]": ("core/examples/readme.rs", "readme", ['a token for Some("app")'], False),
-    "use passmint::Provider;": ("postgres/examples/readme_drivers.rs", "readme_drivers",
-                                ["tokio-postgres: admin", "deadpool: admin", "bb8: admin", "sqlx: app"], True),
+    "use diesel_async::RunQueryDsl;": ("postgres/examples/readme_drivers.rs", "readme_drivers",
+                                       ["tokio-postgres: admin", "deadpool: admin", "diesel-async: admin",
+                                        "bb8: admin", "sqlx: app"], True),
 }
 
 
