@@ -283,93 +283,90 @@ async fn cold_azure(role: &str) -> Provider {
 #[ignore = "needs the harness: make test runs it under tests/harness/serve.py"]
 async fn a_pool_of_20_filled_at_once_on_a_cold_cache_makes_one_identity_request() {
     let _serial = SERIAL.lock().await;
-    // deadpool
-    let role = new_role().await;
-    let before = requests("azure-appservice");
-    let p = cold_azure(&role).await;
-    let pool =
-        passmint_postgres::deadpool::Pool::builder(passmint_postgres::deadpool::Manager::new(
-            Connector::new(&conninfo(""), p, Options::default()).unwrap(),
-        ))
-        .max_size(20)
-        .build()
-        .unwrap();
-    let pids = futures_join(20, || {
-        let pool = pool.clone();
-        async move {
-            let c = pool.get().await.unwrap();
-            c.query_one(HOLD, &[]).await.unwrap().get::<_, i32>(0)
-        }
-    })
-    .await;
-    assert_eq!(distinct(&pids), 20, "deadpool");
-    assert_eq!(requests("azure-appservice") - before, 1, "deadpool");
-    drop(pool); // the server takes 50 connections
-
-    // bb8
-    let role = new_role().await;
-    let before = requests("azure-appservice");
-    let p = cold_azure(&role).await;
-    let pool = bb8::Pool::builder()
-        .max_size(20)
-        .build(passmint_postgres::bb8::Manager::new(
-            Connector::new(&conninfo(""), p, Options::default()).unwrap(),
-        ))
+    cold_pool_of_20("deadpool", |p| async move {
+        let manager = passmint_postgres::deadpool::Manager::new(connector(p));
+        let pool = passmint_postgres::deadpool::Pool::builder(manager)
+            .max_size(20)
+            .build()
+            .unwrap();
+        futures_join(20, || {
+            let pool = pool.clone();
+            async move {
+                let c = pool.get().await.unwrap();
+                c.query_one(HOLD, &[]).await.unwrap().get::<_, i32>(0)
+            }
+        })
         .await
-        .unwrap();
-    let pids = futures_join(20, || {
-        let pool = pool.clone();
-        async move {
-            let c = pool.get_owned().await.unwrap();
-            c.query_one(HOLD, &[]).await.unwrap().get::<_, i32>(0)
-        }
     })
     .await;
-    assert_eq!(distinct(&pids), 20, "bb8");
-    assert_eq!(requests("azure-appservice") - before, 1, "bb8");
-    drop(pool); // the server takes 50 connections
-
-    // diesel-async's deadpool
-    let role = new_role().await;
-    let before = requests("azure-appservice");
-    let p = cold_azure(&role).await;
-    let pool = diesel_pool(
-        Connector::new(&conninfo(""), p, Options::default()).unwrap(),
-        20,
-    );
-    let pids = futures_join(20, || {
-        let pool = pool.clone();
-        async move {
-            let mut c = pool.get().await.unwrap();
-            diesel::select(sql::<Integer>(HOLD.trim_start_matches("SELECT ")))
-                .get_result::<i32>(&mut c)
-                .await
-                .unwrap()
-        }
+    cold_pool_of_20("bb8", |p| async move {
+        let manager = passmint_postgres::bb8::Manager::new(connector(p));
+        let pool = bb8::Pool::builder()
+            .max_size(20)
+            .build(manager)
+            .await
+            .unwrap();
+        futures_join(20, || {
+            let pool = pool.clone();
+            async move {
+                let c = pool.get_owned().await.unwrap();
+                c.query_one(HOLD, &[]).await.unwrap().get::<_, i32>(0)
+            }
+        })
+        .await
     })
     .await;
-    assert_eq!(distinct(&pids), 20, "diesel-async");
-    assert_eq!(requests("azure-appservice") - before, 1, "diesel-async");
-    drop(pool); // the server takes 50 connections
-
+    cold_pool_of_20("diesel-async", |p| async move {
+        let pool = diesel_pool(connector(p), 20);
+        futures_join(20, || {
+            let pool = pool.clone();
+            async move {
+                let mut c = pool.get().await.unwrap();
+                diesel::select(sql::<Integer>(HOLD.trim_start_matches("SELECT ")))
+                    .get_result::<i32>(&mut c)
+                    .await
+                    .unwrap()
+            }
+        })
+        .await
+    })
+    .await;
     // sqlx: the pool opens with a token, then fills from the cache.
-    let role = new_role().await;
-    let before = requests("azure-appservice");
-    let p = cold_azure(&role).await;
-    let pool = passmint_postgres::sqlx::pool(sqlx_pool_options(20), &url(), &p, Options::default())
-        .await
-        .unwrap();
-    let pids = futures_join(20, || {
-        let pool = pool.clone();
-        async move {
-            let (pid,): (i32,) = sqlx::query_as(HOLD).fetch_one(&pool).await.unwrap();
-            pid
-        }
+    cold_pool_of_20("sqlx", |p| async move {
+        let pool =
+            passmint_postgres::sqlx::pool(sqlx_pool_options(20), &url(), &p, Options::default())
+                .await
+                .unwrap();
+        let pids = futures_join(20, || {
+            let pool = pool.clone();
+            async move {
+                let (pid,): (i32,) = sqlx::query_as(HOLD).fetch_one(&pool).await.unwrap();
+                pid
+            }
+        })
+        .await;
+        pool.close().await;
+        pids
     })
     .await;
-    assert_eq!(distinct(&pids), 20, "sqlx");
-    assert_eq!(requests("azure-appservice") - before, 1, "sqlx");
-    pool.close().await;
+}
+
+/// A fresh role and a cold Azure provider for it; `fill` makes a pool of 20 from the provider,
+/// runs HOLD on 20 checkouts at once, drops the pool (the server takes 50 connections) and
+/// returns the backends' pids: 20 of them, from 1 identity request.
+async fn cold_pool_of_20<Fut>(label: &str, fill: impl FnOnce(Provider) -> Fut)
+where
+    Fut: std::future::Future<Output = Vec<i32>>,
+{
+    let role = new_role().await;
+    let before = requests("azure-appservice");
+    let pids = fill(cold_azure(&role).await).await;
+    assert_eq!(distinct(&pids), 20, "{label}");
+    assert_eq!(requests("azure-appservice") - before, 1, "{label}");
+}
+
+fn connector(p: Provider) -> Connector {
+    Connector::new(&conninfo(""), p, Options::default()).unwrap()
 }
 
 async fn futures_join<F, Fut>(n: usize, make: F) -> Vec<i32>
