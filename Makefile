@@ -100,12 +100,9 @@ deps: build/.system-deps build/.system-deps-native $(VENV)/.installed tests/node
 	$(CARGO) fetch --locked
 
 # The Node addon is built by `napi build` alone: the TypeScript types are written while it
-# compiles the crate, which a plain cargo build of the same crate would leave stale. The rest is
-# built with passmint/fuzzing, as the rust suite and clippy have it: one feature set, so `make
-# test` does not compile the core and everything above it a second time (the feature only adds
-# entry points).
+# compiles the crate, which a plain cargo build of the same crate would leave stale.
 build: deps
-	$(CARGO) build --locked --workspace --all-targets --exclude passmint-node --features passmint/fuzzing
+	$(CARGO) build --locked --workspace --all-targets --exclude passmint-node
 	$(MAKE) --no-print-directory python
 	$(MAKE) --no-print-directory node
 
